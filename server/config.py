@@ -1,0 +1,247 @@
+"""Configuration: one YAML file plus SWITCHYARD_* environment overrides, validated once.
+
+Every key can be overridden from the environment: nested keys are joined with a double
+underscore and values are parsed as YAML scalars (so lists and numbers work):
+
+    SWITCHYARD_SERVER__HTTP_PORT=9000
+    SWITCHYARD_ROUTING__THINKING_SHARE=0.3
+    SWITCHYARD_MODELS__THINKING='[{model: openai/o4-mini, api_key_env: OPENAI_API_KEY}]'
+
+`SWITCHYARD_DATA_DIR` is short for `SWITCHYARD_SERVER__DATA_DIR`. Defaults work with no
+file at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from server.errors import ConfigError
+
+ENV_PREFIX = "SWITCHYARD_"
+AUTO_MODEL = "switchyard/auto"
+OPENAI_COMPATIBLE_PREFIXES = ("openai/", "hosted_vllm/", "openai_compatible/")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Deployment(_Strict):
+    """One upstream deployment, in LiteLLM's terms."""
+
+    model: str = Field(description="LiteLLM model string, e.g. 'openai/gpt-4.1-mini'")
+    name: str | None = Field(None, description="Public name used to pin it; default: `model`")
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the key")
+    timeout: float = Field(60.0, gt=0, description="Seconds per attempt (never unbounded)")
+    context_window: int = Field(128_000, gt=0)
+    transport: Literal["auto", "openai", "litellm"] = Field(
+        "auto",
+        description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
+        "through litellm.acompletion; 'auto': openai for openai/ and hosted_vllm/ models",
+    )
+
+    @property
+    def public_name(self) -> str:
+        return self.name or self.model
+
+    @property
+    def uses_openai_transport(self) -> bool:
+        if self.transport != "auto":
+            return self.transport == "openai"
+        return self.model.startswith(OPENAI_COMPATIBLE_PREFIXES)
+
+    def resolve_api_key(self, environ: Mapping[str, str] = os.environ) -> str | None:
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return environ.get(self.api_key_env) or None
+        return None
+
+
+class Price(_Strict):
+    input: float = Field(ge=0, description="USD per million input tokens")
+    output: float = Field(ge=0, description="USD per million output tokens (reasoning included)")
+
+
+class ModelsConfig(_Strict):
+    thinking: list[Deployment] = Field(
+        default_factory=lambda: [Deployment(model="openai/o4-mini", api_key_env="OPENAI_API_KEY",
+                                            context_window=200_000)]
+    )
+    non_thinking: list[Deployment] = Field(
+        default_factory=lambda: [Deployment(model="openai/gpt-4.1-mini",
+                                            api_key_env="OPENAI_API_KEY",
+                                            context_window=1_047_576)]
+    )
+    backups: list[Deployment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _non_empty_and_unique(self) -> "ModelsConfig":
+        if not self.thinking or not self.non_thinking:
+            raise ValueError("models.thinking and models.non_thinking need at least one deployment")
+        names = [d.public_name for d in self.all()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"deployment names must be unique; repeated: {', '.join(dupes)} "
+                             "(set `name` to tell them apart)")
+        return self
+
+    def all(self) -> list[Deployment]:
+        return [*self.thinking, *self.non_thinking, *self.backups]
+
+    def group_of(self) -> dict[str, str]:
+        """Public model name -> group ('thinking', 'non_thinking' or 'backups')."""
+        out = {}
+        for group in ("thinking", "non_thinking", "backups"):
+            for d in getattr(self, group):
+                out[d.public_name] = group
+        return out
+
+
+class RoutingConfig(_Strict):
+    router: str = Field("mlp", description="'mlp' (learned), 'random', 'always', 'never', 'off'")
+    checkpoint: Path | None = Field(None, description="Router checkpoint; default: bundled")
+    thinking_share: float | None = Field(None, ge=0, le=1,
+                                         description="Calibrate the threshold to this share")
+    default_group: Literal["thinking", "non_thinking"] = "non_thinking"
+
+
+class CompactionConfig(_Strict):
+    enabled: bool = True
+    strategy: str = "learned"
+    trigger_share: float = Field(0.70, gt=0, le=1)
+    target_share: float = Field(0.40, gt=0, le=1)
+    abstractive_summary: bool = False
+
+
+class RecallConfig(_Strict):
+    enabled: bool = True
+    k: int = Field(5, ge=1, le=100)
+    token_budget: int = Field(1500, ge=0)
+    corpora: list[str] = Field(default_factory=list, description="Named corpora searched too")
+
+
+class LimitsConfig(_Strict):
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_messages: int = Field(5000, gt=0)
+    max_total_tokens: int = Field(2_000_000, gt=0)
+    max_concurrent_per_key: int = Field(64, gt=0)
+
+
+class UpstreamConfig(_Strict):
+    num_retries: int = Field(2, ge=0, le=10, description="Retries per deployment")
+    backoff_base: float = Field(0.25, ge=0)
+    backoff_max: float = Field(8.0, ge=0)
+    max_retry_after: float = Field(30.0, ge=0, description="Cap on an honoured retry-after")
+    cooldown_failures: int = Field(3, ge=1)
+    cooldown_seconds: float = Field(30.0, ge=0)
+    fallback_groups: bool = Field(True, description="thinking <-> non_thinking, then backups")
+    request_timeout: float = Field(600.0, gt=0, description="Whole-request deadline")
+
+
+class ServerSection(_Strict):
+    host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
+    traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
+    log_requests: bool = Field(True, description="Write one traffic-log row per request")
+
+    @property
+    def traffic_log_path(self) -> Path:
+        return self.traffic_log or self.data_dir / "traffic.sqlite"
+
+
+class Config(_Strict):
+    server: ServerSection = Field(default_factory=ServerSection)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    prices: dict[str, Price] = Field(
+        default_factory=lambda: {
+            "openai/o4-mini": Price(input=1.10, output=4.40),
+            "openai/gpt-4.1-mini": Price(input=0.40, output=1.60),
+        }
+    )
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    compaction: CompactionConfig = Field(default_factory=CompactionConfig)
+    recall: RecallConfig = Field(default_factory=RecallConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
+
+    def price_of(self, deployment: Deployment) -> Price:
+        """Configured price by public name or model string; unpriced models cost 0 (logged)."""
+        return (self.prices.get(deployment.public_name) or self.prices.get(deployment.model)
+                or Price(input=0.0, output=0.0))
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_PREFIX + "DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "switchyard"
+
+
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] = os.environ, **overrides: Any
+) -> Config:
+    """File, then environment, then keyword overrides (CLI flags), validated once."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a YAML mapping at the top level")
+        raw = loaded
+    _apply_env(raw, environ)
+    for dotted, value in overrides.items():
+        if value is not None:
+            _set_path(raw, dotted.split("."), value)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration:\n" + _describe(exc)) from None
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for key, value in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX):]
+        if rest == "DATA_DIR":
+            parts = ["server", "data_dir"]
+        elif "__" in rest:
+            parts = rest.lower().split("__")
+        else:
+            continue  # SWITCHYARD_API_KEY and friends belong to the CLI, not the config tree
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        _set_path(raw, parts, parsed)
+
+
+def _set_path(raw: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
