@@ -60,6 +60,7 @@ class ChatRequest:
     compact_budget: int | None = None  # caller-requested token budget for the history
     api_key_id: str | None = None
     tags: tuple[str, ...] = ()
+    deadline: float | None = None  # absolute time.monotonic() the caller stops waiting (gRPC)
 
 
 @dataclass(frozen=True, slots=True)
