@@ -1,0 +1,1 @@
+"""Switchyard protobuf packages; generated stubs live in v1/ (see proto/generate.py)."""

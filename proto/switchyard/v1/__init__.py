@@ -1,0 +1,1 @@
+"""Generated stubs of gateway.proto: run `python proto/generate.py`, never edit by hand."""
