@@ -1,0 +1,31 @@
+"""The learned router: which model group serves a request and how hard it should think.
+
+Importing this package loads no model; `load_router` does, on first call.
+"""
+
+from router.base import Router, Scores
+from router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides, RouteRequest
+from router.errors import CheckpointError, RouterDataError, RoutingError
+from router.knobs import budget_for_effort, effort_for_grade, provider_params
+from router.loader import load_router
+from router.overrides import apply_overrides
+from router.registry import ROUTERS
+
+__all__ = [
+    "EFFORTS",
+    "ROUTERS",
+    "CheckpointError",
+    "Effort",
+    "RouteDecision",
+    "RouteOverrides",
+    "RouteRequest",
+    "Router",
+    "RouterDataError",
+    "RoutingError",
+    "Scores",
+    "apply_overrides",
+    "budget_for_effort",
+    "effort_for_grade",
+    "load_router",
+    "provider_params",
+]

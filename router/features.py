@@ -1,0 +1,193 @@
+"""Features of a request: a MiniLM vector of what is asked plus cheap structural counts.
+
+The text embedded is the latest user turn, then a short summary of the recent context
+(system prompt head, last assistant/tool text), cut to `max_chars` (head and tail kept:
+long turns often paste material first and ask last). Two encoder modes share MiniLM:
+- "minilm": the full transformer (retrieval.embedding), truncated to `max_tokens`;
+- "minilm-static": MiniLM's own input token embeddings, mean-pooled: no transformer pass,
+  about 100x faster, at a quality cost that bench/router.py measures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from router.decision import RouteRequest
+from router.errors import RoutingError
+
+EMBED_DIM = 384
+ENCODER_MODES = ("minilm", "minilm-static")
+STRUCTURAL = (
+    "log_user_chars", "log_total_chars", "log_turns", "log_user_turns", "log_tools_offered",
+    "log_tool_results", "code_blocks", "code_chars_share", "math_marks", "digit_share",
+    "json_requested", "format_requested", "multiple_choice", "questions", "has_system",
+    "log_attachments", "log_words", "long_word_share",
+)
+
+_CODE_BLOCK = re.compile(r"```")
+_CODE_CHARS = re.compile(r"[{};=<>\[\]()]")
+_MATH = re.compile(r"\\(?:frac|sqrt|sum|int|cdot|le|ge|pi|theta|alpha)|\$|\^|[=+*/]\s*\d|∫|√|π")
+_FORMAT = re.compile(r"\b(json|yaml|csv|table|markdown|bullet|list|format)\b", re.IGNORECASE)
+_CHOICES = re.compile(r"(?m)^\s*\(?[A-D][.)]\s")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    encoder: str = "minilm-static"
+    max_chars: int = 2000
+    max_tokens: int = 256
+    context_chars: int = 300
+    structural: tuple[str, ...] = field(default=STRUCTURAL)
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODER_MODES:
+            raise RoutingError(
+                f"unknown encoder mode {self.encoder!r}; valid: {', '.join(ENCODER_MODES)}",
+                "encoder",
+            )
+
+    @property
+    def dim(self) -> int:
+        return EMBED_DIM + len(self.structural)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> FeatureSpec:
+        raw = dict(raw)
+        raw["structural"] = tuple(raw.get("structural", STRUCTURAL))
+        return cls(**raw)
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = (limit * 2) // 3
+    return text[:head] + " ... " + text[-(limit - head):]
+
+
+def latest_user_index(request: RouteRequest) -> int:
+    for i in range(len(request.messages) - 1, -1, -1):
+        if request.messages[i].role == "user":
+            return i
+    return len(request.messages) - 1
+
+
+def embed_text(request: RouteRequest, spec: FeatureSpec) -> str:
+    """The latest user turn, then a short summary of the context around it."""
+    msgs = request.messages
+    if not msgs:
+        return ""
+    i = latest_user_index(request)
+    query = msgs[i].text() if i >= 0 else ""
+    context = [m.text() for m in msgs[:i] if m.role == "system"][:1]
+    context += [m.text() for m in msgs[max(i - 2, 0):] if m.role in ("assistant", "tool")][-2:]
+    summary = _clip(" | ".join(t for t in context if t), spec.context_chars)
+    text = _clip(query, spec.max_chars - (len(summary) + 10 if summary else 0))
+    return f"{text}\nContext: {summary}" if summary else text
+
+
+def _log(n: float) -> float:
+    return math.log1p(max(n, 0.0))
+
+
+def structural_features(request: RouteRequest) -> dict[str, float]:
+    """Cheap counts over the request; every value is finite."""
+    msgs = request.messages
+    i = latest_user_index(request)
+    user = msgs[i].text() if msgs else ""
+    total = sum(len(m.text()) for m in msgs)
+    words = user.split()
+    n = max(len(user), 1)
+    fmt = request.response_format or ""
+    return {
+        "log_user_chars": _log(len(user)),
+        "log_total_chars": _log(total),
+        "log_turns": _log(len(msgs)),
+        "log_user_turns": _log(sum(m.role == "user" for m in msgs)),
+        "log_tools_offered": _log(len(request.tools)),
+        "log_tool_results": _log(sum(m.role == "tool" for m in msgs)),
+        "code_blocks": min(len(_CODE_BLOCK.findall(user)) / 2.0, 10.0),
+        "code_chars_share": len(_CODE_CHARS.findall(user)) / n,
+        "math_marks": _log(len(_MATH.findall(user))),
+        "digit_share": sum(c.isdigit() for c in user) / n,
+        "json_requested": float("json" in fmt or "json" in user.lower()),
+        "format_requested": float(bool(fmt) or bool(_FORMAT.search(user))),
+        "multiple_choice": float(len(_CHOICES.findall(user)) >= 3),
+        "questions": _log(user.count("?")),
+        "has_system": float(any(m.role == "system" for m in msgs)),
+        "log_attachments": _log(sum(len(m.attachments) for m in msgs)),
+        "log_words": _log(len(words)),
+        "long_word_share": sum(len(w) > 8 for w in words) / max(len(words), 1),
+    }
+
+
+class StaticMiniLM:
+    """MiniLM's input token embeddings, mean-pooled and L2-normalised (no transformer)."""
+
+    def __init__(self, max_tokens: int) -> None:
+        from retrieval.embedding import get_encoder
+
+        shared = get_encoder()  # borrow its tokenizer and embedding table: one encoder
+        self.tokenizer = shared.tokenizer
+        table = shared.model.get_input_embeddings().weight.detach().float().cpu().numpy()
+        self.table = np.ascontiguousarray(table)
+        self.max_tokens = max_tokens
+        self.skip = {i for i in (self.tokenizer.cls_token_id, self.tokenizer.sep_token_id,
+                                 self.tokenizer.pad_token_id) if i is not None}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                             max_length=self.max_tokens)["input_ids"]
+        out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)
+        for row, toks in enumerate(ids):
+            toks = [t for t in toks if t not in self.skip]
+            if toks:
+                out[row] = self.table[toks].mean(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+
+_static: dict[int, StaticMiniLM] = {}
+_static_lock = threading.Lock()
+
+
+def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
+    """(n, 384) float32 unit rows in the spec's encoder mode."""
+    if not texts:
+        return np.zeros((0, EMBED_DIM), dtype=np.float32)
+    if spec.encoder == "minilm-static":
+        with _static_lock:
+            enc = _static.get(spec.max_tokens)
+            if enc is None:
+                enc = _static[spec.max_tokens] = StaticMiniLM(spec.max_tokens)
+        return enc.encode(texts)
+    from retrieval.embedding import get_encoder
+
+    encoder = get_encoder()
+    if spec.max_tokens >= encoder.max_tokens:
+        return encoder.encode(list(texts))
+    # The shared encoder truncates at its own limit; cut shorter here by the same tokenizer.
+    ids = encoder.tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                            max_length=spec.max_tokens)["input_ids"]
+    return encoder.encode([encoder.tokenizer.decode(t) for t in ids])
+
+
+def structural_matrix(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:
+    rows = [structural_features(r) for r in requests]
+    return np.array([[row[name] for name in spec.structural] for row in rows],
+                    dtype=np.float32).reshape(len(requests), len(spec.structural))
+
+
+def featurize(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:
+    """(n, 384 + len(spec.structural)) float32: embedding then raw structural features."""
+    texts = [embed_text(r, spec) for r in requests]
+    return np.concatenate([embed(texts, spec), structural_matrix(requests, spec)], axis=1)

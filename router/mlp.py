@@ -1,0 +1,67 @@
+"""The learned router: MiniLM + structural features -> small MLP -> p_hard and grade."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router.base import Router, Scores, validate_threshold
+from router.calibrate import threshold_from_quantiles
+from router.decision import RouteRequest
+
+
+class MLPRouter(Router):
+    """Scores with a trained `RouterMLP`; thresholds come from the checkpoint's calibration."""
+
+    name = "mlp"
+
+    def __init__(self, model: Any, config: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("policy_version", config.policy_version)
+        kwargs.setdefault("effort_cuts", config.calibration.effort_cuts)
+        kwargs.setdefault("threshold", config.calibration.threshold)
+        super().__init__(**kwargs)
+        self.model = model.eval()
+        self.config = config
+        self.spec = config.features
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: Path | None = None,
+        *,
+        thinking_share: float | None = None,
+        known_models: Mapping[str, str] | None = None,
+    ) -> MLPRouter:
+        """Load weights and config; `thinking_share` recalibrates the threshold."""
+        from router.checkpoint import load_checkpoint
+
+        model, config = load_checkpoint(checkpoint)
+        threshold = config.calibration.threshold
+        if thinking_share is not None:
+            validate_threshold(thinking_share)
+            threshold = threshold_from_quantiles(
+                config.calibration.score_quantiles, thinking_share
+            )
+        return cls(model, config, threshold=threshold, known_models=known_models)
+
+    def score(self, request: RouteRequest) -> float:
+        return float(self.score_batch([request]).p_hard[0])
+
+    def score_batch(self, requests: Sequence[RouteRequest]) -> Scores:
+        import torch
+
+        from router.features import featurize
+
+        x = torch.from_numpy(featurize(requests, self.spec))
+        p_hard, grade = self.model.predict(x)
+        return Scores(p_hard=p_hard.double().numpy(), grade=grade.double().numpy())
+
+    def score_features(self, x: np.ndarray) -> Scores:
+        """Scores for precomputed feature rows (training, metrics, benchmarks)."""
+        import torch
+
+        p_hard, grade = self.model.predict(torch.from_numpy(np.asarray(x, dtype=np.float32)))
+        return Scores(p_hard=p_hard.double().numpy(), grade=grade.double().numpy())

@@ -1,0 +1,25 @@
+"""Router names used by the CLI and the config (like RouteLLM's ROUTER_CLS)."""
+
+from __future__ import annotations
+
+from router.base import Router
+from router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
+from router.errors import RoutingError
+from router.mlp import MLPRouter
+
+ROUTERS: dict[str, type[Router]] = {
+    "mlp": MLPRouter,
+    "random": RandomRouter,
+    "always": AlwaysRouter,
+    "never": NeverRouter,
+    "off": OffRouter,
+}
+
+
+def router_class(name: str) -> type[Router]:
+    try:
+        return ROUTERS[name]
+    except KeyError:
+        raise RoutingError(
+            f"unknown router {name!r}; valid: {', '.join(ROUTERS)}", param="router"
+        ) from None
