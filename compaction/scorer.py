@@ -1,0 +1,90 @@
+"""The learned importance scorer: a small MLP over `features.featurize` rows.
+
+Checkpoints are a state_dict (`scorer.pt`) plus a JSON file (`scorer.json`) with the
+version, the feature version, the training data hash and validation metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compaction.errors import CheckpointError
+from compaction.features import FEATURE_VERSION, N_FEATURES
+
+if TYPE_CHECKING:
+    import torch
+
+CHECKPOINT_VERSION = 1
+DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "scorer.json"
+
+
+def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> "torch.nn.Module":
+    import torch
+    from torch import nn
+
+    class SpanScorer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                nn.Linear(hidden, 1),
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x).squeeze(-1)  # logits
+
+        @torch.no_grad()
+        def predict(self, x: np.ndarray) -> np.ndarray:
+            """P(a later step needs the span) for each row."""
+            if len(x) == 0:
+                return np.zeros(0, dtype=np.float32)
+            return torch.sigmoid(self(torch.from_numpy(x))).numpy()
+
+    return SpanScorer()
+
+
+class Scorer:
+    """A loaded, eval-mode scorer and its metadata."""
+
+    def __init__(self, model: "torch.nn.Module", meta: dict[str, Any]) -> None:
+        self.model = model.eval()
+        self.meta = meta
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)  # type: ignore[operator]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Scorer":
+        import torch
+
+        meta_path = Path(path or DEFAULT_CHECKPOINT)
+        if meta_path.suffix != ".json":
+            meta_path = meta_path.with_suffix(".json")
+        weights = meta_path.with_suffix(".pt")
+        if not meta_path.is_file() or not weights.is_file():
+            raise CheckpointError(
+                f"no scorer checkpoint at {meta_path} (+ .pt); train one with "
+                "'switchyard train-compactor' or pass strategy='truncate'", "checkpoint"
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("version") != CHECKPOINT_VERSION or meta.get("feature_version") != FEATURE_VERSION:
+            raise CheckpointError(
+                f"checkpoint {meta_path} has version {meta.get('version')}/features "
+                f"{meta.get('feature_version')}; this code needs {CHECKPOINT_VERSION}/"
+                f"{FEATURE_VERSION} - retrain with 'switchyard train-compactor'", "checkpoint"
+            )
+        model = build_model(meta["input_dim"], meta["hidden"])
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return cls(model, meta)
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        path = Path(path).with_suffix(".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model.state_dict(), path.with_suffix(".pt"))
+        path.write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,142 @@
+"""Messages -> spans (the chunks the compactor scores, keeps or drops) and groups.
+
+A group is what must be kept or dropped as a unit: an assistant message with tool calls plus
+the tool messages answering it, or a single other message. Long texts are split at line
+boundaries into spans of about `chunk_max_tokens`; a span knows its message and its group.
+An assistant's tool calls form one "calls" span that is never elided (its JSON arguments
+must stay whole); it is kept whenever its group is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from compaction.tokens import TokenCounter
+from retrieval.chat import Message
+from retrieval.chunk import chunk_id
+
+_CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted exactly
+
+
+@dataclass(slots=True)
+class Span:
+    index: int
+    message_index: int
+    group: int
+    part: int  # position among the content spans of its message (-1 for calls)
+    kind: str  # "text" (elidable content), "calls" (tool calls), "whole" (attachments)
+    text: str
+    tokens: int = 0
+    id: str = ""
+
+
+@dataclass(slots=True)
+class Group:
+    index: int
+    start: int  # first message index
+    stop: int  # one past the last message index
+
+
+@dataclass(slots=True)
+class Segmentation:
+    messages: list[Message]
+    spans: list[Span]
+    groups: list[Group]
+    message_spans: list[list[int]]  # content spans of each message, in order
+    calls_span: dict[int, int]  # message index -> its calls span
+    group_of_message: list[int]
+    mandatory: set[int] = field(default_factory=set)  # group indices always kept
+
+    def group_spans(self, g: int) -> list[int]:
+        grp = self.groups[g]
+        out: list[int] = []
+        for m in range(grp.start, grp.stop):
+            out.extend(self.message_spans[m])
+            if m in self.calls_span:
+                out.append(self.calls_span[m])
+        return out
+
+
+def group_messages(messages: Sequence[Message]) -> list[Group]:
+    groups: list[Group] = []
+    for i, m in enumerate(messages):
+        if m.role == "tool" and groups:
+            groups[-1].stop = i + 1  # pairing was validated: it answers the group's call
+        else:
+            groups.append(Group(len(groups), i, i + 1))
+    return groups
+
+
+def split_lines(text: str, max_tokens: int) -> list[str]:
+    """Split at line boundaries into pieces of about max_tokens; "\\n".join restores text."""
+    limit = max_tokens * _CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        if current and size + len(line) > limit:
+            pieces.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    pieces.append("\n".join(current))
+    return pieces
+
+
+def mandatory_groups(messages: Sequence[Message], groups: list[Group], keep_last: int) -> set[int]:
+    """System prompts, the first user task, the last user turn and the latest groups."""
+    g_of = _group_index(groups, len(messages))
+    keep = {g.index for g in groups[-keep_last:]}
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if users:
+        keep.update((g_of[users[0]], g_of[users[-1]]))
+    keep.update(g_of[i] for i, m in enumerate(messages) if m.role in ("system", "developer"))
+    keep.add(0)  # the opening message frames the conversation
+    return keep
+
+
+def _group_index(groups: list[Group], n: int) -> list[int]:
+    out = [0] * n
+    for g in groups:
+        for m in range(g.start, g.stop):
+            out[m] = g.index
+    return out
+
+
+def segment(
+    messages: Sequence[Message],
+    counter: TokenCounter,
+    *,
+    chunk_max_tokens: int,
+    keep_last_groups: int,
+    namespace: str = "",
+) -> Segmentation:
+    groups = group_messages(messages)
+    g_of = _group_index(groups, len(messages))
+    spans: list[Span] = []
+    message_spans: list[list[int]] = []
+    calls_span: dict[int, int] = {}
+    for i, m in enumerate(messages):
+        own: list[int] = []
+        if m.attachments:
+            pieces, kind = [m.content or ""], "whole"
+        else:
+            pieces, kind = split_lines(m.content or "", chunk_max_tokens), "text"
+        for part, piece in enumerate(pieces):
+            if piece or len(pieces) > 1:
+                own.append(len(spans))
+                spans.append(Span(len(spans), i, g_of[i], part, kind, piece))
+        message_spans.append(own)
+        if m.tool_calls:
+            calls = "\n".join(f"{c.name}({c.arguments})" for c in m.tool_calls)
+            calls_span[i] = len(spans)
+            spans.append(Span(len(spans), i, g_of[i], -1, "calls", calls))
+    for span, n in zip(spans, counter.count_many([s.text for s in spans])):
+        span.tokens = n
+        span.id = chunk_id(namespace, span.text, "", span.message_index * 10_000 + span.part + 1)
+    seg = Segmentation(list(messages), spans, groups, message_spans, calls_span, g_of)
+    seg.mandatory = mandatory_groups(messages, groups, keep_last_groups)
+    return seg

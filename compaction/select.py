@@ -1,0 +1,118 @@
+"""Budgeted selection shared by every strategy.
+
+A strategy offers units (lists of spans) in its order of preference; the selector accepts a
+unit when its estimated cost still fits the budget. The estimate tracks exactly how many
+placeholders and markers the output will have (a span between two elided neighbours adds a
+marker, one that joins two kept neighbours removes one) and bounds their size from above.
+`finish()` then assembles and counts exactly, and gives back the last accepted units while
+the real count is over budget, so the budget holds whatever the tokenizer does at joins.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from compaction.assemble import Assembled, assemble
+from compaction.errors import BudgetTooSmall
+from compaction.options import CompactionOptions
+from compaction.segment import Segmentation
+from compaction.summary import worst_marker_tokens
+from compaction.tokens import TokenCounter
+from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS
+
+_JOIN_SLACK = 1  # a join of two texts can tokenise one token longer than its parts
+
+
+class Selector:
+    def __init__(
+        self, seg: Segmentation, budget: int, counter: TokenCounter, options: CompactionOptions
+    ) -> None:
+        self.seg, self.budget, self.counter, self.options = seg, budget, counter, options
+        self.marker_cost = worst_marker_tokens(counter, options.placeholder_max_ids)
+        self.placeholder_cost = options.placeholder_max_tokens + MESSAGE_OVERHEAD_TOKENS
+        self.kept_group = [g in seg.mandatory for g in range(len(seg.groups))]
+        self.keep: set[int] = set()
+        self.accepted: list[list[int]] = []
+        self._undo: list[tuple[str, int]] = []
+        base = self._assemble(set())
+        self.minimum = counter.messages(base.messages)
+        if self.minimum > budget:
+            raise BudgetTooSmall(budget, self.minimum)
+        self.used = self.minimum
+
+    def _assemble(self, keep: set[int]) -> Assembled:
+        o = self.options
+        return assemble(self.seg, keep, self.counter, max_ids=o.placeholder_max_ids,
+                        placeholder_cap=o.placeholder_max_tokens, summarize=o.extractive_summary)
+
+    def _group_is_kept(self, g: int) -> bool:
+        return 0 <= g < len(self.kept_group) and self.kept_group[g]
+
+    def _activate_group(self, g: int) -> int:
+        """Cost of bringing group g back: its messages framed, calls whole, content markers."""
+        seg, cost = self.seg, 0
+        left = g == 0 or self._group_is_kept(g - 1)
+        right = g == len(seg.groups) - 1 or self._group_is_kept(g + 1)
+        if not left and not right:
+            cost += self.placeholder_cost  # the run splits in two
+        elif left and right:
+            cost -= self.placeholder_cost  # the run was this group alone
+        grp = seg.groups[g]
+        for m in range(grp.start, grp.stop):
+            cost += MESSAGE_OVERHEAD_TOKENS
+            if m in seg.calls_span:
+                cost += seg.spans[seg.calls_span[m]].tokens + _JOIN_SLACK
+            if seg.message_spans[m]:
+                cost += self.marker_cost
+        self.kept_group[g] = True
+        self._undo.append(("g", g))
+        return cost
+
+    def _add_span(self, s: int) -> int:
+        seg = self.seg
+        span = seg.spans[s]
+        cost = 0
+        if not self.kept_group[span.group]:
+            cost += self._activate_group(span.group)
+        self.keep.add(s)
+        self._undo.append(("s", s))
+        if span.kind == "calls":
+            return cost
+        own = seg.message_spans[span.message_index]
+        pos = span.part  # content spans are numbered by their position in the message
+        left_elided = pos > 0 and own[pos - 1] not in self.keep
+        right_elided = pos < len(own) - 1 and own[pos + 1] not in self.keep
+        if left_elided and right_elided:
+            cost += self.marker_cost
+        elif not left_elided and not right_elided:
+            cost -= self.marker_cost
+        return cost + span.tokens + _JOIN_SLACK
+
+    def offer(self, unit: Iterable[int]) -> bool:
+        """Keep the unit's spans if they fit; returns whether they were kept."""
+        unit = [s for s in unit if s not in self.keep and self.seg.spans[s].group not in
+                self.seg.mandatory]
+        if not unit:
+            return True
+        self._undo.clear()
+        cost = sum(self._add_span(s) for s in unit)
+        if self.used + cost > self.budget:
+            for kind, i in reversed(self._undo):
+                if kind == "g":
+                    self.kept_group[i] = False
+                else:
+                    self.keep.discard(i)
+            return False
+        self.used += cost
+        self.accepted.append(unit)
+        return True
+
+    def finish(self) -> tuple[Assembled, set[int], int]:
+        """Assemble, count exactly, and give back units until the budget holds."""
+        while True:
+            asm = self._assemble(self.keep)
+            tokens = self.counter.messages(asm.messages)
+            if tokens <= self.budget or not self.accepted:
+                return asm, set(self.keep), tokens
+            for s in self.accepted.pop():
+                self.keep.discard(s)

@@ -1,0 +1,100 @@
+"""What every strategy shares: input checks, segmentation, the unchanged fast path, and the
+`Compaction` built from a selection. Strategies only decide the order of preference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass
+from typing import Sequence
+
+from compaction.assemble import Assembled
+from compaction.errors import InvalidHistory
+from compaction.options import CompactionOptions
+from compaction.result import Compaction
+from compaction.segment import Segmentation, segment
+from compaction.select import Selector
+from compaction.tokens import TokenCounter, counter_for
+from retrieval.chat import ROLES, Message, validate_tool_pairing
+from retrieval.chunk import Chunk
+
+
+@dataclass(slots=True)
+class Prepared:
+    seg: Segmentation
+    counter: TokenCounter
+    options: CompactionOptions
+    tokens_before: int
+    namespace: str
+
+
+def check_history(messages: object, budget: object) -> list[Message]:
+    if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, SequenceABC):
+        raise InvalidHistory(
+            f"messages must be a list of Message values; got {type(messages).__name__} "
+            "(parse raw JSON with retrieval.chat.parse_messages)", "messages"
+        )
+    if not messages:
+        raise InvalidHistory("messages must not be empty", "messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, Message):
+            raise InvalidHistory(
+                f"messages[{i}] is a {type(m).__name__}, not a Message "
+                "(parse raw JSON with retrieval.chat.parse_messages)", f"messages[{i}]"
+            )
+        if m.role not in ROLES:
+            raise InvalidHistory(
+                f"messages[{i}].role must be one of {', '.join(ROLES)}; got {m.role!r}",
+                f"messages[{i}].role",
+            )
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise InvalidHistory(f"budget must be a positive int; got {budget!r}", "budget")
+    validate_tool_pairing(messages)  # ChatFormatError for tool results without calls
+    return list(messages)
+
+
+def prepare(
+    messages: Sequence[Message], budget: int, model: str | None,
+    options: CompactionOptions | None, namespace: str,
+) -> Prepared:
+    msgs = check_history(messages, budget)
+    opts = options or CompactionOptions()
+    counter = counter_for(model)
+    seg = segment(msgs, counter, chunk_max_tokens=opts.chunk_max_tokens,
+                  keep_last_groups=opts.keep_last_groups, namespace=namespace)
+    return Prepared(seg, counter, opts, counter.messages(msgs), namespace)
+
+
+def unchanged(p: Prepared, strategy: str) -> Compaction:
+    """Already within budget: nothing to do (compacting twice changes nothing)."""
+    ids = [s.id for s in p.seg.spans]
+    return Compaction(list(p.seg.messages), ids, [], p.tokens_before, p.tokens_before, "",
+                      strategy, budget=p.tokens_before)
+
+
+def selector(p: Prepared, budget: int) -> Selector:
+    return Selector(p.seg, budget, p.counter, p.options)
+
+
+def finish(p: Prepared, sel: Selector, strategy: str) -> Compaction:
+    asm, keep, tokens = sel.finish()
+    return result(p, asm, keep, tokens, strategy, sel.budget)
+
+
+def result(
+    p: Prepared, asm: Assembled, keep: set[int], tokens: int, strategy: str, budget: int
+) -> Compaction:
+    seg = p.seg
+    present = {g for g in seg.mandatory}
+    kept_ids: list[str] = []
+    dropped: list[Chunk] = []
+    for s in seg.spans:
+        if s.group in present or s.index in keep:
+            kept_ids.append(s.id)
+        else:
+            role = seg.messages[s.message_index].role
+            dropped.append(Chunk(id=s.id, namespace=p.namespace, text=s.text, role=role,
+                                 message_index=s.message_index, tokens=s.tokens, created_at=0.0))
+    summary = "\n".join(x for x in asm.summaries if x)
+    runs = [(at, [s.id for s in spans]) for at, spans in zip(asm.placeholders, asm.runs)]
+    return Compaction(asm.messages, kept_ids, [c.id for c in dropped], p.tokens_before, tokens,
+                      summary, strategy, dropped, runs, budget)
