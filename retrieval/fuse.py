@@ -1,0 +1,143 @@
+"""Fusing the retrievers' rankings, with weights picked by the shape of the query.
+
+Two fusions: reciprocal rank fusion (RRF, Cormack et al. 2009) uses only ranks; the convex
+combination uses min-max normalised scores, so a retriever that is confident (a large gap
+between its first hit and the rest) counts for more. Which one is the default is decided by
+bench/retrieval.py, see DEFAULT_FUSION.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from .select import Hits, topk_indices
+
+FusionName = Literal["rrf", "convex"]
+FUSIONS: tuple[str, ...] = ("rrf", "convex")
+# Measured by bench/retrieval.py (see the report in bench/README or the JSON results):
+# convex fusion beat RRF on both sets (code search and history recall), because RRF gives a
+# weak retriever's top hits as much credit as a strong one's; see the module docstring.
+DEFAULT_FUSION: FusionName = "convex"
+RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
+
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|`([^`]+)`")
+_PATH = re.compile(r"(?:[\w.\-~]*[/\\][\w.\-/\\]+|\b[\w\-]+\.[A-Za-z]{1,5}\b)")
+_IDENT = re.compile(
+    r"\b(?:[A-Za-z_]\w*_\w+"  # snake_case
+    r"|[a-z]+[A-Z]\w*"  # camelCase
+    r"|[A-Z][a-z]+[A-Z]\w*"  # PascalCase with two humps
+    r"|[A-Za-z]+\d\w*|\d+[A-Za-z]\w*"  # letters and digits mixed: UA123, 4WQ150, v2
+    r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # dotted.name
+    r"|\d{3,})\b"  # ids, ports, line numbers
+)
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    literals: tuple[str, ...]  # exact strings worth grepping for
+    natural: bool  # does the query read as prose (more than the literals)?
+
+
+@dataclass(frozen=True)
+class Weights:
+    bm25: float
+    grep: float
+    dense: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"bm25": self.bm25, "grep": self.grep, "dense": self.dense}
+
+
+def query_shape(query: str) -> QueryShape:
+    """Quoted strings, paths and identifiers in the query; whether the rest is prose."""
+    literals: list[str] = []
+    rest = query
+    for m in _QUOTED.finditer(query):
+        literals.append(next(g for g in m.groups() if g))
+    rest = _QUOTED.sub(" ", rest)
+    for rx in (_PATH, _IDENT):
+        for m in rx.finditer(rest):
+            value = m.group().strip(".")
+            if value and value not in literals:
+                literals.append(value)
+        rest = rx.sub(" ", rest)
+    prose_words = re.findall(r"[A-Za-z]{2,}", rest)
+    return QueryShape(literals=tuple(literals), natural=len(prose_words) >= 2)
+
+
+def weights_for(shape: QueryShape) -> Weights:
+    """Literals favour grep; prose favours dense and BM25; a mix keeps all three."""
+    if not shape.literals:
+        return Weights(bm25=1.0, grep=0.0, dense=1.0)
+    if not shape.natural:
+        return Weights(bm25=0.6, grep=1.0, dense=0.3)
+    return Weights(bm25=1.0, grep=0.7, dense=0.7)
+
+
+class Fused(NamedTuple):
+    ids: np.ndarray
+    scores: np.ndarray
+    ranks: list[dict[str, int]]  # per hit: retriever -> 1-based rank
+
+
+def _ranks(results: Mapping[str, Hits]) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for name, hits in results.items():
+        for rank, rowid in enumerate(hits.ids.tolist(), start=1):
+            out.setdefault(int(rowid), {})[name] = rank
+    return out
+
+
+def _finish(candidates: dict[int, dict[str, int]], totals: dict[int, float], k: int) -> Fused:
+    ids = np.fromiter(totals.keys(), dtype=np.int64, count=len(totals))
+    scores = np.fromiter(totals.values(), dtype=np.float64, count=len(totals))
+    top = topk_indices(scores, k)
+    ids_top = ids[top]
+    return Fused(ids_top, scores[top].astype(np.float32),
+                 [candidates[int(i)] for i in ids_top.tolist()])
+
+
+def rrf(results: Mapping[str, Hits], weights: Mapping[str, float], k: int,
+        c: int = RRF_C) -> Fused:
+    """sum_r w_r / (c + rank_r): rank-only, robust to incomparable scores."""
+    candidates = _ranks(results)
+    totals = {
+        rowid: sum(weights.get(name, 0.0) / (c + rank) for name, rank in ranks.items())
+        for rowid, ranks in candidates.items()
+    }
+    return _finish(candidates, totals, k)
+
+
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a single or constant list maps to 1 (it was found, nothing beat it)."""
+    if scores.size == 0:
+        return scores.astype(np.float64)
+    lo, hi = float(scores.min()), float(scores.max())
+    if hi - lo <= 1e-12:
+        return np.ones(scores.size, dtype=np.float64)
+    return (scores.astype(np.float64) - lo) / (hi - lo)
+
+
+def convex(results: Mapping[str, Hits], weights: Mapping[str, float], k: int) -> Fused:
+    """sum_r w_r * minmax(score_r): uses how far ahead each retriever puts its hits."""
+    candidates = _ranks(results)
+    totals = {rowid: 0.0 for rowid in candidates}
+    for name, hits in results.items():
+        w = weights.get(name, 0.0)
+        for rowid, s in zip(hits.ids.tolist(), minmax(hits.scores).tolist()):
+            totals[int(rowid)] += w * s
+    return _finish(candidates, totals, k)
+
+
+def fuse(results: Mapping[str, Hits], weights: Mapping[str, float], k: int,
+         method: str = DEFAULT_FUSION) -> Fused:
+    if method == "rrf":
+        return rrf(results, weights, k)
+    if method == "convex":
+        return convex(results, weights, k)
+    raise ValueError(f"unknown fusion {method!r}; choose one of {FUSIONS}")

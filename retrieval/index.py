@@ -1,0 +1,328 @@
+"""`Index`: the one facade over the chunk store and the three retrievers.
+
+    index = Index.open(data_dir)
+    index.add(chunks)                    # ChunkSink: the compactor's dropped chunks
+    hits = index.search("why did the refund fail", namespaces=["session-1"], k=5)
+
+Files: data_dir/chunks.sqlite, and data_dir/index/<namespace>/{bm25/, dense.faiss}. The store
+is the truth; index files are caches rebuilt or caught up from it when a namespace is first
+used, so chunks added by another process show up after a reopen. Dense vectors are computed
+lazily, on the first dense or hybrid search that needs them (or by `index_path`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+
+from .bm25 import Bm25Params, Bm25Shard
+from .chunk import Chunk
+from .errors import InvalidQuery, UnknownNamespace
+from .faiss_index import DenseParams, DenseShard
+from .files import ChunkingParams, chunk_file, iter_files, read_text
+from .fuse import DEFAULT_FUSION, fuse, query_shape, weights_for
+from .grep import GrepShard, alternation, compile_pattern, match_lines
+from .select import Hits
+from .store import MAX_CHUNK_CHARS, ChunkStore
+
+Mode = Literal["bm25", "grep", "dense", "hybrid"]
+MODES: tuple[str, ...] = ("bm25", "grep", "dense", "hybrid")
+MAX_K = 1_000
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the chunk, its fused score and which retrievers found it."""
+
+    chunk_id: str
+    score: float
+    ranks: Mapping[str, int]  # retriever ("bm25" / "grep" / "dense") -> 1-based rank
+    chunk: Chunk
+    lines: tuple[int, ...] = ()  # grep matches: line numbers in the chunk's source
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    files: int
+    files_skipped: int
+    chunks: int  # chunks cut from the files
+    added: int  # new chunks (the rest were already stored)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    bm25: Bm25Params = field(default_factory=Bm25Params)
+    dense: DenseParams = field(default_factory=DenseParams)
+    chunking: ChunkingParams = field(default_factory=ChunkingParams)
+    fusion: str = DEFAULT_FUSION
+    max_chunk_chars: int = MAX_CHUNK_CHARS
+    depth: int = 50  # candidates each retriever hands to fusion
+
+
+class _Shards:
+    """In-memory indexes of one namespace, built or loaded from the store on first use."""
+
+    def __init__(self, bm25: Bm25Shard, grep: GrepShard) -> None:
+        self.bm25 = bm25
+        self.grep = grep
+        self.dense: DenseShard | None = None
+        self.bm25_dirty = False
+        self.dense_dirty = False
+        self.dense_lock = threading.Lock()
+
+
+def namespace_dirname(namespace: str) -> str:
+    """A safe, unique directory name for an arbitrary namespace string."""
+    safe = re.sub(r"[^\w.-]", "_", namespace)[:40]
+    return f"{safe}-{hashlib.blake2b(namespace.encode(), digest_size=4).hexdigest()}"
+
+
+class Index:
+    """Chunk store + BM25 + grep + FAISS. Thread-safe; one per data directory per process."""
+
+    def __init__(self, data_dir: Path, config: IndexConfig | None = None,
+                 encoder: Callable[[], Any] | None = None) -> None:
+        from .embedding import get_encoder
+
+        self.data_dir = Path(data_dir)
+        self.config = config or IndexConfig()
+        self.store = ChunkStore(self.data_dir / "chunks.sqlite", self.config.max_chunk_chars)
+        self._encoder = encoder or get_encoder
+        self._shards: dict[str, _Shards] = {}
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, data_dir: Path, config: IndexConfig | None = None,
+             encoder: Callable[[], Any] | None = None) -> Index:
+        return cls(data_dir, config, encoder)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _dir(self, namespace: str) -> Path:
+        return self.data_dir / "index" / namespace_dirname(namespace)
+
+    # -- namespaces ---------------------------------------------------------------------
+    def namespaces(self) -> list[str]:
+        return self.store.namespaces()
+
+    def has_chunks(self, namespace: str) -> bool:
+        """Cheap (one indexed SQLite lookup): the pipeline asks this on every request."""
+        return self.store.has_chunks(namespace)
+
+    def _load(self, namespace: str) -> _Shards:
+        with self._lock:
+            shards = self._shards.get(namespace)
+            if shards is not None:
+                return shards
+            rows = list(self.store.iter_texts(namespace))
+            live = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
+            bm25_dir = self._dir(namespace) / "bm25"
+            if (bm25_dir / "shard.json").exists():
+                bm25 = Bm25Shard.load(bm25_dir, live)
+                known = set(bm25.main_rowids().tolist())
+                bm25.add([r for r in rows if r[0] not in known])
+            else:
+                bm25 = Bm25Shard(self.config.bm25)
+                bm25.add(rows)
+            grep = GrepShard()
+            grep.add(rows)
+            shards = _Shards(bm25, grep)
+            shards.bm25_dirty = bm25.delta_size > 0
+            self._shards[namespace] = shards
+            return shards
+
+    # -- writes ---------------------------------------------------------------------------
+    def add(self, chunks: Sequence[Chunk]) -> list[str]:
+        """Store chunks (content duplicates in a namespace are skipped) and index them."""
+        return self._add(chunks)[0]
+
+    def _add(self, chunks: Sequence[Chunk]) -> tuple[list[str], int]:
+        ids, inserted = self.store.add(chunks)
+        by_ns: dict[str, list[tuple[int, str]]] = {}
+        for rowid, chunk in inserted:
+            by_ns.setdefault(chunk.namespace, []).append((rowid, chunk.text))
+        with self._lock:
+            loaded = {ns: self._shards[ns] for ns in by_ns if ns in self._shards}
+        for ns, shards in loaded.items():
+            shards.bm25.add(by_ns[ns])
+            shards.grep.add(by_ns[ns])
+            shards.bm25_dirty = True
+        return ids, len(inserted)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        gone = self.store.delete(ids)
+        by_ns: dict[str, list[int]] = {}
+        for rowid, ns in gone:
+            by_ns.setdefault(ns, []).append(rowid)
+        with self._lock:
+            loaded = {ns: self._shards[ns] for ns in by_ns if ns in self._shards}
+        for ns, shards in loaded.items():
+            shards.bm25.delete(by_ns[ns])
+            shards.grep.delete(by_ns[ns])
+            shards.bm25_dirty = True
+            with shards.dense_lock:
+                if shards.dense is not None:
+                    shards.dense.delete(by_ns[ns])
+                    shards.dense_dirty = True
+        return len(gone)
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        return self.store.get(ids)
+
+    # -- dense ----------------------------------------------------------------------------
+    def _dense(self, namespace: str, shards: _Shards) -> DenseShard:
+        """The namespace's FAISS index, caught up with the store (encodes missing chunks)."""
+        with shards.dense_lock:
+            if shards.dense is None:
+                path = self._dir(namespace) / "dense.faiss"
+                shards.dense = (DenseShard.load(path, self.config.dense) if path.exists()
+                                else DenseShard(self.config.dense))
+            dense = shards.dense
+            live = shards.grep.rowids()
+            have = dense.ids()
+            stale = have[~np.isin(have, live)]
+            if stale.size:
+                dense.delete(stale.tolist())
+                shards.dense_dirty = True
+            missing = live[~np.isin(live, have)]
+            if missing.size:
+                rows = self.store.get_rows(missing.tolist())
+                order = [r for r in missing.tolist() if r in rows]
+                vectors = self._encoder().encode([rows[r].text for r in order])
+                dense.add(order, vectors)
+                shards.dense_dirty = True
+            return dense
+
+    # -- search ---------------------------------------------------------------------------
+    def search(self, query: str, *, namespaces: Sequence[str], k: int = 10,
+               mode: Mode = "hybrid", regex: bool | None = None) -> list[Hit]:
+        """Ranked hits from the namespaces. `regex`: grep's query is an RE2 pattern (default:
+        only when written as /pattern/), else a literal."""
+        shards = self._validate(query, namespaces, k, mode)
+        pattern = None
+        weights = {"bm25": 1.0, "grep": 1.0, "dense": 1.0}
+        if mode == "grep":
+            pattern = _grep_pattern(query, regex)
+        elif mode == "hybrid":
+            shape = query_shape(query)
+            weights = weights_for(shape).as_dict()
+            if shape.literals and weights["grep"] > 0:
+                pattern = compile_pattern(alternation(shape.literals), literal=False)
+        depth = max(k, self.config.depth) if mode == "hybrid" else k
+        results: dict[str, Hits] = {}
+        if mode in ("bm25", "hybrid"):
+            results["bm25"] = Hits.merge([s.bm25.search(query, depth) for s in shards.values()],
+                                         depth)
+        if pattern is not None:
+            results["grep"] = Hits.merge([s.grep.search(pattern, depth)
+                                          for s in shards.values()], depth)
+        if mode in ("dense", "hybrid"):
+            qvec = self._encoder().encode([query])[0]
+            results["dense"] = Hits.merge(
+                [self._dense(ns, s).search(qvec, depth) for ns, s in shards.items()], depth)
+        if mode == "hybrid":
+            fused = fuse(results, weights, k, self.config.fusion)
+            return self._hits(fused.ids, fused.scores, fused.ranks, pattern)
+        (name, hits), = results.items()  # one retriever: keep its own scores
+        ranks = [{name: r} for r in range(1, len(hits) + 1)]
+        return self._hits(hits.ids[:k], hits.scores[:k], ranks[:k], pattern)
+
+    def _validate(self, query: str, namespaces: Sequence[str], k: int,
+                  mode: str) -> dict[str, _Shards]:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidQuery("empty query: pass the text to search for", param="query")
+        if mode not in MODES:
+            raise InvalidQuery(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}",
+                               param="mode")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InvalidQuery(f"k must be an integer from 1 to {MAX_K}, got {k!r}", param="k")
+        if isinstance(namespaces, str) or not namespaces:
+            raise InvalidQuery("namespaces must be a non-empty list of names",
+                               param="namespaces")
+        unknown = [ns for ns in namespaces if not self.has_chunks(ns)]
+        if unknown:
+            raise UnknownNamespace(
+                f"no chunks in namespace(s) {', '.join(map(repr, unknown))}; index some first "
+                f"(switchyard index PATH --namespace NAME) or pick one of: "
+                f"{', '.join(self.namespaces()[:20]) or '(none)'}", param="namespaces")
+        return {ns: self._load(ns) for ns in dict.fromkeys(namespaces)}
+
+    def _hits(self, ids: np.ndarray, scores: np.ndarray, ranks: list[dict[str, int]],
+              pattern: Any) -> list[Hit]:
+        chunks = self.store.get_rows(ids.tolist())
+        out = []
+        for rowid, score, found in zip(ids.tolist(), scores.tolist(), ranks):
+            chunk = chunks.get(rowid)
+            if chunk is None:  # deleted by another thread since the search
+                continue
+            lines: tuple[int, ...] = ()
+            if pattern is not None and "grep" in found:
+                lines = tuple(chunk.start_line - 1 + n for n in match_lines(chunk.text, pattern))
+            out.append(Hit(chunk.id, float(score), dict(found), chunk, lines))
+        return out
+
+    # -- files ----------------------------------------------------------------------------
+    def index_path(self, path: Path, namespace: str, progress: bool = False,
+                   dense: bool = True) -> IndexStats:
+        """Chunk the files under `path` (honouring .gitignore) into `namespace`."""
+        from tqdm import tqdm
+
+        t0 = time.monotonic()
+        root = Path(path)
+        if not root.exists():
+            raise InvalidQuery(f"no such file or directory: {root}", param="path")
+        base = root if root.is_dir() else root.parent
+        files = list(iter_files(root))
+        n_chunks = added = skipped = 0
+        for file in tqdm(files, desc=f"index {namespace}", unit="file", disable=not progress):
+            text = read_text(file)
+            if text is None:
+                skipped += 1
+                continue
+            chunks = chunk_file(text, file.relative_to(base).as_posix(), namespace,
+                                self.config.chunking)
+            n_chunks += len(chunks)
+            added += self._add(chunks)[1]
+        if n_chunks:
+            shards = self._load(namespace)
+            if dense:
+                self._dense(namespace, shards)
+            self.flush()
+        return IndexStats(len(files), skipped, n_chunks, added, time.monotonic() - t0)
+
+    def flush(self) -> None:
+        """Write changed index files (BM25 arrays, FAISS index) beside the store."""
+        with self._lock:
+            items = list(self._shards.items())
+        for ns, shards in items:
+            if shards.bm25_dirty:
+                shards.bm25.save(self._dir(ns) / "bm25")
+                shards.bm25_dirty = False
+            with shards.dense_lock:
+                if shards.dense is not None and shards.dense_dirty:
+                    shards.dense.save(self._dir(ns) / "dense.faiss")
+                    shards.dense_dirty = False
+
+    def close(self) -> None:
+        self.flush()
+        self.store.close()
+
+
+def _grep_pattern(query: str, regex: bool | None) -> Any:
+    text = query.strip()
+    if regex is None and len(text) > 2 and text.startswith("/") and text.endswith("/"):
+        return compile_pattern(text[1:-1], literal=False)
+    return compile_pattern(query, literal=not regex)
