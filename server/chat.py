@@ -60,7 +60,9 @@ class ChatRequest:
     compact_budget: int | None = None  # caller-requested token budget for the history
     api_key_id: str | None = None
     tags: tuple[str, ...] = ()
-    deadline: float | None = None  # absolute time.monotonic() the caller stops waiting (gRPC)
+    deadline: float | None = None  # absolute time.monotonic() the caller stops waiting
+    endpoint: str = "http.chat.completions"  # which front door, for the log
+    raw_json: str | None = None  # the caller's body as received, for the log and replay
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,7 @@ class ServerSection(_Strict):
     data_dir: Path = Field(default_factory=lambda: default_data_dir())
     traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
     log_requests: bool = Field(True, description="Write one traffic-log row per request")
+    log_bodies: bool = Field(True, description="Keep request bodies in the log (for replay)")
 
     @property
     def traffic_log_path(self) -> Path:

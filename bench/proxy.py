@@ -1,0 +1,150 @@
+"""Proxy overhead: the same load sent straight to the fake upstream and through Switchyard.
+
+Each side runs in its own process (fake upstream, proxy, load generator), all on loopback.
+Prints requests/s, p50 and p99 per concurrency and mode, and the ratios against the direct
+baseline measured in the same run. Usage: python bench/proxy.py [--requests 2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = {"model": "switchyard/auto",
+        "messages": [{"role": "system", "content": "You are a helpful coding agent."},
+                     {"role": "user", "content": "Rename the function parse_cfg to parse_config "
+                      "in src/app/config.py and update its callers."}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def load(url: str, concurrency: int, total: int, stream: bool) -> list[float]:
+    body = dict(BODY, stream=stream)
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    latencies: list[float] = []
+    queue = iter(range(total))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            for _ in queue:
+                t0 = time.perf_counter()
+                async with session.post(url, json=body) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
+                latencies.append(time.perf_counter() - t0)
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def measure(url: str, concurrency: int, total: int, stream: bool) -> dict[str, float]:
+    asyncio.run(load(url, concurrency, min(total, 50), stream))  # warm-up
+    t0 = time.perf_counter()
+    lat = asyncio.run(load(url, concurrency, total, stream))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    return {"rps": total / elapsed, "p50_ms": statistics.median(lat) * 1000,
+            "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000}
+
+
+def start_proxy(upstream_port: int, router: str, data_dir: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    base = f"http://127.0.0.1:{upstream_port}/v1"
+    config = {
+        "server": {"http_port": port, "grpc_port": free_port(), "data_dir": str(data_dir)},
+        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base}],
+                   "non_thinking": [{"model": "openai/fake-fast", "api_base": base}]},
+        "routing": {"router": router},
+    }
+    path = data_dir / f"config-{router}.yaml"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--config", str(path)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return proc, port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--quick", action="store_true", help="300 requests per cell")
+    parser.add_argument("--routers", nargs="+", default=["off", "mlp"])
+    args = parser.parse_args()
+    total = 300 if args.quick else args.requests
+
+    upstream_port = free_port()
+    upstream = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", str(upstream_port)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{upstream_port}/v1/models")
+    results = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+            for router in args.routers:
+                proc, port = start_proxy(upstream_port, router, Path(tmp) / router)
+                via = f"http://127.0.0.1:{port}/v1/chat/completions"
+                try:
+                    for stream in (False, True):
+                        for c in args.concurrency:
+                            base = measure(direct, c, total, stream)
+                            prox = measure(via, c, total, stream)
+                            results.append({
+                                "router": router, "stream": stream, "concurrency": c,
+                                "direct": base, "proxy": prox,
+                                "added_p50_ms": prox["p50_ms"] - base["p50_ms"],
+                                "throughput_ratio": prox["rps"] / base["rps"]})
+                            r = results[-1]
+                            print(f"router={router:4} stream={str(stream):5} c={c:3} | direct "
+                                  f"{base['rps']:7.0f} rps p50 {base['p50_ms']:6.2f} ms | proxy "
+                                  f"{prox['rps']:7.0f} rps p50 {prox['p50_ms']:6.2f} ms p99 "
+                                  f"{prox['p99_ms']:6.2f} ms | added p50 "
+                                  f"{r['added_p50_ms']:+6.2f} ms, throughput x"
+                                  f"{r['throughput_ratio']:.2f}", flush=True)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=20)
+    finally:
+        upstream.terminate()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    (out / "proxy.json").write_text(json.dumps({"commit": commit, "cpus": os.cpu_count(),
+                                                "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

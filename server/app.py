@@ -1,0 +1,38 @@
+"""One process, two front doors: the HTTP proxy (uvicorn) and the gRPC sidecar share a pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from server.config import Config
+
+logger = logging.getLogger("switchyard")
+
+
+async def serve(config: Config) -> None:
+    import uvicorn
+
+    from server.grpc_server import start_grpc_server
+    from server.http_proxy import create_app
+    from server.pipeline import Pipeline
+
+    pipeline = Pipeline.from_config(config)
+    grpc_server, grpc_port = await start_grpc_server(pipeline, config.server.host,
+                                                     config.server.grpc_port)
+    app = create_app(config, pipeline)
+    http = uvicorn.Server(uvicorn.Config(
+        app, host=config.server.host, port=config.server.http_port, log_level="warning",
+        access_log=False, lifespan="on", timeout_graceful_shutdown=10))
+    logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
+                config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
+    try:
+        await http.serve()  # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
+    finally:
+        await grpc_server.stop(grace=5)
+        await pipeline.aclose()
+
+
+def run_server(config: Config) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(config))

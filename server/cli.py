@@ -1,0 +1,117 @@
+"""The `switchyard` command line: serve, logs, and the components' own commands."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from server.errors import SwitchyardError
+
+app = typer.Typer(
+    help="Switchyard: learned routing, compaction and retrieval in front of your LLMs.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+logs_app = typer.Typer(help="The traffic log: where it is, and exports.", no_args_is_help=True)
+app.add_typer(logs_app, name="log")
+app.add_typer(logs_app, name="logs", hidden=True)
+
+# Components register their commands from their own modules (each stays small).
+COMMAND_MODULES = ("server.cli_router", "server.cli_compaction", "server.cli_retrieval")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"switchyard {version('switchyard')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Switchyard: learned routing, compaction and retrieval in front of your LLMs."""
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="SWITCHYARD_CONFIG",
+                                          help="YAML config file (default: built-in defaults)."),
+    http_port: Optional[int] = typer.Option(None, "--http-port", help="HTTP port (default 8080)."),
+    grpc_port: Optional[int] = typer.Option(None, "--grpc-port", help="gRPC port (default 50051)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir",
+                                            help="Where the SQLite log and indexes live."),
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+) -> None:
+    """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar in one process."""
+    from server.app import run_server
+    from server.config import load_config
+
+    settings = _guard(lambda: load_config(config, **{
+        "server.http_port": http_port, "server.grpc_port": grpc_port,
+        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host}))
+    _guard(lambda: run_server(settings))
+
+
+@logs_app.command("path")
+def logs_path(config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                                    envvar="SWITCHYARD_CONFIG")) -> None:
+    """Print the path of the traffic log."""
+    from server.config import load_config
+
+    typer.echo(str(_guard(lambda: load_config(config)).server.traffic_log_path))
+
+
+@logs_app.command("export")
+def logs_export(
+    parquet: Path = typer.Option(..., "--parquet", help="Write the log to this Parquet file."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="SWITCHYARD_CONFIG"),
+    log: Optional[Path] = typer.Option(None, "--log", help="Traffic log file (default: config)."),
+) -> None:
+    """Export the traffic log to Parquet (for DuckDB, pandas, Spark)."""
+    from server.config import load_config
+    from server.log_export import export_parquet
+
+    path = log or _guard(lambda: load_config(config)).server.traffic_log_path
+    if not path.exists():
+        raise click.ClickException(f"no traffic log at {path}")
+    rows = _guard(lambda: export_parquet(path, parquet))
+    typer.echo(f"exported {rows} rows to {parquet}")
+
+
+def _guard(fn):  # type: ignore[no-untyped-def]
+    """Switchyard errors become clean CLI errors, except under tests (they propagate)."""
+    try:
+        return fn()
+    except SwitchyardError as exc:
+        if getattr(sys, "_called_from_test", False) or os.environ.get("SWITCHYARD_RAISE_ERRORS"):
+            raise
+        raise click.ClickException(exc.message) from None
+
+
+def _register_components() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_components()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,215 @@
+"""The OpenAI-compatible HTTP front door: one short handler per endpoint.
+
+Handlers parse, call the pipeline, and turn its result into a response. They never route,
+compact, retrieve or write the log themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import uuid
+from typing import Any, AsyncIterator, Awaitable, TypeVar
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from router.decision import RouteDecision
+from server.config import AUTO_MODEL, Config
+from server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
+from server.openai_types import (
+    chunk_body,
+    completion_body,
+    parse_chat_request,
+    usage_chunk_body,
+)
+from server.pipeline import ChatStream, Pipeline
+
+T = TypeVar("T")
+
+
+def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
+    """The ASGI app. Without a pipeline, one is built from `config` at start-up."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = pipeline is None
+        app.state.pipeline = pipeline or Pipeline.from_config(config)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.pipeline.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={SwitchyardError: _error_response, HTTPException: _http_error,
+                            ClientDisconnect: _client_gone},
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    if pipeline is not None:
+        app.state.pipeline = pipeline
+    return app
+
+
+async def chat_completions(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    request_id = request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:24]}"
+    try:
+        raw = await _read_body(request, pipeline.config.limits.max_body_bytes)
+        chat = dataclasses.replace(parse_chat_request(raw, request.headers),
+                                   request_id=request_id)
+        if chat.stream:
+            stream = await _unless_disconnected(request, pipeline.open_stream(chat))
+            return StreamingResponse(_sse(stream, chat.include_usage),
+                                     media_type="text/event-stream",
+                                     headers=_stream_headers(stream))
+        result = await _unless_disconnected(request, pipeline.chat(chat))
+    except Exception as exc:  # translated once, here, into the OpenAI error shape
+        return _error_response(request, as_switchyard_error(exc), request_id)
+    headers = _decision_headers(result.request_id, result.decision)
+    headers.update({
+        "x-switchyard-tokens-before": str(result.tokens_before),
+        "x-switchyard-tokens-after": str(result.tokens_after),
+        "x-switchyard-attempts": str(len(result.attempts)),
+        "x-switchyard-upstream": result.attempts[-1].deployment if result.attempts else "",
+    })
+    return _json(completion_body(result), 200, headers)
+
+
+async def list_models(request: Request) -> Response:
+    config: Config = request.app.state.config
+    ids = [AUTO_MODEL, "thinking", "non_thinking",
+           *(d.public_name for d in config.models.all())]
+    data = [{"id": i, "object": "model", "created": 0, "owned_by": "switchyard"} for i in ids]
+    return _json({"object": "list", "data": data}, 200, {})
+
+
+async def healthz(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    return _json({"status": "ok", "router": type(pipeline.router).__name__}, 200, {})
+
+
+# -- helpers -----------------------------------------------------------------------------
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body has {declared} bytes, over the limit "
+                              f"max_body_bytes={limit}", code="max_body_bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit max_body_bytes={limit}",
+                                  code="max_body_bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Run `work`, cancelling it (and so the upstream call) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise ClientDisconnect()
+    return task.result()
+
+
+async def _wait_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _sse(stream: ChatStream, include_usage: bool) -> AsyncIterator[bytes]:
+    first = True
+    model = stream.deployment.model
+    try:
+        async for delta in stream:
+            model = delta.model or model
+            if delta.usage is not None and not (delta.content or delta.tool_calls
+                                                or delta.finish_reason):
+                if include_usage:
+                    yield _event(usage_chunk_body(stream.request_id, model, delta))
+                continue
+            yield _event(chunk_body(stream.request_id, model, delta, first))
+            first = False
+            if delta.usage is not None and include_usage:
+                yield _event(usage_chunk_body(stream.request_id, model, delta))
+    except asyncio.CancelledError:
+        await stream.aclose()  # the client went away: stop the upstream stream too
+        raise
+    except Exception as exc:  # after the headers went out, errors travel as an SSE event
+        yield _event(as_switchyard_error(exc).to_openai())
+        return
+    yield b"data: [DONE]\n\n"
+
+
+def _event(body: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _decision_headers(request_id: str, d: RouteDecision) -> dict[str, str]:
+    return {
+        "x-request-id": request_id,
+        "x-switchyard-model": d.model,
+        "x-switchyard-thinking": "true" if d.thinking else "false",
+        "x-switchyard-reasoning-effort": d.reasoning_effort or "none",
+        "x-switchyard-budget-tokens": str(d.budget_tokens or 0),
+        "x-switchyard-p-hard": "" if d.p_hard is None else f"{d.p_hard:.4f}",
+        "x-switchyard-policy-version": d.policy_version,
+        "x-switchyard-overridden": "true" if d.overridden else "false",
+    }
+
+
+def _stream_headers(stream: ChatStream) -> dict[str, str]:
+    headers = _decision_headers(stream.request_id, stream.decision)
+    headers.update({
+        "x-switchyard-tokens-before": str(stream.tokens_before),
+        "x-switchyard-tokens-after": str(stream.tokens_after),
+        "x-switchyard-attempts": str(len(stream.attempts)),
+        "x-switchyard-upstream": stream.deployment.public_name,
+        "cache-control": "no-cache",
+    })
+    return headers
+
+
+def _json(body: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
+                    headers=headers, media_type="application/json")
+
+
+def _error_response(request: Request, exc: Exception, request_id: str | None = None) -> Response:
+    err = as_switchyard_error(exc)
+    rid = request_id or request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:24]}"
+    return _json(err.to_openai(), err.status, {"x-request-id": rid})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    body = {"error": {"message": f"{request.method} {request.url.path}: {exc.detail}",
+                      "type": kind, "param": None, "code": None}}
+    return JSONResponse(body, status_code=exc.status_code)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=499)

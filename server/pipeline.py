@@ -1,0 +1,507 @@
+"""The one request pipeline behind every front door: admit -> compact -> recall -> route ->
+call upstream -> log. Each stage is a small function over typed values, timed.
+
+HTTP and gRPC handlers translate their wire formats into `ChatRequest` and call `chat` or
+`open_stream`; nothing else in the server routes, compacts, retrieves or writes the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+
+from retrieval.chat import Message, latest_user_text, to_openai_messages
+from retrieval.tokens import count_message_tokens
+from router.decision import RouteDecision, RouteRequest
+from router.traffic import TrafficRecord
+from server.chat import (
+    Attempt,
+    ChatRequest,
+    ChatResult,
+    Prepared,
+    StreamDelta,
+    Usage,
+)
+from server.config import AUTO_MODEL, Config, Deployment
+from server.errors import (
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    PayloadTooLarge,
+    SwitchyardError,
+    UpstreamError,
+    as_switchyard_error,
+)
+from server.streaming import Assembler, parse_chunk
+from server.traffic_log import TrafficLog
+from server.upstream import StreamHandle, Upstream
+
+if TYPE_CHECKING:
+    from compaction import Compaction, Compactor
+    from retrieval import Hit, Index
+    from router import Router
+
+logger = logging.getLogger(__name__)
+RECALL_HEADER = "[switchyard recall] Stored context that may be relevant to the latest turn:"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        upstream: Upstream,
+        router: "Router",
+        log: TrafficLog | None,
+        compactor: "Compactor | None" = None,
+        retrieval: "Index | None" = None,
+    ) -> None:
+        self.config = config
+        self.upstream = upstream
+        self.router = router
+        self.log = log
+        self.compactor = compactor
+        self.retrieval = retrieval
+        self._known = {**config.models.group_of(), "thinking": "thinking",
+                       "non_thinking": "non_thinking"}
+        self._route_in_thread = config.routing.router == "mlp"
+
+    @classmethod
+    def from_config(cls, config: Config, **upstream_kwargs: Any) -> "Pipeline":
+        from compaction import Compactor
+        from retrieval import Index
+        from router import load_router, provider_params
+
+        groups = config.models.group_of()
+        router = load_router(
+            config.routing.router,
+            checkpoint=config.routing.checkpoint,
+            thinking_share=config.routing.thinking_share,
+            default_group=config.routing.default_group,
+            known_models=groups,
+        )
+        config.server.data_dir.mkdir(parents=True, exist_ok=True)
+        log = TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+        return cls(
+            config,
+            upstream=Upstream(config, provider_params=provider_params, **upstream_kwargs),
+            router=router,
+            log=log,
+            compactor=Compactor.load() if config.compaction.enabled else None,
+            retrieval=Index.open(config.server.data_dir / "chunks"),
+        )
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+        if self.log is not None:
+            self.log.close()
+        if self.retrieval is not None:
+            self.retrieval.close()
+
+    # -- chat --------------------------------------------------------------------------
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        started = time.monotonic()
+        request = self._identify(request)
+        record = self._record(request)
+        try:
+            prepared = await self.prepare(request, started)
+            body = self._upstream_body(prepared)
+            t0 = time.monotonic()
+            outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
+            prepared.stage_ms["upstream"] = _ms(t0)
+            result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
+        except BaseException as exc:
+            await self._log_failure(record, exc, started)
+            raise
+        await self._log_success(record, prepared, result, started)
+        return result
+
+    async def open_stream(self, request: ChatRequest) -> "ChatStream":
+        started = time.monotonic()
+        request = self._identify(request)
+        record = self._record(request)
+        try:
+            prepared = await self.prepare(request, started)
+            body = self._upstream_body(prepared)
+            body["stream_options"] = {"include_usage": True}  # we always need usage to log
+            t0 = time.monotonic()
+            handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
+            prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
+        except BaseException as exc:
+            await self._log_failure(record, exc, started)
+            raise
+        return ChatStream(self, prepared, handle, record, started)
+
+    # -- stages ------------------------------------------------------------------------
+    async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
+        prepared = Prepared(request, list(request.messages), _placeholder_decision(), 0, 0,
+                            started_at=started or time.monotonic())
+        for name, stage in (("admit", self._admit), ("compact", self._compact),
+                            ("recall", self._recall), ("route", self._route)):
+            t0 = time.monotonic()
+            await stage(prepared)
+            prepared.stage_ms[name] = _ms(t0)
+        return prepared
+
+    async def _admit(self, p: Prepared) -> None:
+        req, limits = p.request, self.config.limits
+        if len(req.messages) > limits.max_messages:
+            raise PayloadTooLarge(
+                f"{len(req.messages)} messages exceed the limit max_messages={limits.max_messages}",
+                param="messages", code="max_messages")
+        if req.model != AUTO_MODEL and req.model not in self._known:
+            raise NotFound(
+                f"The model {req.model!r} does not exist here; use {AUTO_MODEL!r} or one of: "
+                f"{', '.join(sorted(self._known))}", param="model", code="model_not_found")
+        p.tokens_before = p.tokens_after = count_message_tokens(p.messages, self._encoding_model())
+        if p.tokens_before > limits.max_total_tokens:
+            raise PayloadTooLarge(
+                f"the request has {p.tokens_before} tokens, over the limit "
+                f"max_total_tokens={limits.max_total_tokens}", param="messages",
+                code="max_total_tokens")
+
+    async def _compact(self, p: Prepared) -> None:
+        if self.compactor is None:
+            return
+        from compaction import CompactionPolicy
+
+        settings = self.config.compaction
+        policy = CompactionPolicy(trigger_share=settings.trigger_share,
+                                  target_share=settings.target_share)
+        budget = policy.budget_for(p.tokens_before, self._context_window(p.request),
+                                   p.request.compact_budget)
+        if budget is None:
+            return
+        result = await self._run_compaction(p.messages, budget, p.request.session_id)
+        p.messages = list(result.messages)
+        p.tokens_after = result.tokens_after
+        p.dropped_ids = list(result.dropped_ids)
+
+    async def _recall(self, p: Prepared) -> None:
+        settings = self.config.recall
+        if self.retrieval is None or not settings.enabled or settings.token_budget == 0:
+            return
+        namespaces = [ns for ns in (p.request.session_id, *settings.corpora)
+                      if self.retrieval.has_chunks(ns)]
+        query = latest_user_text(p.messages)
+        if not namespaces or not query.strip():
+            return
+        hits = await asyncio.to_thread(self.retrieval.search, query[:2000], namespaces=namespaces,
+                                       k=settings.k, mode="hybrid")
+        present = "\n".join(m.content or "" for m in p.messages)
+        block, used = _recall_block(hits, settings.token_budget, present, self._encoding_model())
+        if not used:
+            return
+        last_user = max(i for i, m in enumerate(p.messages) if m.role == "user")
+        p.messages.insert(last_user, Message("system", block))
+        p.recalled_ids = used
+        p.tokens_after = count_message_tokens(p.messages, self._encoding_model())
+
+    async def _route(self, p: Prepared) -> None:
+        req = p.request
+        overrides = req.overrides
+        if req.model != AUTO_MODEL:
+            overrides = replace(overrides, model=req.model)
+        route_request = RouteRequest(p.messages, req.tools, overrides,
+                                     req.params.response_format_type)
+        if self._route_in_thread:  # MiniLM + MLP: let torch use the other core
+            p.decision = await asyncio.to_thread(self.router.decide, route_request)
+        else:
+            p.decision = self.router.decide(route_request)
+
+    # -- component RPCs (Route, Compact, Recall, Index, Feedback) ------------------------
+    async def route(self, request: ChatRequest) -> RouteDecision:
+        prepared = Prepared(self._identify(request), list(request.messages),
+                            _placeholder_decision(), 0, 0)
+        await self._admit(prepared)
+        await self._route(prepared)
+        return prepared.decision
+
+    async def compact(self, messages: list[Message], *, budget: int | None, model: str | None,
+                      session_id: str) -> "Compaction":
+        if self.compactor is None:
+            raise NotImplementedYet("Compact needs compaction enabled (compaction.enabled: true)")
+        from compaction import CompactionPolicy
+
+        if budget is None:
+            window = self._deployment_window(model)
+            tokens = count_message_tokens(messages, model)
+            settings = self.config.compaction
+            policy = CompactionPolicy(trigger_share=settings.trigger_share,
+                                      target_share=settings.target_share)
+            budget = policy.budget_for(tokens, window, None)
+            if budget is None:
+                budget = tokens  # under the trigger: nothing to do, the compactor keeps all
+        session = session_id or _derive_session(messages)
+        return await self._run_compaction(messages, budget, session, model)
+
+    async def recall(self, query: str, *, namespaces: list[str], k: int,
+                     mode: str) -> list["Hit"]:
+        index = self._require_index()
+        return await asyncio.to_thread(index.search, query, namespaces=namespaces, k=k,
+                                       mode=mode)  # type: ignore[arg-type]
+
+    async def index(self, namespace: str,
+                              documents: Sequence[tuple[str, str]]) -> list[str]:
+        from retrieval.chunk import Chunk, chunk_id
+        from retrieval.tokens import count_tokens
+
+        if not namespace:
+            raise InvalidRequest("namespace must not be empty", param="namespace")
+        chunks = [Chunk(chunk_id(namespace, text, source, i), namespace, text, source=source,
+                        tokens=count_tokens(text))
+                  for i, (text, source) in enumerate(documents)]
+        index = self._require_index()
+        return await asyncio.to_thread(index.add, chunks)
+
+    async def feedback(self, request_id: str, *, label: str | None, score: float | None,
+                       source: str, weight: float) -> None:
+        raise NotImplementedYet(
+            "Feedback needs the outcome store of the replay component (issue #6), "
+            "which has not landed yet")
+
+    # -- helpers -----------------------------------------------------------------------
+    def _require_index(self) -> "Index":
+        if self.retrieval is None:
+            raise NotImplementedYet("retrieval is not available in this server")
+        return self.retrieval
+
+    async def _run_compaction(self, messages: Sequence[Message], budget: int, session: str,
+                              model: str | None = None) -> "Compaction":
+        assert self.compactor is not None
+        model = model or self._encoding_model()
+        if self.config.compaction.abstractive_summary:
+            return await self.compactor.acompact(messages, budget, model=model, namespace=session,
+                                                 sink=self.retrieval, summarize=self._summarize)
+        return await asyncio.to_thread(self.compactor.compact, messages, budget, model=model,
+                                       namespace=session, sink=self.retrieval)
+
+    async def _summarize(self, text: str) -> str:
+        """Abstractive summary of dropped history through the non-thinking model."""
+        decision = RouteDecision("non_thinking", False, None, None, None, "summary",
+                                 "compaction summary")
+        body = {"messages": [
+            {"role": "system", "content": "Summarise this agent history in at most 120 words. "
+             "Keep identifiers, file paths, numbers and error messages verbatim."},
+            {"role": "user", "content": text[:60_000]}], "max_tokens": 300}
+        outcome = await self.upstream.complete(body, decision, None)
+        return str(outcome.body["choices"][0]["message"].get("content") or "")
+
+    def _identify(self, request: ChatRequest) -> ChatRequest:
+        if request.request_id and request.session_id:
+            return request
+        return replace(request,
+                       request_id=request.request_id or f"req_{uuid.uuid4().hex[:24]}",
+                       session_id=request.session_id or _derive_session(request.messages))
+
+    def _encoding_model(self) -> str:
+        return self.config.models.non_thinking[0].model
+
+    def _deployment_window(self, model: str | None) -> int:
+        for d in self.config.models.all():
+            if model in (d.public_name, d.model):
+                return d.context_window
+        return self._context_window(None)
+
+    def _context_window(self, request: ChatRequest | None) -> int:
+        """The smaller window of the candidate models (DESIGN: compact for the smaller)."""
+        if request is not None and request.model not in (AUTO_MODEL, "thinking", "non_thinking"):
+            return self._deployment_window(request.model)
+        models = self.config.models
+        return min(d.context_window for d in (*models.thinking, *models.non_thinking))
+
+    def _upstream_body(self, p: Prepared) -> dict[str, Any]:
+        body: dict[str, Any] = {"messages": to_openai_messages(p.messages)}
+        body.update(p.request.params.to_openai())
+        if p.request.tools:
+            body["tools"] = [t.to_openai() for t in p.request.tools]
+        return body
+
+    def _result(self, p: Prepared, body: dict[str, Any], deployment: Deployment,
+                attempts: list[Attempt]) -> ChatResult:
+        choice = body["choices"][0]
+        try:
+            message = Message.from_openai(choice.get("message") or {"role": "assistant"})
+        except ValueError as exc:
+            raise UpstreamError(f"model {deployment.public_name!r} sent an invalid message: "
+                                f"{exc}") from None
+        usage = Usage.from_openai(body.get("usage"))
+        return ChatResult(
+            request_id=p.request.request_id, session_id=p.request.session_id,
+            model=str(body.get("model") or deployment.model), message=message,
+            finish_reason=str(choice.get("finish_reason") or "stop"), usage=usage,
+            decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
+            tokens_after=p.tokens_after, attempts=tuple(attempts),
+            cost_usd=self._cost(deployment, usage))
+
+    def _cost(self, deployment: Deployment, usage: Usage) -> float:
+        price = self.config.price_of(deployment)
+        return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
+
+    # -- the log -----------------------------------------------------------------------
+    def _record(self, request: ChatRequest) -> TrafficRecord:
+        return TrafficRecord(
+            request_id=request.request_id, session_id=request.session_id,
+            endpoint=request.endpoint, api_key_id=request.api_key_id,
+            requested_model=request.model, stream=request.stream,
+            request_json=request.raw_json if self.config.server.log_bodies else None)
+
+    def _fill(self, record: TrafficRecord, p: Prepared) -> None:
+        d = p.decision
+        record.model, record.thinking = d.model, d.thinking
+        record.reasoning_effort, record.budget_tokens = d.reasoning_effort, d.budget_tokens
+        record.p_hard, record.policy_version = d.p_hard, d.policy_version
+        record.route_reason, record.overridden = d.reason, d.overridden
+        record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
+        record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
+        record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
+
+    async def _log_success(self, record: TrafficRecord, p: Prepared, result: ChatResult,
+                           started: float) -> None:
+        self._fill(record, p)
+        u = result.usage
+        record.upstream_model = result.model
+        record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
+        record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
+        record.cost_usd = result.cost_usd
+        _attempts(record, result.attempts)
+        await self._write(record, started)
+
+    async def _log_failure(self, record: TrafficRecord, exc: BaseException,
+                           started: float, p: Prepared | None = None) -> None:
+        if p is not None:
+            self._fill(record, p)
+        if isinstance(exc, asyncio.CancelledError):
+            record.status, record.http_status, record.error_type = "cancelled", 499, "cancelled"
+        else:
+            err = as_switchyard_error(exc) if isinstance(exc, Exception) else SwitchyardError("")
+            record.status, record.http_status = "error", err.status
+            record.error_type = type(err).__name__
+            if not isinstance(exc, SwitchyardError) and isinstance(exc, Exception):
+                if err.status >= 500:
+                    logger.exception("request %s failed", record.request_id, exc_info=exc)
+        _attempts(record, getattr(exc, "attempts", ()))
+        await self._write(record, started)
+
+    async def _write(self, record: TrafficRecord, started: float) -> None:
+        record.latency_ms = _ms(started)
+        record.finished_at = time.time()
+        if self.log is not None:
+            await self.log.write(record)
+
+
+class ChatStream:
+    """A streaming response: metadata up front, deltas as they arrive, one log row at the end."""
+
+    def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: StreamHandle,
+                 record: TrafficRecord, started: float) -> None:
+        self._pipeline = pipeline
+        self._prepared = prepared
+        self._handle = handle
+        self._record = record
+        self._started = started
+        self._assembler = Assembler()
+        self._finished = False
+        self.request_id = prepared.request.request_id
+        self.session_id = prepared.request.session_id
+        self.decision = prepared.decision
+        self.tokens_before = prepared.tokens_before
+        self.tokens_after = prepared.tokens_after
+        self.attempts = handle.attempts
+        self.deployment = handle.deployment
+
+    def __aiter__(self) -> AsyncIterator[StreamDelta]:
+        return self._deltas()
+
+    async def _deltas(self) -> AsyncIterator[StreamDelta]:
+        try:
+            async for chunk in self._handle.chunks:
+                delta = parse_chunk(chunk)
+                self._assembler.add(delta)
+                yield delta
+        except BaseException as exc:
+            await self._finish(exc)
+            raise
+        await self._finish(None)
+
+    async def aclose(self) -> None:
+        """Stop early (client went away): closes the upstream stream and logs the request."""
+        aclose = getattr(self._handle.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await self._finish(asyncio.CancelledError())
+
+    async def _finish(self, exc: BaseException | None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        p, pipeline = self._prepared, self._pipeline
+        if exc is not None:
+            await pipeline._log_failure(self._record, exc, self._started, p)
+            return
+        usage = self._assembler.usage or Usage()
+        result = ChatResult(
+            request_id=self.request_id, session_id=self.session_id,
+            model=self._assembler.model or self.deployment.model,
+            message=self._assembler.message(),
+            finish_reason=self._assembler.finish_reason or "stop", usage=usage,
+            decision=self.decision, created=int(time.time()), tokens_before=self.tokens_before,
+            tokens_after=self.tokens_after, attempts=tuple(self.attempts),
+            cost_usd=pipeline._cost(self.deployment, usage))
+        await pipeline._log_success(self._record, p, result, self._started)
+
+
+def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
+    record.attempts = len(attempts)
+    record.fallback = len({a.deployment for a in attempts}) > 1
+    record.attempts_json = json.dumps([
+        {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
+         "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
+
+
+def _recall_block(hits: Sequence["Hit"], budget: int, present: str,
+                  model: str) -> tuple[str, list[str]]:
+    from retrieval.tokens import count_tokens
+
+    parts, used, spent = [RECALL_HEADER], [], count_tokens(RECALL_HEADER, model)
+    for hit in hits:
+        text = hit.chunk.text
+        if text in present:
+            continue  # already in the conversation
+        where = hit.chunk.source or (f"message {hit.chunk.message_index}"
+                                     if hit.chunk.message_index is not None else hit.chunk.namespace)
+        part = f"--- chunk {hit.chunk_id} ({where}) ---\n{text}"
+        cost = count_tokens(part, model)
+        if spent + cost > budget:
+            continue
+        parts.append(part)
+        used.append(hit.chunk_id)
+        spent += cost
+    return "\n".join(parts), used
+
+
+def _derive_session(messages: Sequence[Message]) -> str:
+    """Stable across the turns of one conversation: its system prompt and first user turn."""
+    h = hashlib.blake2b(digest_size=8)
+    seen = 0
+    for m in messages:
+        if m.role in ("system", "developer", "user"):
+            h.update(m.role.encode() + b"\x00" + (m.content or "").encode() + b"\x00")
+            seen += m.role == "user"
+            if seen:
+                break
+    return f"s_{h.hexdigest()}"
+
+
+def _placeholder_decision() -> RouteDecision:
+    return RouteDecision("", False, None, None, None, "", "not routed yet")
+
+
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000

@@ -1,0 +1,415 @@
+"""Calls to the upstream models: deployment choice, retries, fallbacks, cooldowns, timeouts.
+
+Two transports share one retry/fallback loop:
+- `openai`: OpenAI-compatible deployments (OpenAI, vLLM, Ollama, llama.cpp, any `api_base`)
+  are called directly over one pooled httpx client. LiteLLM's per-call overhead (~3 ms of CPU
+  in its Router) would be most of our latency budget, and these providers need no mapping.
+- `litellm`: every other provider (Anthropic, Gemini, Bedrock, ...) goes through
+  `litellm.acompletion`, which maps the OpenAI request (reasoning_effort, thinking budgets,
+  tools) to the provider's API. LiteLLM's own retries are off: the loop here owns them, so
+  every attempt is visible in the log and the headers.
+
+Every attempt has a timeout, never longer than what is left of the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+
+import httpx
+
+from router.decision import RouteDecision
+from server.chat import Attempt
+from server.config import Config, Deployment
+from server.errors import (
+    MissingCredentials,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+
+OPENAI_API_BASE = "https://api.openai.com/v1"
+ProviderParams = Callable[[RouteDecision, str], dict[str, Any]]
+
+
+@dataclass
+class _Health:
+    failures: int = 0
+    cooling_until: float = 0.0
+
+
+@dataclass
+class CallOutcome:
+    """What a finished call returns: the body plus how we got it."""
+
+    body: dict[str, Any]
+    deployment: Deployment
+    group: str
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass
+class StreamHandle:
+    """An open upstream stream; `chunks` yields OpenAI chunk dicts. Attempts fill in as it goes."""
+
+    deployment: Deployment
+    group: str
+    chunks: AsyncIterator[dict[str, Any]]
+    attempts: list[Attempt]
+
+
+class Upstream:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        provider_params: ProviderParams,
+        http: httpx.AsyncClient | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.config = config
+        self.provider_params = provider_params
+        self.environ = environ
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            timeout=httpx.Timeout(60.0),
+        )
+        self._groups = config.models.group_of()
+        self._health: dict[str, _Health] = {}
+        self._rotation: dict[str, int] = {}
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    # -- planning ----------------------------------------------------------------------
+    def plan(self, decision: RouteDecision) -> list[tuple[Deployment, str]]:
+        """Deployments to try, in order: the decision's, then the other group, then backups."""
+        models = self.config.models
+        if decision.model in ("thinking", "non_thinking"):
+            first_group = decision.model
+            pinned: list[Deployment] = []
+        else:
+            first_group = self._groups.get(decision.model, "backups")
+            pinned = [d for d in models.all() if d.public_name == decision.model]
+        order = [first_group]
+        if self.config.upstream.fallback_groups:
+            other = {"thinking": "non_thinking", "non_thinking": "thinking"}.get(first_group)
+            order += [g for g in (other, "backups") if g and g not in order]
+        plan: list[tuple[Deployment, str]] = [(d, first_group) for d in pinned]
+        for group in order:
+            plan += [(d, group) for d in self._rotate(group, getattr(models, group))
+                     if d not in pinned]
+        ready = [p for p in plan if not self._cooling(p[0])]
+        return ready or plan  # all cooling down: try anyway rather than fail without trying
+
+    def _rotate(self, group: str, deployments: list[Deployment]) -> list[Deployment]:
+        if len(deployments) < 2:
+            return list(deployments)
+        start = self._rotation.get(group, 0) % len(deployments)
+        self._rotation[group] = start + 1
+        return deployments[start:] + deployments[:start]
+
+    def _cooling(self, d: Deployment) -> bool:
+        health = self._health.get(d.public_name)
+        return health is not None and health.cooling_until > time.monotonic()
+
+    def _record(self, d: Deployment, ok: bool) -> None:
+        health = self._health.setdefault(d.public_name, _Health())
+        if ok:
+            health.failures = 0
+            return
+        health.failures += 1
+        if health.failures >= self.config.upstream.cooldown_failures:
+            health.cooling_until = time.monotonic() + self.config.upstream.cooldown_seconds
+            health.failures = 0
+
+    # -- calls -------------------------------------------------------------------------
+    async def complete(self, body: dict[str, Any], decision: RouteDecision,
+                       deadline: float | None) -> CallOutcome:
+        attempts: list[Attempt] = []
+
+        async def once(d: Deployment, group: str) -> CallOutcome:
+            payload = self._payload(body, decision, d, group)
+            timeout = self._timeout(d, deadline)
+            if d.uses_openai_transport:
+                result = await self._openai_complete(d, payload, timeout)
+            else:
+                result = await _litellm_complete(d, payload, timeout, self._api_key(d))
+            return CallOutcome(result, d, group, attempts)
+
+        return await self._with_retries(decision, deadline, attempts, once)
+
+    async def open_stream(self, body: dict[str, Any], decision: RouteDecision,
+                          deadline: float | None) -> StreamHandle:
+        """Retries and falls back until the first chunk arrives; after that, errors propagate."""
+        attempts: list[Attempt] = []
+
+        async def once(d: Deployment, group: str) -> StreamHandle:
+            payload = self._payload(body, decision, d, group)
+            payload["stream"] = True
+            timeout = self._timeout(d, deadline)
+            if d.uses_openai_transport:
+                chunks = self._openai_stream(d, payload, timeout)
+            else:
+                chunks = _litellm_stream(d, payload, timeout, self._api_key(d))
+            first = await chunks.__anext__()  # provider errors surface here, still retryable
+            return StreamHandle(d, group, _prepend(first, chunks), attempts)
+
+        return await self._with_retries(decision, deadline, attempts, once)
+
+    async def _with_retries(self, decision: RouteDecision, deadline: float | None,
+                            attempts: list[Attempt],
+                            once: Callable[[Deployment, str], Awaitable[Any]]) -> Any:
+        settings = self.config.upstream
+        first_error: UpstreamError | None = None
+        for d, group in self.plan(decision):
+            for retry in range(settings.num_retries + 1):
+                started = time.monotonic()
+                try:
+                    result = await once(d, group)
+                except UpstreamError as exc:
+                    attempts.append(Attempt(d.public_name, group, type(exc).__name__,
+                                            _ms(started), exc.upstream_status))
+                    self._record(d, ok=False)
+                    first_error = first_error or exc
+                    if not exc.retryable or retry == settings.num_retries:
+                        break
+                    delay = _backoff(retry, exc.retry_after, settings.backoff_base,
+                                     settings.backoff_max, settings.max_retry_after)
+                    if deadline is not None and time.monotonic() + delay >= deadline:
+                        break
+                    await asyncio.sleep(delay)
+                    continue
+                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200))
+                self._record(d, ok=True)
+                return result
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if isinstance(first_error, UpstreamRejected):
+                break  # the request itself is bad: another model would refuse it too
+        assert first_error is not None
+        raise first_error
+
+    def _payload(self, body: dict[str, Any], decision: RouteDecision, d: Deployment,
+                 group: str) -> dict[str, Any]:
+        payload = dict(body)
+        payload["model"] = d.model
+        if group == "thinking" or (group == "backups" and decision.thinking):
+            payload.update(self.provider_params(decision, d.model))
+        return payload
+
+    def _timeout(self, d: Deployment, deadline: float | None) -> float:
+        timeout = min(d.timeout, self.config.upstream.request_timeout)
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UpstreamTimeout("the caller's deadline passed before the upstream call")
+            timeout = min(timeout, remaining)
+        return timeout
+
+    def _api_key(self, d: Deployment) -> str | None:
+        key = d.resolve_api_key(self.environ)
+        if key is None and d.api_key_env:
+            raise MissingCredentials(
+                f"model {d.public_name!r} has no credentials: set the environment variable "
+                f"{d.api_key_env} (or api_key in its config entry)", code="missing_credentials")
+        return key
+
+    # -- OpenAI-compatible transport -----------------------------------------------------
+    def _openai_request(self, d: Deployment, payload: dict[str, Any],
+                        timeout: float) -> httpx.Request:
+        key = self._api_key(d)
+        if key is None and d.api_base is None:
+            raise MissingCredentials(
+                f"model {d.public_name!r} has no credentials: set api_key_env (e.g. "
+                "OPENAI_API_KEY) or api_base for a local server", code="missing_credentials")
+        payload["model"] = d.model.split("/", 1)[1] if "/" in d.model else d.model
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        url = (d.api_base or OPENAI_API_BASE).rstrip("/") + "/chat/completions"
+        return self.http.build_request("POST", url, json=payload, headers=headers,
+                                       timeout=httpx.Timeout(timeout))
+
+    async def _openai_complete(self, d: Deployment, payload: dict[str, Any],
+                               timeout: float) -> dict[str, Any]:
+        request = self._openai_request(d, payload, timeout)
+        with _map_httpx_errors(d):
+            response = await self.http.send(request)
+        _raise_for_status(d, response.status_code, response.headers, response.content)
+        try:
+            data = response.json()
+        except ValueError:
+            raise UpstreamError(f"model {d.public_name!r} sent a body that is not JSON",
+                                upstream_status=response.status_code) from None
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise UpstreamError(f"model {d.public_name!r} sent a response without choices",
+                                upstream_status=response.status_code)
+        return data
+
+    async def _openai_stream(self, d: Deployment, payload: dict[str, Any],
+                             timeout: float) -> AsyncIterator[dict[str, Any]]:
+        request = self._openai_request(d, payload, timeout)
+        with _map_httpx_errors(d):
+            response = await self.http.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    await response.aread()
+                    _raise_for_status(d, response.status_code, response.headers,
+                                      response.content)
+                done = False
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        yield json.loads(data)
+                    except ValueError:
+                        raise UpstreamError(f"model {d.public_name!r} streamed malformed JSON",
+                                            code="stream_error") from None
+                if not done:
+                    raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
+                                        code="stream_error")
+            finally:
+                await response.aclose()
+
+
+async def _prepend(first: dict[str, Any],
+                   rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+class _map_httpx_errors:
+    """Translate httpx exceptions into UpstreamError once, at the transport boundary."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, httpx.HTTPError):
+            return False
+        name = self.d.public_name
+        if isinstance(exc, httpx.TimeoutException):
+            raise UpstreamTimeout(f"model {name!r} did not answer in time") from None
+        raise UpstreamError(f"cannot reach model {name!r}: {type(exc).__name__}") from None
+
+
+def _raise_for_status(d: Deployment, status: int, headers: Mapping[str, str],
+                      content: bytes) -> None:
+    if status == 200:
+        return
+    message, code = _error_detail(content)
+    text = f"model {d.public_name!r} answered {status}: {message}"
+    if status == 429:
+        raise UpstreamRateLimited(text, code=code or "rate_limit_exceeded",
+                                  retry_after=_retry_after(headers), upstream_status=status)
+    if status in (401, 403):
+        raise MissingCredentials(text, code=code or "invalid_api_key", upstream_status=status)
+    if status in (408, 409) or status >= 500:
+        raise UpstreamError(text, code=code, upstream_status=status)
+    raise UpstreamRejected(text, code=code, upstream_status=status)
+
+
+def _error_detail(content: bytes) -> tuple[str, str | None]:
+    try:
+        err = json.loads(content).get("error") or {}
+        return str(err.get("message") or "")[:500], err.get("code")
+    except (ValueError, AttributeError):
+        return content[:200].decode(errors="replace"), None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _backoff(retry: int, retry_after: float | None, base: float, cap: float,
+             max_retry_after: float) -> float:
+    if retry_after is not None:
+        return min(retry_after, max_retry_after)
+    return random.uniform(0, min(cap, base * 2 ** retry))  # full jitter
+
+
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
+# -- LiteLLM transport -------------------------------------------------------------------
+def _litellm() -> Any:
+    # LiteLLM fetches a price map over the network at import unless told not to.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+def _litellm_kwargs(d: Deployment, payload: dict[str, Any], timeout: float,
+                    api_key: str | None) -> dict[str, Any]:
+    kwargs = dict(payload)
+    kwargs.update(timeout=timeout, num_retries=0, drop_params=True)
+    if d.api_base:
+        kwargs["api_base"] = d.api_base
+    if api_key:
+        kwargs["api_key"] = api_key
+    return kwargs
+
+
+def _map_litellm_error(d: Deployment, exc: Exception) -> UpstreamError:
+    litellm = _litellm()
+    name = d.public_name
+    status = getattr(exc, "status_code", None)
+    text = f"model {name!r}: {getattr(exc, 'message', str(exc))[:500]}"
+    if isinstance(exc, litellm.Timeout):
+        return UpstreamTimeout(text, upstream_status=status)
+    if isinstance(exc, litellm.RateLimitError):
+        return UpstreamRateLimited(text, upstream_status=status, code="rate_limit_exceeded")
+    if isinstance(exc, litellm.AuthenticationError):
+        return MissingCredentials(text, upstream_status=status, code="invalid_api_key")
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return UpstreamRejected(text, upstream_status=status, code="context_length_exceeded")
+    if isinstance(exc, (litellm.BadRequestError, litellm.NotFoundError)):
+        return UpstreamRejected(text, upstream_status=status)
+    return UpstreamError(text, upstream_status=status)
+
+
+async def _litellm_complete(d: Deployment, payload: dict[str, Any], timeout: float,
+                            api_key: str | None) -> dict[str, Any]:
+    import openai  # litellm's exceptions derive from the openai SDK's
+
+    litellm = _litellm()
+    try:
+        response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
+    except (openai.OpenAIError, httpx.HTTPError) as exc:
+        raise _map_litellm_error(d, exc) from None
+    return response.model_dump(exclude_none=True)
+
+
+async def _litellm_stream(d: Deployment, payload: dict[str, Any], timeout: float,
+                          api_key: str | None) -> AsyncIterator[dict[str, Any]]:
+    import openai
+
+    litellm = _litellm()
+    try:
+        response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
+        async for chunk in response:
+            yield chunk.model_dump(exclude_none=True)
+    except (openai.OpenAIError, httpx.HTTPError) as exc:
+        raise _map_litellm_error(d, exc) from None

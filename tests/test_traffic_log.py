@@ -1,0 +1,56 @@
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from router.traffic import COLUMNS, NewerSchemaError, TrafficRecord, connect, iter_records
+from server.log_export import export_parquet
+from server.traffic_log import TrafficLog
+
+
+def test_migrating_a_blank_db_gives_the_expected_columns(tmp_path: Path) -> None:
+    db = connect(tmp_path / "t.sqlite")
+    cols = [r[1] for r in db.execute("PRAGMA table_info(requests)")]
+    assert tuple(cols) == COLUMNS
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    migrated = [r[0] for r in db.execute("SELECT name FROM _switchyard_migrations")]
+    assert migrated == ["m001_initial"]
+
+
+def test_reopening_is_idempotent_and_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite"
+    log = TrafficLog(path)
+    log.write_sync(TrafficRecord("r1", "s1", "test", prompt_tokens=5))
+    log.close()
+    db = connect(path)
+    rows = list(iter_records(db))
+    assert [(r.request_id, r.prompt_tokens, r.thinking) for r in rows] == [("r1", 5, False)]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite"
+    connect(path).execute("INSERT INTO _switchyard_migrations VALUES ('m999_future', 0)")
+    with pytest.raises(NewerSchemaError, match="m999_future"):
+        connect(path)
+
+
+async def test_concurrent_writes_are_group_committed(tmp_path: Path) -> None:
+    log = TrafficLog(tmp_path / "t.sqlite")
+    await asyncio.gather(*(log.write(TrafficRecord(f"r{i}", "s", "test")) for i in range(200)))
+    count = sqlite3.connect(tmp_path / "t.sqlite").execute("SELECT count(*) FROM requests")
+    assert count.fetchone()[0] == 200
+    log.close()
+
+
+def test_parquet_export(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    log = TrafficLog(tmp_path / "t.sqlite")
+    for i in range(3):
+        log.write_sync(TrafficRecord(f"r{i}", "s", "test", cost_usd=0.5 * i))
+    log.close()
+    assert export_parquet(tmp_path / "t.sqlite", tmp_path / "out.parquet") == 3
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column_names == list(COLUMNS)
+    assert table.column("cost_usd").to_pylist() == [0.0, 0.5, 1.0]
