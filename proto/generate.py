@@ -80,21 +80,21 @@ def drift(root: Path = REPO_ROOT) -> list[str]:
         return stale
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if the checked-in stubs differ from a fresh generation")
     args = parser.parse_args(argv)
     if args.check:
-        stale = drift()
+        stale = drift(root)
         if stale:
             print("generated stubs are out of date: " + ", ".join(stale)
                   + "\nrun: python proto/generate.py", file=sys.stderr)
             return 1
         print("generated stubs are up to date")
         return 0
-    for path in generate():
-        print(f"wrote {path.relative_to(REPO_ROOT)}")
+    for path in generate(root, root):
+        print(f"wrote {path.relative_to(root)}")
     return 0
 
 
