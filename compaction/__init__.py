@@ -1,0 +1,34 @@
+"""Compaction: fit long agent histories into a token budget without losing what is needed.
+
+    compactor = Compactor.load()                       # bundled learned checkpoint
+    result = compactor.compact(messages, budget, model="gpt-4o", namespace=session, sink=store)
+    budget = CompactionPolicy().budget_for(history_tokens, context_window, requested_budget)
+"""
+
+from compaction.compactor import Compactor
+from compaction.errors import (
+    BudgetTooSmall,
+    CheckpointError,
+    CompactionError,
+    InvalidHistory,
+    TrajectoryFormatError,
+    UnknownStrategy,
+)
+from compaction.options import CompactionOptions, CompactionPolicy
+from compaction.result import Compaction
+from compaction.strategies import STRATEGIES, get_strategy
+
+__all__ = [
+    "BudgetTooSmall",
+    "CheckpointError",
+    "Compaction",
+    "CompactionError",
+    "CompactionOptions",
+    "CompactionPolicy",
+    "Compactor",
+    "InvalidHistory",
+    "STRATEGIES",
+    "TrajectoryFormatError",
+    "UnknownStrategy",
+    "get_strategy",
+]
