@@ -30,7 +30,8 @@ def compile_pattern(pattern: str, *, literal: bool) -> Any:
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 64 << 20
-    source = re2.escape(pattern) if literal else pattern
+    # (?m): ^ and $ match at line ends, as in grep; chunk boundaries are line ends too.
+    source = re2.escape(pattern) if literal else "(?m)" + pattern
     try:
         return re2.compile(source.encode(), options)
     except re2.error as exc:

@@ -1,0 +1,77 @@
+"""Fusion ordering on hand-made rankings, and query-shape weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.fuse import convex, fuse, minmax, query_shape, rrf, weights_for
+from retrieval.select import Hits, topk_indices
+
+
+def _hits(ids: list[int], scores: list[float]) -> Hits:
+    return Hits(np.asarray(ids, np.int64), np.asarray(scores, np.float32))
+
+
+EQUAL = {"bm25": 1.0, "grep": 1.0, "dense": 1.0}
+
+
+def test_rrf_rewards_agreement() -> None:
+    results = {"bm25": _hits([1, 2, 3], [9, 8, 7]), "dense": _hits([2, 4, 1], [.9, .8, .7])}
+    fused = rrf(results, EQUAL, k=4)
+    # 2 is ranked 2nd and 1st; 1 is 1st and 3rd: 1/62+1/61 > 1/61+1/63
+    assert fused.ids.tolist()[:2] == [2, 1]
+    assert fused.ranks[0] == {"bm25": 2, "dense": 1}
+    assert set(fused.ids.tolist()) == {1, 2, 3, 4}
+
+
+def test_convex_uses_score_gaps_where_rrf_cannot() -> None:
+    # bm25 is sure of 1 (huge gap); dense mildly prefers 2 over 1.
+    results = {"bm25": _hits([1, 2, 3], [30, 2, 1]), "dense": _hits([2, 1, 3], [.50, .49, .10])}
+    assert convex(results, EQUAL, k=3).ids.tolist()[0] == 1
+    # RRF sees only ranks: 1 and 2 tie (1st+2nd each); the tie goes to the lower id.
+    fused = rrf(results, EQUAL, k=3)
+    assert fused.scores[0] == pytest.approx(fused.scores[1])
+
+
+def test_weights_change_the_winner() -> None:
+    results = {"grep": _hits([7], [1.0]), "bm25": _hits([8, 7], [5.0, 1.0])}
+    assert fuse(results, {"grep": 1.0, "bm25": 0.2}, 2, "convex").ids.tolist()[0] == 7
+    assert fuse(results, {"grep": 0.1, "bm25": 1.0}, 2, "convex").ids.tolist()[0] == 8
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fuse(results, EQUAL, 2, "borda")
+
+
+def test_minmax_edge_cases() -> None:
+    assert minmax(np.asarray([3.0])).tolist() == [1.0]
+    assert minmax(np.asarray([2.0, 4.0, 3.0])).tolist() == [0.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize(("query", "literals", "natural"), [
+    ('"connection reset by peer"', ("connection reset by peer",), False),
+    ("src/app/main.py", ("src/app/main.py",), False),
+    ("getUserName", ("getUserName",), False),
+    ("where is get_user_name defined in the code", ("get_user_name",), True),
+    ("why did the refund for the delayed flight fail", (), True),
+    ("reservation 4WQ150 cancelled", ("4WQ150",), True),
+    ("4WQ150", ("4WQ150",), False),
+])
+def test_query_shape(query: str, literals: tuple[str, ...], natural: bool) -> None:
+    shape = query_shape(query)
+    assert shape.literals == literals
+    assert shape.natural == natural
+
+
+def test_weights_follow_the_shape() -> None:
+    prose = weights_for(query_shape("how do I refund a cancelled booking"))
+    assert prose.grep == 0 and prose.dense > 0 and prose.bm25 > 0
+    ident = weights_for(query_shape("getUserName"))
+    assert ident.grep > ident.bm25 and ident.grep > ident.dense
+
+
+def test_topk_breaks_ties_by_position() -> None:
+    scores = np.asarray([1.0, 3.0, 3.0, 2.0, 0.0])
+    assert topk_indices(scores, 3).tolist() == [1, 2, 3]
+    assert topk_indices(scores, 10).tolist() == [1, 2, 3, 0, 4]
+    merged = Hits.merge([_hits([1, 2], [5, 1]), _hits([3], [3])], 2)
+    assert merged.ids.tolist() == [1, 3]
