@@ -30,7 +30,7 @@ def threshold_for_share(scores: Sequence[float] | np.ndarray, share: float) -> f
     if scores.size == 0:
         raise RoutingError("cannot calibrate on no scores", "scores")
     if share <= 0.0:
-        return float(min(1.0, np.nextafter(scores.max(), np.inf)))
+        return 1.0  # scores are probabilities: nothing but a certain 1.0 passes
     return float(np.quantile(scores, 1.0 - share))
 
 
@@ -47,7 +47,7 @@ def threshold_from_quantiles(quantiles: Sequence[float], share: float) -> float:
     if table.size < 2:
         raise RoutingError("the checkpoint's quantile table is empty", "score_quantiles")
     if share <= 0.0:
-        return float(min(1.0, np.nextafter(table[-1], np.inf)))
+        return 1.0
     grid = np.linspace(0.0, 1.0, table.size)
     return float(np.interp(1.0 - share, grid, table))
 

@@ -1,0 +1,113 @@
+"""`switchyard train-router` and `switchyard route`: the router's commands.
+
+Heavy imports (torch, the encoder) happen inside the command bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _print_metrics(validation: dict[str, dict[str, dict[str, Any]]]) -> None:
+    typer.echo("left-out families (RouteLLM metrics; CPT in % strong calls):")
+    for source, routers in validation.items():
+        families = ", ".join(routers["mlp"].get("families", []))
+        typer.echo(f"  {source}  [held out: {families}]")
+        typer.echo(f"    {'router':<14}{'APGR':>8}{'CPT(50%)':>10}{'CPT(80%)':>10}")
+        for name, m in routers.items():
+            typer.echo(f"    {name:<14}{m['apgr']:>8.3f}{m['cpt50']:>9.1f}%{m['cpt80']:>9.1f}%")
+
+
+def train_router(
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", envvar="SWITCHYARD_ROUTER_DATA",
+        help="Folder with routellm_mmlu.csv and dcrouter_train.jsonl.")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 40,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Checkpoint path (.pt; the .json config goes beside it).",
+    )] = Path("router-checkpoint.pt"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    thinking_share: Annotated[float, typer.Option(
+        "--thinking-share", min=0.0, max=1.0,
+        help="Default share of thinking calls to calibrate.")] = 0.5,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=0, help="Use only N rows per source (0: all).")] = 0,
+) -> None:
+    """Train the router; print PGR/APGR/CPT on left-out families vs random and prompt length."""
+    from router.checkpoint import save_checkpoint
+    from router.data import load_all
+    from router.train import TrainConfig, train
+
+    examples, data_hash = load_all(data_dir)
+    if limit:
+        examples = _limit_per_source(examples, limit, seed)
+    result = train(examples, TrainConfig(epochs=epochs, seed=seed,
+                                         default_thinking_share=thinking_share),
+                   data_hash=data_hash)
+    _print_metrics(result.validation)
+    path = save_checkpoint(result.model, result.config, output)
+    typer.echo(f"trained on {result.device} at {result.samples_per_s:,.0f} samples/s; "
+               f"policy {result.config.policy_version}; saved {path}")
+
+
+def _limit_per_source(examples: list[Any], limit: int, seed: int) -> list[Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for source in sorted({e.source for e in examples}):
+        rows = [e for e in examples if e.source == source]
+        keep = sorted(rng.choice(len(rows), size=min(limit, len(rows)), replace=False))
+        out += [rows[i] for i in keep]
+    return out
+
+
+def _read_requests(path: Path) -> list[Any]:
+    from retrieval.chat import parse_messages, parse_tools
+    from router.decision import RouteRequest
+
+    requests = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"{path} line {n}: not JSON ({exc})") from exc
+        fmt = (body.get("response_format") or {}).get("type")
+        requests.append(RouteRequest(messages=tuple(parse_messages(body.get("messages"))),
+                                     tools=tuple(parse_tools(body.get("tools") or [])),
+                                     response_format=fmt))
+    return requests
+
+
+def route(
+    input: Annotated[Path, typer.Option(
+        "--input", "-i", exists=True, dir_okay=False,
+        help="JSONL: one OpenAI chat request body per line.")],
+    thinking_share: Annotated[float | None, typer.Option(
+        "--thinking-share", min=0.0, max=1.0)] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="Default: the bundled one.")] = None,
+    router_name: Annotated[str, typer.Option(
+        "--router", help="mlp, random, always, never, off.")] = "mlp",
+) -> None:
+    """Print one JSON routing decision per request line."""
+    from router.loader import load_router
+
+    router = load_router(router_name, checkpoint=checkpoint, thinking_share=thinking_share)
+    for d in router.decide_batch(_read_requests(input)):
+        typer.echo(json.dumps({
+            "model": d.model, "thinking": d.thinking, "p_hard": d.p_hard,
+            "reasoning_effort": d.reasoning_effort, "budget_tokens": d.budget_tokens,
+            "policy_version": d.policy_version,
+        }))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-router")(train_router)
+    app.command("route")(route)
