@@ -33,6 +33,7 @@ from server.config import AUTO_MODEL
 from server.errors import InvalidRequest, SwitchyardError, Unauthenticated, as_switchyard_error
 
 if TYPE_CHECKING:
+    from retrieval import Hit
     from server.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -489,8 +490,7 @@ def _tool_call_delta_to_pb(t: ToolCallDelta) -> pb.ToolCallDelta:
     return pb.ToolCallDelta(index=t.index, id=t.id, name=t.name, arguments=t.arguments)
 
 
-def hit_to_pb(hit: Any) -> pb.Hit:
-    """A `retrieval` Hit: chunk_id, score, ranks (retriever -> 1-based rank), chunk."""
+def hit_to_pb(hit: Hit) -> pb.Hit:
     chunk = hit.chunk
     ranks = sorted(hit.ranks.items(), key=lambda item: (item[1], item[0]))
     return pb.Hit(

@@ -187,7 +187,8 @@ async def test_index_then_recall(stub) -> None:
     docs = [pb.Document(text="def parse_config(path): return yaml.safe_load(path)",
                         source="config.py"),
             pb.Document(text="The weather today is sunny with light wind.", source="notes.md")]
-    ids = (await stub.Index(pb.IndexRequest(namespace="repo", documents=docs), timeout=30)).chunk_ids
+    indexed = await stub.Index(pb.IndexRequest(namespace="repo", documents=docs), timeout=30)
+    ids = indexed.chunk_ids
     assert len(ids) == 2
     reply = await stub.Recall(pb.RecallRequest(query="parse_config", namespaces=["repo"], k=5,
                                                mode="bm25"), timeout=30)

@@ -22,11 +22,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from compaction.result import Compaction
 from proto.switchyard.v1 import gateway_pb2 as pb
 from proto.switchyard.v1 import gateway_pb2_grpc
 from retrieval.chat import Message, ToolCall
 from retrieval.chunk import Chunk
 from retrieval.errors import ChatFormatError
+from retrieval.index import Hit
 from router.decision import RouteDecision
 from server.chat import Attempt, ChatRequest, ChatResult, StreamDelta, ToolCallDelta, Usage
 from server.errors import (
@@ -73,24 +75,6 @@ class FakeStream:
 
     async def aclose(self) -> None:
         self.closed = True
-
-
-@dataclass
-class Compaction:
-    messages: list[Message]
-    kept_ids: list[str]
-    dropped_ids: list[str]
-    tokens_before: int
-    tokens_after: int
-    summary: str
-
-
-@dataclass
-class Hit:
-    chunk_id: str
-    score: float
-    ranks: dict[str, int]
-    chunk: Chunk
 
 
 @dataclass
@@ -142,7 +126,8 @@ class RecordingPipeline:
                       session_id: str) -> Compaction:
         self._enter("compact", {"messages": messages, "budget": budget, "model": model,
                                     "session_id": session_id})
-        return Compaction(messages[-1:], ["c2"], ["c1"], 500, 120, "[dropped 1 message]")
+        return Compaction(messages[-1:], ["c2"], ["c1"], 500, 120, "[dropped 1 message]",
+                          strategy="learned")
 
     async def recall(self, query: str, *, namespaces: list[str], k: int, mode: str) -> list[Hit]:
         self._enter("recall", {"query": query, "namespaces": namespaces, "k": k, "mode": mode})
