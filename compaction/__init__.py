@@ -19,6 +19,7 @@ from compaction.result import Compaction
 from compaction.strategies import STRATEGIES, get_strategy
 
 __all__ = [
+    "STRATEGIES",
     "BudgetTooSmall",
     "CheckpointError",
     "Compaction",
@@ -27,7 +28,6 @@ __all__ = [
     "CompactionPolicy",
     "Compactor",
     "InvalidHistory",
-    "STRATEGIES",
     "TrajectoryFormatError",
     "UnknownStrategy",
     "get_strategy",

@@ -7,8 +7,8 @@ content ranges replaced by inline markers; each maximal run of dropped groups be
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable
 
 from compaction.segment import Segmentation, Span
 from compaction.summary import extractive_summary, fit_placeholder, marker_text

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from compaction.assemble import Summarize
 from compaction.options import CompactionOptions
@@ -25,7 +26,7 @@ class Compactor:
     @classmethod
     def load(
         cls, checkpoint: Path | None = None, options: CompactionOptions | None = None
-    ) -> "Compactor":
+    ) -> Compactor:
         """The bundled trained checkpoint by default; no checkpoint is read for baselines."""
         opts = options or CompactionOptions()
         get_strategy(opts.strategy)  # fail on a bad name before loading anything

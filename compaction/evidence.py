@@ -9,8 +9,9 @@ is where strategies differ.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from compaction.labels import system_terms
 from compaction.segment import group_messages, mandatory_groups
@@ -84,7 +85,7 @@ class EvidenceReport:
 
 def evaluate(
     histories: Sequence[Sequence[Message]],
-    compact: Callable[[Sequence[Message], int], "Compaction"],
+    compact: Callable[[Sequence[Message], int], Compaction],
     ratios: Sequence[float] = (2.0, 4.0, 8.0),
     *,
     keep_last_groups: int = 2,

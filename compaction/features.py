@@ -102,7 +102,7 @@ def featurize(seg: Segmentation) -> np.ndarray:
     return x
 
 
-def _term_features(row, terms, m, tokens, task, system, recent, occ) -> None:  # noqa: ANN001
+def _term_features(row, terms, m, tokens, task, system, recent, occ) -> None:
     k = len(terms)
     in_recent = len(terms & recent)
     in_task = len(terms & task)

@@ -7,7 +7,7 @@ quoted text, error line) that appears in the span. Terms of the system prompt ar
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

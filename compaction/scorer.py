@@ -22,7 +22,7 @@ CHECKPOINT_VERSION = 1
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "scorer.json"
 
 
-def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> "torch.nn.Module":
+def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> torch.nn.Module:
     import torch
     from torch import nn
 
@@ -50,7 +50,7 @@ def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> "torch.nn.Modu
 class Scorer:
     """A loaded, eval-mode scorer and its metadata."""
 
-    def __init__(self, model: "torch.nn.Module", meta: dict[str, Any]) -> None:
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any]) -> None:
         self.model = model.eval()
         self.meta = meta
 
@@ -58,7 +58,7 @@ class Scorer:
         return self.model.predict(x)  # type: ignore[operator]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Scorer":
+    def load(cls, path: Path | None = None) -> Scorer:
         import torch
 
         meta_path = Path(path or DEFAULT_CHECKPOINT)

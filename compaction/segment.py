@@ -9,8 +9,8 @@ must stay whole); it is kept whenever its group is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from compaction.tokens import TokenCounter
 from retrieval.chat import Message

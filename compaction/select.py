@@ -10,7 +10,7 @@ the real count is over budget, so the budget holds whatever the tokenizer does a
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from compaction.assemble import Assembled, assemble
 from compaction.errors import BudgetTooSmall

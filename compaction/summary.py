@@ -7,7 +7,7 @@ summary says what was there (tool calls made, the most frequent specific terms).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from compaction.segment import Segmentation, Span
 from compaction.terms import terms_of

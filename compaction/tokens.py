@@ -7,7 +7,7 @@ is bounded by total cached characters and cleared wholesale when full (cheap and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from retrieval.chat import Message
 from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, count_tokens_batch, encoding_name_for

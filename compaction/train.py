@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def train(
         "input_dim": N_FEATURES, "hidden": cfg.hidden, "data_hash": data_hash(trajs),
         "config": vars(cfg),
         "metrics": {
-            "train_rows": int(len(y)), "val_rows": int(len(yv)),
+            "train_rows": len(y), "val_rows": len(yv),
             "train_positive_share": round(float(y.mean()), 4) if len(y) else 0.0,
             "train_auc": round(auc(scorer.predict(x), y), 4),
             "val_auc": round(auc(scorer.predict(xv), yv), 4),

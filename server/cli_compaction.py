@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -15,16 +15,17 @@ def register(app: typer.Typer) -> None:
 
 
 def compact(
-    input: Path = typer.Option(..., "--input", "-i", help="JSON: {'messages': [...]} or a list"),
-    budget: int = typer.Option(..., "--budget", "-b", help="token budget for the history"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", envvar="SWITCHYARD_MODEL",
-                                        help="target model (picks the tokenizer)"),
-    strategy: str = typer.Option("learned", "--strategy", "-s",
-                                 help="learned, truncate or observation_mask"),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="scorer checkpoint"),
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSON: {'messages': [...]} or a list")],
+    budget: Annotated[int, typer.Option("--budget", "-b", help="token budget for the history")],
+    model: Annotated[str | None, typer.Option("--model", "-m", envvar="SWITCHYARD_MODEL",
+                                                 help="target model (picks the tokenizer)")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", "-s",
+                                          help="learned, truncate or observation_mask")] = "learned",
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint",
+                                                       help="scorer checkpoint")] = None,
 ) -> None:
     """Compact a chat history to a token budget; prints {"messages": [...], "stats": {...}}."""
-    from compaction import Compactor, CompactionOptions
+    from compaction import CompactionOptions, Compactor
     from retrieval.chat import parse_messages
 
     try:
@@ -40,11 +41,11 @@ def compact(
 
 
 def train_compactor(
-    out: Optional[Path] = typer.Option(None, "--out", help="checkpoint path (.json + .pt)"),
-    data: Optional[Path] = typer.Option(None, "--data", envvar="SWITCHYARD_TRAJECTORIES",
-                                        help="trajectories folder"),
-    epochs: int = typer.Option(30, "--epochs"),
-    seed: int = typer.Option(0, "--seed"),
+    out: Annotated[Path | None, typer.Option("--out", help="checkpoint (.json + .pt)")] = None,
+    data: Annotated[Path | None, typer.Option("--data", envvar="SWITCHYARD_TRAJECTORIES",
+                                                 help="trajectories folder")] = None,
+    epochs: Annotated[int, typer.Option("--epochs")] = 30,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Retrain the compactor's scorer on real trajectories (the bundled checkpoint by default)."""
     from compaction.train import TrainConfig, train

@@ -27,7 +27,7 @@ def big_history() -> list[dict]:
     return msgs
 
 
-def test_compact_prints_messages_and_stats(tmp_path) -> None:  # noqa: ANN001
+def test_compact_prints_messages_and_stats(tmp_path) -> None:
     path = tmp_path / "h.json"
     for payload in ({"messages": big_history()}, big_history()):
         path.write_text(json.dumps(payload))
@@ -41,7 +41,7 @@ def test_compact_prints_messages_and_stats(tmp_path) -> None:  # noqa: ANN001
             assert out["messages"][0] == {"role": "system", "content": "agent"}
 
 
-def test_compact_bad_input(tmp_path) -> None:  # noqa: ANN001
+def test_compact_bad_input(tmp_path) -> None:
     path = tmp_path / "h.json"
     path.write_text(json.dumps({"messages": [{"role": "robot", "content": "x"}]}))
     res = CliRunner().invoke(app(), ["compact", "--input", str(path), "--budget", "100"])
@@ -51,7 +51,7 @@ def test_compact_bad_input(tmp_path) -> None:  # noqa: ANN001
     assert res.exit_code != 0 and "cannot read JSON" in res.output
 
 
-def test_train_compactor_writes_checkpoint(tmp_path) -> None:  # noqa: ANN001
+def test_train_compactor_writes_checkpoint(tmp_path) -> None:
     data = tmp_path / "data" / "tau-bench"
     data.mkdir(parents=True)
     trajs = []

@@ -25,7 +25,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.chunks: dict[str, Chunk] = {}
 
-    def add(self, chunks):  # noqa: ANN001, ANN201
+    def add(self, chunks):
         for c in chunks:
             self.chunks.setdefault(c.id, c)
         return [c.id for c in chunks]

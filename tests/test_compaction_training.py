@@ -10,19 +10,19 @@ import pytest
 from compaction.errors import CheckpointError, TrajectoryFormatError
 from compaction.features import N_FEATURES
 from compaction.scorer import DEFAULT_CHECKPOINT, Scorer
-from compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
 from compaction.train import TrainConfig, auc, examples, fit
+from compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
 from retrieval.chat import validate_tool_pairing
 
 pytestmark = pytest.mark.skipif(not default_root().is_dir(), reason="trajectory data not present")
 
 
 @pytest.fixture(scope="module")
-def trajs():  # noqa: ANN201
+def trajs():
     return load_all()
 
 
-def test_loaders_read_both_formats(trajs) -> None:  # noqa: ANN001
+def test_loaders_read_both_formats(trajs) -> None:
     sources = {t.source for t in trajs}
     assert sources == {"swe-agent", "tau-bench"}
     assert sum(t.source == "tau-bench" for t in trajs) == 200
@@ -35,7 +35,7 @@ def test_loaders_read_both_formats(trajs) -> None:  # noqa: ANN001
     assert 0 < sum(is_held_out(t) for t in trajs) < len(trajs)
 
 
-def test_bad_trajectory_file(tmp_path) -> None:  # noqa: ANN001
+def test_bad_trajectory_file(tmp_path) -> None:
     bad = tmp_path / "x.traj"
     bad.write_text(json.dumps({"history": [{"role": "tool", "content": "x"}]}))
     with pytest.raises(TrajectoryFormatError, match="x.traj"):
@@ -44,7 +44,7 @@ def test_bad_trajectory_file(tmp_path) -> None:  # noqa: ANN001
         load_all(tmp_path / "missing")
 
 
-def test_labels_and_short_training_learn_something(trajs, tmp_path) -> None:  # noqa: ANN001
+def test_labels_and_short_training_learn_something(trajs, tmp_path) -> None:
     train = [t for t in trajs if t.source == "tau-bench"][:12]
     val = [t for t in trajs if t.source == "tau-bench"][-6:]
     x, y = examples(train, horizon=3)
@@ -66,6 +66,6 @@ def test_bundled_checkpoint_has_metadata() -> None:
     assert scorer.predict(np.zeros((3, N_FEATURES), np.float32)).shape == (3,)
 
 
-def test_missing_checkpoint_says_how_to_fix(tmp_path) -> None:  # noqa: ANN001
+def test_missing_checkpoint_says_how_to_fix(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="train-compactor"):
         Scorer.load(tmp_path / "none.json")

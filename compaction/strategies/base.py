@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from typing import Sequence
 
 from compaction.assemble import Assembled
 from compaction.errors import InvalidHistory

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from compaction.features import featurize
 from compaction.options import CompactionOptions
@@ -19,7 +20,7 @@ NAME = "learned"
 def compact(
     messages: Sequence[Message], budget: int, *, model: str | None = None,
     options: CompactionOptions | None = None, namespace: str = "",
-    scorer: "Scorer | None" = None,
+    scorer: Scorer | None = None,
 ) -> Compaction:
     if scorer is None:
         from compaction.scorer import Scorer

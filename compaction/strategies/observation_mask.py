@@ -7,7 +7,7 @@ observations, newest first, until the budget is full.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from compaction.features import observation_messages
 from compaction.options import CompactionOptions
