@@ -136,3 +136,11 @@ def test_terms() -> None:
     got = extract_terms('open src/a.py; user_id mia_li_3668 got 345 "exact quote" plain words')
     assert {"src/a.py", "mia_li_3668", "345", "exact quote"} <= got
     assert "plain" not in got and "words" not in got
+
+
+def test_dropped_chunks_land_in_the_real_store(learned: Compactor, tmp_path) -> None:
+    index_mod = pytest.importorskip("retrieval.index")
+    store = index_mod.Index.open(tmp_path / "store")
+    out = learned.compact(history(), 1200, namespace="s1", sink=store)
+    got = store.get(out.dropped_ids[:5])
+    assert [c.id for c in got] == out.dropped_ids[:5]
