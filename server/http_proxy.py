@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from router.decision import RouteDecision
+from server import responses_api
 from server.config import AUTO_MODEL, Config
 from server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
 from server.openai_types import (
@@ -49,6 +50,7 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", responses_api.create_response, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],

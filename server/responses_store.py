@@ -1,0 +1,126 @@
+"""Stored responses for `previous_response_id`: one SQLite file under the data dir.
+
+Each row holds one response's own turn: the input items the caller sent and the output items
+the model produced, plus the id of the response it continued. A follow-up's conversation is
+the chain of turns walked back from its `previous_response_id`, so storage grows with the
+conversation, not with its square. `instructions` are deliberately not stored: as in OpenAI's
+API, a follow-up's instructions replace the earlier ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.errors import NotFound
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    previous_response_id TEXT,
+    created_at REAL NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_items_json TEXT NOT NULL,
+    output_items_json TEXT NOT NULL,
+    response_json TEXT NOT NULL
+)
+"""
+MAX_CHAIN = 10_000  # a guard against a cycle written by hand into the file
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    id: str
+    model: str
+    status: str
+    input_items: list[dict[str, Any]]
+    output_items: list[dict[str, Any]]
+    response: dict[str, Any]
+    previous_response_id: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+
+class ResponseStore:
+    """Thread-safe: handlers call it through `asyncio.to_thread`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{path} has response-store schema {version}; this Switchyard "
+                                   f"knows {SCHEMA_VERSION}. Upgrade or use another data dir.")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> ResponseStore:
+        return cls(data_dir / "responses.sqlite")
+
+    def put(self, stored: StoredResponse) -> None:
+        row = (stored.id, stored.previous_response_id, stored.created_at, stored.model,
+               stored.status, json.dumps(stored.input_items), json.dumps(stored.output_items),
+               json.dumps(stored.response))
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             row)
+
+    def get(self, response_id: str) -> StoredResponse | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, model, status, input_items_json, output_items_json, response_json, "
+                "previous_response_id, created_at FROM responses WHERE id = ?",
+                (response_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredResponse(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]),
+                              json.loads(row[5]), row[6], row[7])
+
+    def conversation(self, response_id: str) -> list[dict[str, Any]]:
+        """Every item up to and including `response_id`'s output, oldest first.
+
+        Raises NotFound (param previous_response_id) when the id, or one it continued, is
+        not stored here.
+        """
+        turns: list[StoredResponse] = []
+        current: str | None = response_id
+        while current is not None and len(turns) < MAX_CHAIN:
+            stored = self.get(current)
+            if stored is None:
+                raise NotFound(_missing_message(response_id, current),
+                               param="previous_response_id", code="previous_response_not_found")
+            turns.append(stored)
+            current = stored.previous_response_id
+        items: list[dict[str, Any]] = []
+        for turn in reversed(turns):
+            items.extend(turn.input_items)
+            items.extend(turn.output_items)
+        return items
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _missing_message(asked: str, missing: str) -> str:
+    if asked == missing:
+        return (f"Previous response with id {asked!r} not found. Responses are stored only "
+                "when the request had store: true (the default), on this Switchyard's data dir; "
+                "send the full conversation in `input` instead.")
+    return (f"Previous response with id {asked!r} continues {missing!r}, which is not stored "
+            "here; send the full conversation in `input` instead.")
