@@ -78,6 +78,7 @@ def _provider_and_params(litellm_model: str) -> tuple[str, frozenset[str]]:
 
 
 _THINKING_DICT_PROVIDERS = ("anthropic", "bedrock", "vertex_ai", "gemini")
+_OPENAI_COMPATIBLE_PROVIDERS = ("openai", "hosted_vllm", "openai_like", "ollama_chat")
 
 
 def provider_params(decision: RouteDecision, litellm_model: str) -> dict[str, Any]:
@@ -94,6 +95,9 @@ def provider_params(decision: RouteDecision, litellm_model: str) -> dict[str, An
     if provider in _THINKING_DICT_PROVIDERS and "thinking" in supported:
         budget = decision.budget_tokens or budget_for_effort(effort)
         return {"thinking": {"type": "enabled", "budget_tokens": int(budget)}}
-    if "reasoning_effort" in supported:
+    if "reasoning_effort" in supported or provider in _OPENAI_COMPATIBLE_PROVIDERS:
+        # A model LiteLLM does not know on an OpenAI-compatible server (vLLM, Ollama, a
+        # gateway) is in the thinking group because the operator says it reasons: the
+        # OpenAI knob is the one such servers accept.
         return {"reasoning_effort": effort}
     return {}
