@@ -38,6 +38,18 @@ def _faiss() -> Any:
     return faiss
 
 
+def _single_thread_search(index: Any, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One query gains nothing from OpenMP threads, and on a busy machine their spin-waits
+    cost more than the search (measured: 25 ms vs a few ms at 20k vectors on 2 cores)."""
+    faiss = _faiss()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(q, k)
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 @dataclass(frozen=True)
 class DenseParams:
     dim: int = 384
@@ -140,7 +152,7 @@ class DenseShard:
                 return Hits.empty()
             fetch = min(int(self._index.ntotal), k + len(self._tombstones))
             q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-            scores, ids = self._searcher().search(q, fetch)
+            scores, ids = _single_thread_search(self._searcher(), q, fetch)
             dead = self._tombstones
         keep = ids[0] >= 0
         if dead:

@@ -29,13 +29,16 @@ from .errors import InvalidQuery, UnknownNamespace
 from .faiss_index import DenseParams, DenseShard
 from .files import ChunkingParams, chunk_file, iter_files, read_text
 from .fuse import DEFAULT_FUSION, fuse, query_shape, weights_for
-from .grep import GrepShard, alternation, compile_pattern, match_lines
+from .grep import MAX_MATCHES, GrepShard, compile_literals, compile_pattern, match_lines
 from .select import Hits
 from .store import MAX_CHUNK_CHARS, ChunkStore
 
 Mode = Literal["bm25", "grep", "dense", "hybrid"]
 MODES: tuple[str, ...] = ("bm25", "grep", "dense", "hybrid")
 MAX_K = 1_000
+# In hybrid search grep is one voice of three; an identifier matching more places than this
+# does not single out a chunk, and scanning on would cost ~1 us per match in Python.
+HYBRID_MAX_MATCHES = 5_000
 
 
 @dataclass(frozen=True)
@@ -220,14 +223,15 @@ class Index:
             shape = query_shape(query)
             weights = weights_for(shape).as_dict()
             if shape.literals and weights["grep"] > 0:
-                pattern = compile_pattern(alternation(shape.literals), literal=False)
+                pattern = compile_literals(shape.literals)
         depth = max(k, self.config.depth) if mode == "hybrid" else k
         results: dict[str, Hits] = {}
         if mode in ("bm25", "hybrid"):
             results["bm25"] = Hits.merge([s.bm25.search(query, depth) for s in shards.values()],
                                          depth)
         if pattern is not None:
-            results["grep"] = Hits.merge([s.grep.search(pattern, depth)
+            cap = HYBRID_MAX_MATCHES if mode == "hybrid" else MAX_MATCHES
+            results["grep"] = Hits.merge([s.grep.search(pattern, depth, cap)
                                           for s in shards.values()], depth)
         if mode in ("dense", "hybrid"):
             qvec = self._encoder().encode([query])[0]
