@@ -247,6 +247,32 @@ class Bm25Shard:
         ids, scores = self.scores(query)
         return topk_positive(scores, ids, k)
 
+    def containing(self, tokens: Sequence[str]) -> np.ndarray | None:
+        """Row ids of live documents holding every token (from the posting lists), or None
+        when a token was never seen. Used to narrow grep to candidate chunks."""
+        with self._lock:
+            if any(t not in self.vocab for t in tokens):
+                return None
+            result: np.ndarray | None = None
+            for tid in sorted({self.vocab[t] for t in tokens}):
+                rows = self._postings(tid)
+                result = rows if result is None else np.intersect1d(result, rows)
+                if result.size == 0:
+                    break
+            return result
+
+    def _postings(self, tid: int) -> np.ndarray:
+        parts = []
+        if self._main is not None and tid < self._main_vocab:
+            sc = self._main.scores
+            docs = np.asarray(sc["indices"][sc["indptr"][tid] : sc["indptr"][tid + 1]])
+            parts.append(self._main_rowids[docs[self._main_alive[docs]]])
+        if self._delta is not None:
+            sc = self._delta.scores
+            docs = sc["indices"][sc["indptr"][tid] : sc["indptr"][tid + 1]]
+            parts.append(np.asarray(self._delta_rowids, dtype=np.int64)[docs])
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """Merge, then write the bm25s arrays plus our row ids and token lists."""

@@ -76,6 +76,7 @@ class GrepShard:
         self._texts: list[bytes] = []
         self._lock = threading.Lock()
         self._buffer: bytes | None = None
+        self._positions: dict[int, int] | None = None
         self._starts = np.empty(0, dtype=np.int64)
         self._ends = np.empty(0, dtype=np.int64)
         self._ids = np.empty(0, dtype=np.int64)
@@ -93,6 +94,7 @@ class GrepShard:
                 self._rowids.append(int(rowid))
                 self._texts.append(text.encode())
             self._buffer = None
+            self._positions = None
 
     def delete(self, rowids: Sequence[int]) -> None:
         gone = {int(r) for r in rowids}
@@ -102,6 +104,29 @@ class GrepShard:
                 self._rowids = [self._rowids[i] for i in keep]
                 self._texts = [self._texts[i] for i in keep]
                 self._buffer = None
+                self._positions = None
+
+    def search_in(self, compiled: Any, rowids: np.ndarray, k: int) -> Hits:
+        """Like `search`, but scanning only the given chunks (candidates from an index)."""
+        with self._lock:
+            if self._positions is None:
+                self._positions = {r: i for i, r in enumerate(self._rowids)}
+            texts = [(r, self._texts[self._positions[r]]) for r in rowids.tolist()
+                     if r in self._positions]
+        several = compiled.groups > 1
+        ids, scores = [], []
+        for rowid, text in texts:
+            count, groups = 0, set()
+            for m in compiled.finditer(text):
+                count += 1
+                groups.add(m.lastindex if several else 0)
+            if count:
+                ids.append(rowid)
+                scores.append(len(groups) + count / (count + 1.0))
+        if not ids:
+            return Hits.empty()
+        order = np.lexsort((np.asarray(ids), -np.asarray(scores)))[:k]  # ties: earlier chunk
+        return Hits(np.asarray(ids, np.int64)[order], np.asarray(scores, np.float32)[order])
 
     def _snapshot(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         with self._lock:

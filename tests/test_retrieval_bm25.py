@@ -102,3 +102,16 @@ def test_code_aware_tokenizer() -> None:
 def test_unknown_params_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown BM25 method"):
         Bm25Params(method="bm25+")
+
+
+def test_containing_uses_postings_of_main_and_delta() -> None:
+    shard = Bm25Shard(OKAPI)
+    docs, _ = _corpus(2100, seed=4)
+    shard.add(list(enumerate(docs)))  # main
+    shard.add([(5000, "get_user_name w1"), (5001, "get_user only")])  # delta
+    assert shard.containing(["user", "name"]).tolist() == [5000]
+    expected = [i for i, d in enumerate(docs) if "w1" in d.split()] + [5000]
+    assert shard.containing(["w1"]).tolist() == expected
+    shard.delete([expected[0]])
+    assert expected[0] not in shard.containing(["w1"]).tolist()
+    assert shard.containing(["never_seen"]) is None
