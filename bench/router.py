@@ -149,4 +149,9 @@ def _print(r: dict) -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    # This file is named router.py: put the repo root, not bench/, first on the path so
+    # `import router` finds the package.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
     main()
