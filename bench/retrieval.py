@@ -310,6 +310,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=None, help="chunks in the scale test")
     parser.add_argument("--code", type=int, default=None, help="functions in code-search")
     parser.add_argument("--traj", type=int, default=None, help="tau-bench trajectories")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale test")
     args = parser.parse_args()
     n_code = args.code or (300 if args.quick else 1500)
     n_traj = args.traj or (10 if args.quick else 40)
@@ -321,7 +322,8 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=False).stdout.strip()
     report: dict = {"commit": commit, "sets": {}}
-    for bench in (code_search(n_code), history_recall(n_traj)):
+    sets = () if args.scale_only else (code_search(n_code), history_recall(n_traj))
+    for bench in sets:
         with tempfile.TemporaryDirectory() as tmp:
             index, build_stats = build(bench, Path(tmp), encoder)
             quality = evaluate(bench, index)
@@ -333,8 +335,7 @@ def main() -> None:
         print(f"  {'retriever':<15}{'recall@10':>10}{'nDCG@10':>10}")
         for name, q in quality.items():
             print(f"  {name:<15}{q['recall@10']:>10.3f}{q['ndcg@10']:>10.3f}")
-    code = code_search(n_code)
-    report["bm25_speed"] = speed = bm25_vs_rank_bm25(code)
+    speed = report["bm25_speed"] = bm25_vs_rank_bm25(code_search(n_code))
     print(f"\nBM25 on {speed['docs']} docs: bm25s {speed['bm25s_qps']:.0f} q/s vs rank-bm25 "
           f"{speed['rank_bm25_qps']:.1f} q/s = {speed['speedup']:.0f}x; "
           f"top-10 equal (up to ties) on {100 * speed['top10_equal_share']:.0f}% of queries")

@@ -84,6 +84,8 @@ class _Shards:
         self.bm25_dirty = False
         self.dense_dirty = False
         self.dense_lock = threading.Lock()
+        self.generation = 0  # bumped on every add/delete; dense catches up when it differs
+        self.dense_generation = -1
 
 
 def namespace_dirname(namespace: str) -> str:
@@ -166,6 +168,7 @@ class Index:
             shards.bm25.add(by_ns[ns])
             shards.grep.add(by_ns[ns])
             shards.bm25_dirty = True
+            shards.generation += 1
         return ids, len(inserted)
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -179,6 +182,7 @@ class Index:
             shards.bm25.delete(by_ns[ns])
             shards.grep.delete(by_ns[ns])
             shards.bm25_dirty = True
+            shards.generation += 1
             with shards.dense_lock:
                 if shards.dense is not None:
                     shards.dense.delete(by_ns[ns])
@@ -197,6 +201,9 @@ class Index:
                 shards.dense = (DenseShard.load(path, self.config.dense) if path.exists()
                                 else DenseShard(self.config.dense))
             dense = shards.dense
+            if shards.dense_generation == shards.generation:
+                return dense  # nothing changed since the last catch-up: skip the O(n) diff
+            generation = shards.generation
             live = shards.grep.rowids()
             have = dense.ids()
             stale = have[~np.isin(have, live)]
@@ -210,6 +217,7 @@ class Index:
                 vectors = self._encoder().encode([rows[r].text for r in order])
                 dense.add(order, vectors)
                 shards.dense_dirty = True
+            shards.dense_generation = generation
             return dense
 
     # -- search ---------------------------------------------------------------------------
