@@ -113,7 +113,7 @@ def test_function_call_round_trip_plain_and_streamed(proxy: ServerThread,
     args = "".join(e.delta for e in events
                    if e.type == "response.function_call_arguments.delta")
     assert args == call.arguments
-    done = [e for e in events if e.type == "response.function_call_arguments.done"][0]
+    done = next(e for e in events if e.type == "response.function_call_arguments.done")
     assert done.name == "search_code" and done.arguments == args
 
     second = c.responses.create(model="switchyard/auto", tools=TOOLS, input=[
@@ -200,8 +200,8 @@ def test_sampling_fields_reach_upstream(proxy: ServerThread,
      "input[0].type"),
     (b'{"model": "switchyard/auto", "input": [{"role": "wizard", "content": "x"}]}',
      "input[0].role"),
-    (b'{"model": "switchyard/auto", "input": [{"role": "user", "content": "x"},'
-     b' {"type": "function_call_output", "call_id": "nope", "output": "y"}]}',
+    ((b'{"model": "switchyard/auto", "input": [{"role": "user", "content": "x"},'
+     b' {"type": "function_call_output", "call_id": "nope", "output": "y"}]}'),
      "input[1].call_id"),
     (b'{"model": "switchyard/auto", "input": "x", "tools": [{"type": "web_search"}]}',
      "tools[0].type"),

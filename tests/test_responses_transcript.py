@@ -64,8 +64,8 @@ def test_swe_agent_trajectory_replays_with_full_fidelity(proxy: ServerThread,
     assert len(cuts) >= 4
     for turn, t in enumerate(cuts):
         history = messages[1:t]
-        kwargs: dict[str, Any] = dict(model="switchyard/auto", instructions=messages[0].content,
-                                      input=as_items(history), tools=tools, store=False)
+        kwargs: dict[str, Any] = {"model": "switchyard/auto", "instructions": messages[0].content,
+                                      "input": as_items(history), "tools": tools, "store": False}
         if turn % 2:
             events = list(c.responses.create(stream=True, **kwargs))
             assert events[-1].type == "response.completed", events[-1]
