@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from compaction import CompactionOptions, Compactor
 from compaction.evidence import compactable_budget, evaluate, whole_budget
 from compaction.terms import terms_of
-from compaction.tokens import counter_for
+from retrieval.tokens import counter_for
 from compaction.trajectories import is_held_out, load_all
 from retrieval.chat import Message, ToolCall
 

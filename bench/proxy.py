@@ -135,7 +135,10 @@ def main() -> None:
                                   f"{r['throughput_ratio']:.2f}", flush=True)
                 finally:
                     proc.terminate()
-                    proc.wait(timeout=20)
+                    try:
+                        proc.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
     finally:
         upstream.terminate()
     out = ROOT / "bench" / "results"

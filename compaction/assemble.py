@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from compaction.segment import Segmentation, Span
 from compaction.summary import extractive_summary, fit_placeholder, marker_text
-from compaction.tokens import TokenCounter
+from retrieval.tokens import TokenCounter
 from retrieval.chat import Message
 
 Summarize = Callable[[str], Awaitable[str]]

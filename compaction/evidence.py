@@ -132,7 +132,7 @@ def minimum_tokens(history: Sequence[Message], keep_last_groups: int = 2) -> tup
     from compaction.options import CompactionOptions
     from compaction.segment import segment
     from compaction.select import Selector
-    from compaction.tokens import counter_for
+    from retrieval.tokens import counter_for
 
     opts = CompactionOptions(keep_last_groups=keep_last_groups)
     counter = counter_for(None)

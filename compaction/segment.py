@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from compaction.tokens import TokenCounter
+from retrieval.tokens import TokenCounter
 from retrieval.chat import Message
 from retrieval.chunk import chunk_id
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from compaction.segment import Segmentation, Span
 from compaction.terms import terms_of
-from compaction.tokens import TokenCounter
+from retrieval.tokens import TokenCounter
 
 MARK = "[switchyard:"
 

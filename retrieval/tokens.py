@@ -13,7 +13,7 @@ import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
     import tiktoken
@@ -25,6 +25,8 @@ _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "c
 _CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")
 # Per-message framing the OpenAI chat format adds (role markers, separators).
 MESSAGE_OVERHEAD_TOKENS = 4
+_MAX_CACHED_CHARS = 64_000_000
+_BATCH_FROM = 16  # below this many texts, tiktoken's thread pool costs more than it saves
 
 
 def encoding_name_for(model: str | None) -> str:
@@ -63,11 +65,57 @@ def count_tokens(text: str, model: str | None = None) -> int:
 
 
 def count_tokens_batch(texts: list[str], model: str | None = None) -> list[int]:
-    """Counts for many texts at once (tiktoken encodes the batch on several threads)."""
+    """Counts for many texts at once (tiktoken encodes large batches on several threads)."""
     enc = get_encoding(encoding_name_for(model))
+    if len(texts) < _BATCH_FROM:
+        return [len(enc.encode_ordinary(t)) if t else 0 for t in texts]
     return [len(ids) for ids in enc.encode_ordinary_batch(texts)]
 
 
+class TokenCounter:
+    """Counts tokens for one encoding, memoising by text.
+
+    An agent resends its history on every call, so the same message texts are counted again
+    and again; a dict from text to count makes the second call nearly free. The cache is
+    bounded by total cached characters and cleared wholesale when full (cheap and simple).
+    """
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
+        self.encoding = encoding_name_for(model)
+        self._cache: dict[str, int] = {}
+        self._chars = 0
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        cache = self._cache
+        missing = list({t for t in texts if t and t not in cache})
+        if missing:
+            if self._chars > _MAX_CACHED_CHARS:
+                cache.clear()
+                self._chars = 0
+            for text, n in zip(missing, count_tokens_batch(missing, self.model)):
+                cache[text] = n
+                self._chars += len(text)
+        return [cache[t] if t else 0 for t in texts]
+
+    def count(self, text: str) -> int:
+        return self.count_many([text])[0] if text else 0
+
+    def messages(self, messages: Sequence["Message"]) -> int:
+        texts = [m.text() for m in messages]
+        return sum(self.count_many(texts)) + MESSAGE_OVERHEAD_TOKENS * len(texts)
+
+
+_COUNTERS: dict[str, TokenCounter] = {}
+
+
+def counter_for(model: str | None) -> TokenCounter:
+    """One shared counter per encoding, so every caller benefits from the cache."""
+    name = encoding_name_for(model)
+    if name not in _COUNTERS:
+        _COUNTERS[name] = TokenCounter(model)
+    return _COUNTERS[name]
+
+
 def count_message_tokens(messages: Iterable["Message"], model: str | None = None) -> int:
-    texts = [m.text() for m in messages]
-    return sum(count_tokens_batch(texts, model)) + MESSAGE_OVERHEAD_TOKENS * len(texts)
+    return counter_for(model).messages(list(messages))

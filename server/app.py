@@ -18,8 +18,10 @@ async def serve(config: Config) -> None:
     from server.pipeline import Pipeline
 
     pipeline = Pipeline.from_config(config)
-    grpc_server, grpc_port = await start_grpc_server(pipeline, config.server.host,
-                                                     config.server.grpc_port)
+    await asyncio.to_thread(pipeline.upstream.warm_up)
+    grpc_server, grpc_port = await start_grpc_server(
+        pipeline, config.server.host, config.server.grpc_port,
+        max_message_bytes=config.limits.max_body_bytes)
     app = create_app(config, pipeline)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",

@@ -115,3 +115,7 @@ _register_components()
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,9 @@
 
 Two transports share one retry/fallback loop:
 - `openai`: OpenAI-compatible deployments (OpenAI, vLLM, Ollama, llama.cpp, any `api_base`)
-  are called directly over one pooled httpx client. LiteLLM's per-call overhead (~3 ms of CPU
-  in its Router) would be most of our latency budget, and these providers need no mapping.
+  are called directly over one pooled aiohttp session. LiteLLM's per-call overhead (~3 ms of
+  CPU in its Router) would be most of our latency budget, and these providers need no
+  mapping; aiohttp costs about a third of httpx's CPU per call (bench/proxy.py).
 - `litellm`: every other provider (Anthropic, Gemini, Bedrock, ...) goes through
   `litellm.acompletion`, which maps the OpenAI request (reasoning_effort, thinking budgets,
   tools) to the provider's API. LiteLLM's own retries are off: the loop here owns them, so
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
+import aiohttp
 import httpx
 
 from router.decision import RouteDecision
@@ -71,24 +73,26 @@ class Upstream:
         config: Config,
         *,
         provider_params: ProviderParams,
-        http: httpx.AsyncClient | None = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.config = config
         self.provider_params = provider_params
         self.environ = environ
-        self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-            timeout=httpx.Timeout(60.0),
-        )
+        self._http: aiohttp.ClientSession | None = None
         self._groups = config.models.group_of()
         self._health: dict[str, _Health] = {}
         self._rotation: dict[str, int] = {}
 
+    def warm_up(self) -> None:
+        """Resolve every thinking deployment's knobs now (imports LiteLLM once, ~4 s), so the
+        first routed request does not pay for it."""
+        probe = RouteDecision("thinking", True, "medium", None, None, "warm-up", "warm-up")
+        for d in (*self.config.models.thinking, *self.config.models.backups):
+            self.provider_params(probe, d.model)
+
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self.http.aclose()
+        if self._http is not None:
+            await self._http.close()
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, decision: RouteDecision) -> list[tuple[Deployment, str]]:
@@ -225,8 +229,16 @@ class Upstream:
         return key
 
     # -- OpenAI-compatible transport -----------------------------------------------------
-    def _openai_request(self, d: Deployment, payload: dict[str, Any],
-                        timeout: float) -> httpx.Request:
+    def _session(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running loop that will own it.
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30,
+                                               enable_cleanup_closed=True),
+                json_serialize=_dumps, auto_decompress=True)
+        return self._http
+
+    def _openai_target(self, d: Deployment, payload: dict[str, Any]) -> tuple[str, dict[str, str]]:
         key = self._api_key(d)
         if key is None and d.api_base is None:
             raise MissingCredentials(
@@ -234,54 +246,55 @@ class Upstream:
                 "OPENAI_API_KEY) or api_base for a local server", code="missing_credentials")
         payload["model"] = d.model.split("/", 1)[1] if "/" in d.model else d.model
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        url = (d.api_base or OPENAI_API_BASE).rstrip("/") + "/chat/completions"
-        return self.http.build_request("POST", url, json=payload, headers=headers,
-                                       timeout=httpx.Timeout(timeout))
+        return (d.api_base or OPENAI_API_BASE).rstrip("/") + "/chat/completions", headers
 
     async def _openai_complete(self, d: Deployment, payload: dict[str, Any],
                                timeout: float) -> dict[str, Any]:
-        request = self._openai_request(d, payload, timeout)
-        with _map_httpx_errors(d):
-            response = await self.http.send(request)
-        _raise_for_status(d, response.status_code, response.headers, response.content)
+        url, headers = self._openai_target(d, payload)
+        with _map_transport_errors(d):
+            async with self._session().post(
+                    url, json=payload, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                content = await response.read()
+        _raise_for_status(d, response.status, response.headers, content)
         try:
-            data = response.json()
+            data = json.loads(content)
         except ValueError:
             raise UpstreamError(f"model {d.public_name!r} sent a body that is not JSON",
-                                upstream_status=response.status_code) from None
+                                upstream_status=response.status) from None
         if not isinstance(data, dict) or not data.get("choices"):
             raise UpstreamError(f"model {d.public_name!r} sent a response without choices",
-                                upstream_status=response.status_code)
+                                upstream_status=response.status)
         return data
 
     async def _openai_stream(self, d: Deployment, payload: dict[str, Any],
                              timeout: float) -> AsyncIterator[dict[str, Any]]:
-        request = self._openai_request(d, payload, timeout)
-        with _map_httpx_errors(d):
-            response = await self.http.send(request, stream=True)
-            try:
-                if response.status_code != 200:
-                    await response.aread()
-                    _raise_for_status(d, response.status_code, response.headers,
-                                      response.content)
+        url, headers = self._openai_target(d, payload)
+        with _map_transport_errors(d):
+            async with self._session().post(
+                    url, json=payload, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status != 200:
+                    _raise_for_status(d, response.status, response.headers,
+                                      await response.read())
                 done = False
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                async for raw in response.content:
+                    line = raw.strip()
+                    if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
-                    if data == "[DONE]":
+                    if data == b"[DONE]":
                         done = True
                         break
                     try:
-                        yield json.loads(data)
+                        chunk = json.loads(data)
                     except ValueError:
                         raise UpstreamError(f"model {d.public_name!r} streamed malformed JSON",
                                             code="stream_error") from None
+                    yield chunk
                 if not done:
                     raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
                                         code="stream_error")
-            finally:
-                await response.aclose()
 
 
 async def _prepend(first: dict[str, Any],
@@ -291,8 +304,8 @@ async def _prepend(first: dict[str, Any],
         yield chunk
 
 
-class _map_httpx_errors:
-    """Translate httpx exceptions into UpstreamError once, at the transport boundary."""
+class _map_transport_errors:
+    """Translate aiohttp exceptions into UpstreamError once, at the transport boundary."""
 
     def __init__(self, d: Deployment) -> None:
         self.d = d
@@ -301,10 +314,10 @@ class _map_httpx_errors:
         return None
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc is None or not isinstance(exc, httpx.HTTPError):
+        if exc is None or not isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return False
         name = self.d.public_name
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, asyncio.TimeoutError):
             raise UpstreamTimeout(f"model {name!r} did not answer in time") from None
         raise UpstreamError(f"cannot reach model {name!r}: {type(exc).__name__}") from None
 
@@ -346,6 +359,10 @@ def _backoff(retry: int, retry_after: float | None, base: float, cap: float,
     if retry_after is not None:
         return min(retry_after, max_retry_after)
     return random.uniform(0, min(cap, base * 2 ** retry))  # full jitter
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
 
 
 def _ms(started: float) -> float:

@@ -62,7 +62,9 @@ class FakeUpstream:
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> "FakeUpstream":
-        sock = socket.socket()
+        # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; with the
+        # default proto 0 it does not, and every response stalls 40 ms on delayed ACKs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app(), log_level="warning", lifespan="off",

@@ -13,7 +13,7 @@ from compaction.options import CompactionOptions
 from compaction.result import Compaction
 from compaction.segment import Segmentation, segment
 from compaction.select import Selector
-from compaction.tokens import TokenCounter, counter_for
+from retrieval.tokens import TokenCounter, counter_for
 from retrieval.chat import ROLES, Message, validate_tool_pairing
 from retrieval.chunk import Chunk
 
