@@ -258,3 +258,35 @@ def test_stream_cut_midway_ends_with_response_failed(proxy: ServerThread,
     assert events[-1].response.error.code in ("stream_error", "server_error")
     assert events[-1].response.status == "failed" and events[-1].response.error.message
     assert "response.completed" not in [e.type for e in events]
+
+
+def test_sdk_stream_helper_accumulates_our_events(proxy: ServerThread) -> None:
+    """The SDK's `responses.stream()` rebuilds the response from the events and checks them."""
+    c = client(proxy)
+    with c.responses.stream(model="switchyard/auto", input="one two") as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(texts) == final.output_text == "You said: one two"
+    with c.responses.stream(model="switchyard/auto", input="use the tool now",
+                            tools=TOOLS) as stream:
+        final = stream.get_final_response()
+    assert final.output[0].type == "function_call" and final.output[0].name == "search_code"
+    assert json.loads(final.output[0].arguments) == {"query": "use the tool now"}
+
+
+def test_client_leaving_mid_stream_cancels_upstream(proxy: ServerThread,
+                                                    fake_upstream: FakeUpstream) -> None:
+    fake_upstream.latency = 0.6  # then 30 ms between the upstream's chunks
+    body = {"model": "switchyard/auto", "stream": True,
+            "input": " ".join(f"word{i}" for i in range(60))}
+    with httpx.stream("POST", proxy.base_url + "/responses", json=body, timeout=10) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        assert next(lines) == "event: response.created"
+    deadline = time.monotonic() + 5
+    while fake_upstream.cancelled == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_upstream.cancelled == 1 and fake_upstream.completed == 0
+    while not log_rows(proxy) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log_rows(proxy)[0]["status"] == "cancelled"
