@@ -424,8 +424,9 @@ async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, 
         return StreamingResponse(_replay(failed), media_type="text/event-stream",
                                  headers={"x-request-id": chat.request_id,
                                           "cache-control": "no-cache"})
-    return StreamingResponse(_sse(stream, ResponseEvents(turn, stream.deployment.model), store),
-                             media_type="text/event-stream", headers=http_proxy._stream_headers(stream))
+    events = ResponseEvents(turn, stream.deployment.model)
+    return StreamingResponse(_sse(stream, events, store), media_type="text/event-stream",
+                             headers=http_proxy._stream_headers(stream))
 
 
 async def _sse(stream: ChatStream, events: ResponseEvents,
