@@ -256,7 +256,7 @@ class Bm25Shard:
             result: np.ndarray | None = None
             for tid in sorted({self.vocab[t] for t in tokens}):
                 rows = self._postings(tid)
-                result = rows if result is None else np.intersect1d(result, rows)
+                result = rows if result is None else np.intersect1d(result, rows, assume_unique=True)
                 if result.size == 0:
                     break
             return result
@@ -271,7 +271,9 @@ class Bm25Shard:
             sc = self._delta.scores
             docs = sc["indices"][sc["indptr"][tid] : sc["indptr"][tid + 1]]
             parts.append(np.asarray(self._delta_rowids, dtype=np.int64)[docs])
-        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+        # A posting list names each document once, and row ids grow with insertion order
+        # (main, then delta), so the concatenation is already sorted and unique.
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: Path) -> None:

@@ -111,64 +111,61 @@ class GrepShard:
         with self._lock:
             if self._positions is None:
                 self._positions = {r: i for i, r in enumerate(self._rowids)}
-            texts = [(r, self._texts[self._positions[r]]) for r in rowids.tolist()
-                     if r in self._positions]
-        several = compiled.groups > 1
-        ids, scores = [], []
-        for rowid, text in texts:
-            count, groups = 0, set()
-            for m in compiled.finditer(text):
-                count += 1
-                groups.add(m.lastindex if several else 0)
-            if count:
-                ids.append(rowid)
-                scores.append(len(groups) + count / (count + 1.0))
-        if not ids:
-            return Hits.empty()
-        order = np.lexsort((np.asarray(ids), -np.asarray(scores)))[:k]  # ties: earlier chunk
-        return Hits(np.asarray(ids, np.int64)[order], np.asarray(scores, np.float32)[order])
+            pos = self._positions
+            rows = [r for r in rowids.tolist() if r in pos]
+            texts = [self._texts[pos[r]] for r in rows]
+        buffer, starts, ends = _join(texts)
+        return _rank(compiled, buffer, starts, ends, np.asarray(rows, np.int64), k, MAX_MATCHES)
 
     def _snapshot(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         with self._lock:
             if self._buffer is None:
-                lengths = np.fromiter((len(t) for t in self._texts), dtype=np.int64,
-                                      count=len(self._texts))
-                starts = np.zeros(len(lengths), dtype=np.int64)
-                if len(lengths) > 1:
-                    starts[1:] = np.cumsum(lengths[:-1] + len(_SEP))
-                self._buffer = _SEP.join(self._texts)
-                self._starts, self._ends = starts, starts + lengths
+                self._buffer, self._starts, self._ends = _join(self._texts)
                 self._ids = np.asarray(self._rowids, dtype=np.int64)
             return self._buffer, self._starts, self._ends, self._ids
 
     def search(self, compiled: Any, k: int, max_matches: int = MAX_MATCHES) -> Hits:
         """Top-k chunks by matches; the scan stops after `max_matches` (latency bound)."""
         buffer, starts, ends, ids = self._snapshot()
-        if not ids.size:
-            return Hits.empty()
-        begin: list[int] = []
-        finish: list[int] = []
-        group: list[int] = []
-        several = compiled.groups > 1  # lastindex costs a call per match: only when needed
-        for m in compiled.finditer(buffer):
-            begin.append(m.start())
-            finish.append(m.end())
-            group.append(m.lastindex or 0 if several else 0)
-            if len(begin) >= max_matches:
-                break
-        if not begin:
-            return Hits.empty()
-        b = np.asarray(begin, dtype=np.int64)
-        doc = np.searchsorted(starts, b, side="right") - 1
-        inside = np.asarray(finish, dtype=np.int64) <= ends[doc]
-        doc, grp = doc[inside], np.asarray(group, dtype=np.int64)[inside]
-        if not doc.size:
-            return Hits.empty()
-        counts = np.bincount(doc, minlength=ids.size).astype(np.float64)
-        distinct = np.zeros(ids.size, dtype=np.float64)
-        pairs = np.unique(np.stack([doc, grp]), axis=1)
-        np.add.at(distinct, pairs[0], 1.0)
-        scores = distinct + counts / (counts + 1.0)  # distinct patterns dominate, then count
-        top = topk_indices(scores, k)
-        top = top[scores[top] > 0]
-        return Hits(ids[top], scores[top].astype(np.float32))
+        return _rank(compiled, buffer, starts, ends, ids, k, max_matches)
+
+
+def _join(texts: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    if len(lengths) > 1:
+        starts[1:] = np.cumsum(lengths[:-1] + len(_SEP))
+    return _SEP.join(texts), starts, starts + lengths
+
+
+def _rank(compiled: Any, buffer: bytes, starts: np.ndarray, ends: np.ndarray, ids: np.ndarray,
+          k: int, max_matches: int) -> Hits:
+    """Scan the buffer once; score chunks by distinct alternatives matched, then count."""
+    if not ids.size:
+        return Hits.empty()
+    begin: list[int] = []
+    finish: list[int] = []
+    group: list[int] = []
+    several = compiled.groups > 1  # lastindex costs a call per match: only when needed
+    for m in compiled.finditer(buffer):
+        begin.append(m.start())
+        finish.append(m.end())
+        group.append(m.lastindex or 0 if several else 0)
+        if len(begin) >= max_matches:
+            break
+    if not begin:
+        return Hits.empty()
+    b = np.asarray(begin, dtype=np.int64)
+    doc = np.searchsorted(starts, b, side="right") - 1
+    inside = np.asarray(finish, dtype=np.int64) <= ends[doc]
+    doc, grp = doc[inside], np.asarray(group, dtype=np.int64)[inside]
+    if not doc.size:
+        return Hits.empty()
+    counts = np.bincount(doc, minlength=ids.size).astype(np.float64)
+    distinct = np.zeros(ids.size, dtype=np.float64)
+    pairs = np.unique(np.stack([doc, grp]), axis=1)
+    np.add.at(distinct, pairs[0], 1.0)
+    scores = distinct + counts / (counts + 1.0)  # distinct patterns dominate, then count
+    top = topk_indices(scores, k)
+    top = top[scores[top] > 0]
+    return Hits(ids[top], scores[top].astype(np.float32))

@@ -41,7 +41,7 @@ MAX_K = 1_000
 # does not single out a chunk, and scanning on would cost ~1 us per match in Python.
 HYBRID_MAX_MATCHES = 5_000
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)*")
-PREFILTER_MAX = 5_000  # more candidates than this: a full scan is as cheap
+PREFILTER_MAX = 2_000  # a literal in more chunks than this is left to BM25 and dense
 
 
 @dataclass(frozen=True)
@@ -339,7 +339,8 @@ class Index:
 def _grep(shards: _Shards, pattern: Any, literals: Sequence[str], depth: int) -> Hits:
     """Grep a namespace. For hybrid literals, scan only chunks whose BM25 postings hold every
     word part of some literal (a scan of the whole namespace is O(bytes): ~60 ms at 100k
-    chunks). A literal cut mid-word can miss there; grep mode always scans everything."""
+    chunks); literals found in over PREFILTER_MAX chunks are skipped. A literal cut mid-word
+    can miss here; grep mode always scans everything."""
     if not literals:
         return shards.grep.search(pattern, depth)
     candidates = []
@@ -348,9 +349,10 @@ def _grep(shards: _Shards, pattern: Any, literals: Sequence[str], depth: int) ->
         rows = shards.bm25.containing(parts) if parts else None
         if rows is None and parts:
             continue  # a word the namespace never saw: the literal cannot match
-        if rows is None or rows.size > PREFILTER_MAX:
+        if rows is None:  # no word parts (punctuation only): scan, bounded
             return shards.grep.search(pattern, depth, HYBRID_MAX_MATCHES)
-        candidates.append(rows)
+        if rows.size <= PREFILTER_MAX:  # a common literal singles nothing out: BM25 has it
+            candidates.append(rows)
     if not candidates:
         return Hits.empty()
     return shards.grep.search_in(pattern, np.unique(np.concatenate(candidates)), depth)
