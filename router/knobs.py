@@ -91,13 +91,16 @@ def provider_params(decision: RouteDecision, litellm_model: str) -> dict[str, An
     if not decision.thinking:
         return {}
     effort = decision.reasoning_effort or DEFAULT_EFFORT
+    if litellm_model.split("/", 1)[0] in _OPENAI_COMPATIBLE_PROVIDERS:
+        # Known without asking LiteLLM (whose import costs seconds on the request path).
+        return {"reasoning_effort": effort}
     provider, supported = _provider_and_params(litellm_model)
     if provider in _THINKING_DICT_PROVIDERS and "thinking" in supported:
         budget = decision.budget_tokens or budget_for_effort(effort)
         return {"thinking": {"type": "enabled", "budget_tokens": int(budget)}}
     if "reasoning_effort" in supported or provider in _OPENAI_COMPATIBLE_PROVIDERS:
-        # A model LiteLLM does not know on an OpenAI-compatible server (vLLM, Ollama, a
-        # gateway) is in the thinking group because the operator says it reasons: the
-        # OpenAI knob is the one such servers accept.
+        # A model on an OpenAI-compatible server (vLLM, Ollama, a gateway) is in the thinking
+        # group because the operator says it reasons: the OpenAI knob is the one such
+        # servers accept, whether or not LiteLLM knows the model.
         return {"reasoning_effort": effort}
     return {}
