@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from server.auth import check_bind
 from server.config import Config
 
 logger = logging.getLogger("switchyard")
@@ -17,6 +18,7 @@ async def serve(config: Config) -> None:
     from server.http_proxy import create_app
     from server.pipeline import Pipeline
 
+    check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
     await asyncio.to_thread(pipeline.upstream.warm_up)
     grpc_server, grpc_port = await start_grpc_server(
@@ -25,7 +27,8 @@ async def serve(config: Config) -> None:
     app = create_app(config, pipeline)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",
-        access_log=False, lifespan="on", timeout_graceful_shutdown=10))
+        access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+        log_config=None))  # uvicorn logs through our JSON, redacting handler
     logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
                 config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
     try:
@@ -36,5 +39,7 @@ async def serve(config: Config) -> None:
 
 
 def run_server(config: Config) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from server.log_setup import setup_logging
+
+    setup_logging(config)
     asyncio.run(serve(config))

@@ -24,7 +24,8 @@ app.add_typer(logs_app, name="log")
 app.add_typer(logs_app, name="logs", hidden=True)
 
 # Components register their commands from their own modules (each stays small).
-COMMAND_MODULES = ("server.cli_router", "server.cli_compaction", "server.cli_retrieval")
+COMMAND_MODULES = ("server.cli_router", "server.cli_compaction", "server.cli_retrieval",
+                   "server.cli_keys")
 
 
 def _version(value: bool) -> None:

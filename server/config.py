@@ -146,6 +146,12 @@ class UpstreamConfig(_Strict):
     request_timeout: float = Field(600.0, gt=0, description="Whole-request deadline")
 
 
+class AuthConfig(_Strict):
+    mode: Literal["local", "keys"] = Field(
+        "local", description="'local': no keys, loopback only; 'keys': Bearer API keys required")
+    keys_file: Path | None = Field(None, description="Key store; default: <data_dir>/keys.sqlite")
+
+
 class ServerSection(_Strict):
     host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
@@ -174,6 +180,7 @@ class Config(_Strict):
     recall: RecallConfig = Field(default_factory=RecallConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
 
     def price_of(self, deployment: Deployment) -> Price:
         """Configured price by public name or model string; unpriced models cost 0 (logged)."""

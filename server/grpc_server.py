@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from proto.switchyard.v1 import gateway_pb2
 from server.grpc_servicer import GatewayServicer, rpc_handlers
+from server.security import guard_interceptor
 
 if TYPE_CHECKING:
     from server.pipeline import Pipeline
@@ -39,7 +40,7 @@ async def start_grpc_server(
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-    ])
+    ], interceptors=[guard_interceptor(pipeline)])  # API key + per-key concurrency
     server.add_generic_rpc_handlers((rpc_handlers(GatewayServicer(pipeline)),))
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -21,6 +21,7 @@ from proto.switchyard.v1 import gateway_pb2 as pb
 from proto.switchyard.v1 import gateway_pb2_grpc
 from retrieval.chat import Attachment, Message, ToolCall, ToolDefinition, validate_tool_pairing
 from router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides
+from server.auth import CURRENT_KEY_ID
 from server.chat import (
     ChatRequest,
     ChatResult,
@@ -252,10 +253,10 @@ def deadline_of(context: Context) -> float | None:
 
 
 def api_key_id(context: Context) -> str | None:
-    """Check the `authorization: Bearer <key>` metadata's shape; keys are not resolved yet.
+    """Check the `authorization: Bearer <key>` metadata's shape; return the verified key id.
 
-    Issue 7 adds API keys: it will map the bearer key to a key id here. Until then every
-    well-formed or absent credential maps to None. The key itself is never logged.
+    The key is verified once, by the edge guard (server/security.py's interceptor), which
+    leaves its id in `CURRENT_KEY_ID`; None in auth.mode local. The key is never logged.
     """
     values = [v for k, v in context.invocation_metadata() or () if k == "authorization"]
     if not values:
@@ -263,7 +264,7 @@ def api_key_id(context: Context) -> str | None:
     scheme, _, key = str(values[0]).partition(" ")
     if len(values) > 1 or scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("authorization metadata must be exactly one 'Bearer <key>' value")
-    return None
+    return CURRENT_KEY_ID.get()
 
 
 def messages_from_pb(raw: Sequence[pb.ChatMessage]) -> list[Message]:

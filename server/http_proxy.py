@@ -15,12 +15,13 @@ from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from router.decision import RouteDecision
-from server import responses_api
+from server import feedback_api, responses_api
 from server.config import AUTO_MODEL, Config
 from server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
 from server.openai_types import (
@@ -30,6 +31,7 @@ from server.openai_types import (
     usage_chunk_body,
 )
 from server.pipeline import ChatStream, Pipeline
+from server.security import GuardMiddleware
 
 T = TypeVar("T")
 
@@ -51,9 +53,13 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/responses", responses_api.create_response, methods=["POST"]),
+            Route("/v1/feedback", feedback_api.create_feedback, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi_schema, methods=["GET"]),
         ],
+        middleware=[Middleware(GuardMiddleware)],  # request id, API key, per-key limit
         exception_handlers={SwitchyardError: _error_response, HTTPException: _http_error,
                             ClientDisconnect: _client_gone},
         lifespan=lifespan,
@@ -70,7 +76,8 @@ async def chat_completions(request: Request) -> Response:
     try:
         raw = await _read_body(request, pipeline.config.limits.max_body_bytes)
         chat = dataclasses.replace(parse_chat_request(raw, request.headers),
-                                   request_id=request_id)
+                                   request_id=request_id,
+                                   api_key_id=request.scope.get("state", {}).get("api_key_id"))
         if chat.stream:
             stream = await _unless_disconnected(request, pipeline.open_stream(chat))
             return StreamingResponse(_sse(stream, chat.include_usage),
@@ -100,6 +107,19 @@ async def list_models(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
     return _json({"status": "ok", "router": type(pipeline.router).__name__}, 200, {})
+
+
+async def metrics(request: Request) -> Response:
+    from server.metrics import CONTENT_TYPE
+
+    pipeline: Pipeline = request.app.state.pipeline
+    return Response(pipeline.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def openapi_schema(request: Request) -> Response:
+    from server.openapi import openapi_schema as build
+
+    return _json(build(), 200, {})
 
 
 # -- helpers -----------------------------------------------------------------------------

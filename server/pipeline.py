@@ -28,6 +28,7 @@ from server.chat import (
     StreamDelta,
     Usage,
 )
+from server.auth import Authenticator
 from server.config import AUTO_MODEL, Config, Deployment
 from server.errors import (
     InvalidRequest,
@@ -38,6 +39,8 @@ from server.errors import (
     UpstreamError,
     as_switchyard_error,
 )
+from server.limits import ConcurrencyLimiter
+from server.metrics import Metrics
 from server.streaming import Assembler, parse_chunk
 from server.traffic_log import TrafficLog
 from server.upstream import StreamHandle, Upstream
@@ -71,6 +74,10 @@ class Pipeline:
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         self._route_in_thread = config.routing.router == "mlp"
+        # The edge guard (server/security.py) of both doors shares these three.
+        self.metrics = Metrics()
+        self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
+        self.auth = Authenticator.from_config(config)
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> "Pipeline":
@@ -99,6 +106,7 @@ class Pipeline:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        self.auth.close()
         if self.log is not None:
             self.log.close()
         if self.retrieval is not None:
@@ -394,6 +402,7 @@ class Pipeline:
         record.finished_at = time.time()
         if self.log is not None:
             await self.log.write(record)
+        self.metrics.observe_record(record)
 
 
 class ChatStream:

@@ -1,0 +1,63 @@
+"""Concurrent requests per API key: past `limits.max_concurrent_per_key`, a 429 /
+RESOURCE_EXHAUSTED whose message names the limit and its value.
+
+A slot is held for the whole request, streaming included, and released exactly once.
+The server is one asyncio loop, but a lock keeps the counter right for threaded callers.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from server.errors import LimitExceeded
+
+LOCAL_KEY = "(local)"  # requests without a key (auth.mode: local) share one bucket
+
+
+class ConcurrencyLimiter:
+    def __init__(self, max_per_key: int) -> None:
+        self.max_per_key = max_per_key
+        self._active: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key_id: str | None) -> "Slot":
+        key = key_id or LOCAL_KEY
+        with self._lock:
+            active = self._active.get(key, 0)
+            if active >= self.max_per_key:
+                raise LimitExceeded(
+                    f"too many concurrent requests for this API key: {active} in flight, over "
+                    f"the limit max_concurrent_per_key={self.max_per_key}; retry when one "
+                    "finishes", code="max_concurrent_per_key")
+            self._active[key] = active + 1
+        return Slot(self, key)
+
+    def in_flight(self, key_id: str | None) -> int:
+        with self._lock:
+            return self._active.get(key_id or LOCAL_KEY, 0)
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            left = self._active.get(key, 0) - 1
+            if left > 0:
+                self._active[key] = left
+            else:
+                self._active.pop(key, None)  # no entry per idle key: the dict stays small
+
+
+class Slot:
+    def __init__(self, limiter: ConcurrencyLimiter, key: str) -> None:
+        self._limiter = limiter
+        self._key = key
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._limiter._release(self._key)
+
+    def __enter__(self) -> "Slot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
