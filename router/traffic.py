@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
 
@@ -61,6 +61,12 @@ class TrafficRecord:
     stage_ms_json: str = "{}"
     attempts_json: str = "[]"
     request_json: str | None = None  # the caller's request body (for replay)
+    # m002: counterfactual replay. `propensity` is P(the logged group | request) under the
+    # logging policy (set while exploration is on); `explored` marks a randomised choice;
+    # `shadow_of` is the primary request id of a shadow call to the other group.
+    propensity: float | None = None
+    explored: bool = False
+    shadow_of: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +122,30 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS requests_created ON requests (created_at)")
 
 
+@migration
+def m002_outcomes(db: sqlite3.Connection) -> None:
+    """Outcomes attached after the fact (router/outcomes.py) and the replay columns."""
+    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    for column, ddl in (("propensity", "REAL"), ("explored", "INTEGER NOT NULL DEFAULT 0"),
+                        ("shadow_of", "TEXT")):
+        if column not in existing:
+            db.execute(f"ALTER TABLE requests ADD COLUMN {column} {ddl}")
+    db.execute("CREATE INDEX IF NOT EXISTS requests_shadow_of ON requests (shadow_of)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS outcomes (
+            request_id TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('verifier', 'user', 'judge')),
+            label TEXT,
+            score REAL,
+            weight REAL NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (request_id, source)
+        )
+        """
+    )
+
+
 class NewerSchemaError(RuntimeError):
     """The log was written by a newer Switchyard: refuse rather than misread it."""
 
@@ -159,7 +189,7 @@ def iter_records(db: sqlite3.Connection, where: str = "1=1",
                         "ORDER BY created_at", params)
     for row in cursor:
         values = dict(zip(COLUMNS, row))
-        for key in ("thinking", "overridden", "stream", "fallback"):
+        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
             values[key] = bool(values[key])
         yield TrafficRecord(**values)
 

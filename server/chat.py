@@ -123,6 +123,8 @@ class Prepared:
     dropped_ids: list[str] = field(default_factory=list)
     stage_ms: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
+    propensity: float | None = None  # P(this group) under the logging policy, if exploring
+    explored: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,34 @@ class UpstreamConfig(_Strict):
     request_timeout: float = Field(600.0, gt=0, description="Whole-request deadline")
 
 
+class VerifierConfig(_Strict):
+    """One grader run after matching responses (router/verifiers.py); the reference answer
+    comes from the request's `expected:<value>` tag or its metadata.expected."""
+
+    name: str
+    kind: Literal["numeric", "exact", "regex", "json_schema", "command"]
+    tags: list[str] = Field(default_factory=list, description="Requests with any tag; [] = all")
+    models: list[str] = Field(default_factory=list,
+                              description="Routes (group or model) it applies to; [] = all")
+    pattern: str | None = Field(None, description="regex: the pattern to search for")
+    json_schema: dict[str, Any] | None = Field(None, description="json_schema: the schema")
+    command: list[str] | None = Field(None, description="command: argv; answer on stdin")
+    timeout: float = Field(10.0, gt=0, le=600)
+    tolerance: float = Field(1e-6, ge=0, description="numeric: absolute tolerance")
+
+
+class OutcomesConfig(_Strict):
+    """Outcomes from live traffic, all off the request path (server/outcomes.py)."""
+
+    verifiers: list[VerifierConfig] = Field(default_factory=list)
+    shadow_share: float = Field(0.0, ge=0, le=1,
+                                description="Share of requests also sent to the other group")
+    exploration_share: float = Field(0.0, ge=0, le=1,
+                                     description="Share of routed requests sent to a random group")
+    max_concurrency: int = Field(4, ge=1, le=256, description="Background verifier/shadow tasks")
+    seed: int | None = Field(None, description="Seed for shadow and exploration draws")
+
+
 class AuthConfig(_Strict):
     mode: Literal["local", "keys"] = Field(
         "local", description="'local': no keys, loopback only; 'keys': Bearer API keys required")
@@ -181,6 +209,7 @@ class Config(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
 
     def price_of(self, deployment: Deployment) -> Price:
         """Configured price by public name or model string; unpriced models cost 0 (logged)."""

@@ -41,6 +41,7 @@ from server.errors import (
 )
 from server.limits import ConcurrencyLimiter
 from server.metrics import Metrics
+from server.outcomes import OutcomeService
 from server.streaming import Assembler, parse_chunk
 from server.traffic_log import TrafficLog
 from server.upstream import StreamHandle, Upstream
@@ -71,6 +72,7 @@ class Pipeline:
         self.log = log
         self.compactor = compactor
         self.retrieval = retrieval
+        self.outcomes = OutcomeService(self, config.outcomes)  # verifiers, shadow, exploration
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         self._route_in_thread = config.routing.router == "mlp"
@@ -105,6 +107,7 @@ class Pipeline:
         )
 
     async def aclose(self) -> None:
+        await self.outcomes.aclose()
         await self.upstream.aclose()
         self.auth.close()
         if self.log is not None:
@@ -113,10 +116,11 @@ class Pipeline:
             self.retrieval.close()
 
     # -- chat --------------------------------------------------------------------------
-    async def chat(self, request: ChatRequest) -> ChatResult:
+    async def chat(self, request: ChatRequest, *, shadow_of: str | None = None) -> ChatResult:
         started = time.monotonic()
         request = self._identify(request)
         record = self._record(request)
+        record.shadow_of = shadow_of
         try:
             prepared = await self.prepare(request, started)
             body = self._upstream_body(prepared)
@@ -128,6 +132,7 @@ class Pipeline:
             await self._log_failure(record, exc, started)
             raise
         await self._log_success(record, prepared, result, started)
+        self.outcomes.after_response(request, result, record)  # background, never awaited
         return result
 
     async def open_stream(self, request: ChatRequest) -> "ChatStream":
@@ -155,6 +160,8 @@ class Pipeline:
             t0 = time.monotonic()
             await stage(prepared)
             prepared.stage_ms[name] = _ms(t0)
+        prepared.decision, prepared.propensity, prepared.explored = \
+            self.outcomes.explore(prepared.decision)
         return prepared
 
     async def _admit(self, p: Prepared) -> None:
@@ -269,10 +276,22 @@ class Pipeline:
         return await asyncio.to_thread(index.add, chunks)
 
     async def feedback(self, request_id: str, *, label: str | None, score: float | None,
-                       source: str, weight: float) -> None:
-        raise NotImplementedYet(
-            "Feedback needs the outcome store of the replay component (issue #6), "
-            "which has not landed yet")
+                       source: str, weight: float) -> bool:
+        """Attach an outcome to a logged request; True when new, False when it replaced one
+        from the same source (idempotent by request id + source)."""
+        from router.errors import RoutingError
+        from router.outcomes import Outcome, UnknownRequest
+
+        if self.log is None:
+            raise NotImplementedYet("Feedback needs the traffic log; set "
+                                    "server.log_requests: true")
+        try:
+            outcome = Outcome(request_id, source, label, score, weight)  # type: ignore[arg-type]
+            return await self.outcomes.record(outcome)
+        except UnknownRequest as exc:
+            raise NotFound(exc.message, param="request_id", code="request_not_found") from None
+        except RoutingError as exc:
+            raise InvalidRequest(exc.message, param=exc.param) from None
 
     # -- helpers -----------------------------------------------------------------------
     def _require_index(self) -> "Index":
@@ -368,6 +387,7 @@ class Pipeline:
         record.route_reason, record.overridden = d.reason, d.overridden
         record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
         record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
+        record.propensity, record.explored = p.propensity, p.explored
         record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
 
     async def _log_success(self, record: TrafficRecord, p: Prepared, result: ChatResult,
@@ -464,6 +484,7 @@ class ChatStream:
             tokens_after=self.tokens_after, attempts=tuple(self.attempts),
             cost_usd=pipeline._cost(self.deployment, usage))
         await pipeline._log_success(self._record, p, result, self._started)
+        pipeline.outcomes.after_response(p.request, result, self._record)
 
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:

@@ -197,9 +197,9 @@ async def test_index_then_recall(stub) -> None:
     assert [r.retriever for r in reply.hits[0].retrievers] == ["bm25"]
 
 
-async def test_feedback_is_unimplemented_with_a_reason(stub) -> None:
+async def test_feedback_for_an_unknown_request_is_not_found(stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.Feedback(pb.FeedbackRequest(request_id="req_1", label="pass",
                                                source=pb.FEEDBACK_SOURCE_USER), timeout=5)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "Feedback needs" in (info.value.details() or "")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "req_1" in (info.value.details() or "")
