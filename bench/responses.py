@@ -79,12 +79,25 @@ async def load(url: str, body: dict[str, Any], concurrency: int, total: int) -> 
 
 
 def measure(url: str, body: dict[str, Any], concurrency: int, total: int) -> dict[str, float]:
-    asyncio.run(load(url, body, concurrency, min(total, 30)))  # warm-up
     t0 = time.perf_counter()
     lat = sorted(asyncio.run(load(url, body, concurrency, total)))
     elapsed = time.perf_counter() - t0
     return {"rps": total / elapsed, "p50_ms": statistics.median(lat) * 1000,
             "p99_ms": lat[max(int(len(lat) * 0.99) - 1, 0)] * 1000}
+
+
+def measure_pair(a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]],
+                 concurrency: int, total: int, rounds: int = 6) -> tuple[dict, dict]:
+    """A and B in alternating rounds (ABAB...), so load from other processes hits both alike;
+    each figure is the median over rounds."""
+    for url, body in (a, b):
+        asyncio.run(load(url, body, concurrency, 20))  # warm-up
+    runs: tuple[list[dict[str, float]], list[dict[str, float]]] = ([], [])
+    for _ in range(rounds):
+        for side, (url, body) in enumerate((a, b)):
+            runs[side].append(measure(url, body, concurrency, max(total // rounds, 10)))
+    return tuple({k: statistics.median(r[k] for r in side) for k in side[0]}  # type: ignore[return-value]
+                 for side in runs)
 
 
 def translation_us(turns: int, reps: int = 200) -> tuple[float, float]:
@@ -107,7 +120,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--compaction", action="store_true",
+                        help="keep compaction on (off by default: both doors share it anyway)")
     args = parser.parse_args()
+    if not args.compaction:  # the proxy subprocess reads its config overrides from the env
+        os.environ["SWITCHYARD_COMPACTION__ENABLED"] = "false"
     resp_us, chat_us = translation_us(100)
     print(f"translate 200-item history: responses {resp_us:7.1f} us | chat parse "
           f"{chat_us:7.1f} us | ratio x{resp_us / chat_us:.2f}", flush=True)
@@ -129,8 +146,9 @@ def main() -> None:
                             cb["stream_options"] = {"include_usage": True}
                         rb = dict(resp_body, stream=stream)
                         for c in args.concurrency:
-                            chat = measure(base + "/chat/completions", cb, c, args.requests)
-                            resp = measure(base + "/responses", rb, c, args.requests)
+                            chat, resp = measure_pair((base + "/chat/completions", cb),
+                                                      (base + "/responses", rb), c,
+                                                      args.requests)
                             results.append({"turns": turns, "stream": stream, "concurrency": c,
                                             "chat": chat, "responses": resp,
                                             "p50_ratio": resp["p50_ms"] / chat["p50_ms"],
