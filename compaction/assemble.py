@@ -62,6 +62,8 @@ def assemble(
     max_ids: int,
     placeholder_cap: int,
     summarize: bool,
+    marker_ids: int | None = None,
+    priority: dict[str, float] | None = None,
 ) -> Assembled:
     kept = kept_groups(seg, keep)
     out: list[Message] = []
@@ -75,7 +77,8 @@ def assemble(
             return
         spans = [seg.spans[s] for g in pending for s in seg.group_spans(g)]
         n_msgs = sum(seg.groups[g].stop - seg.groups[g].start for g in pending)
-        summary = extractive_summary(seg, spans, placeholder_cap * 4) if summarize else ""
+        summary = (extractive_summary(seg, spans, placeholder_cap * 4, priority)
+                   if summarize else "")
         text = fit_placeholder(n_msgs, summary, [s.id for s in spans], max_ids, counter,
                                placeholder_cap)
         runs.append(spans)
@@ -92,7 +95,7 @@ def assemble(
         force = g in seg.mandatory
         for m in range(grp.start, grp.stop):
             msg = seg.messages[m]
-            content = _content(seg, m, keep, force, max_ids)
+            content = _content(seg, m, keep, force, marker_ids or max_ids)
             out.append(msg if content == msg.content else replace(msg, content=content))
     flush()
     return Assembled(out, runs, placeholders, summaries)

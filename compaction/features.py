@@ -1,26 +1,27 @@
-"""Cheap per-span features for the scorer: no encoder on the hot path.
+"""Term features for the scorer: what makes an earlier identifier likely to be used next.
 
-Role, position and length; how specific the span is (identifier, path, number and error
-density); and whether its terms show up in the task, in the latest turns, or again later in
-the history (a term still being talked about is likely to be needed). Plus hashed buckets of
-the opening words of each message (the command or tool that produced it).
+The scorer rates salient terms (terms.py), not spans: the evidence a later step needs is a
+set of terms, and many spans repeat the same ones, so selection covers terms (select by
+weighted coverage in strategies/learned.py). Features per term, from the history alone:
+how often and how recently it occurs, who said it (task, the agent's own text or tool calls,
+environment output), its shape (number, path, identifier, error line), and whether a part of
+it shows up in the latest turns. No encoder on the hot path.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from compaction.segment import Segmentation
 from compaction.terms import terms_of
 
-FEATURE_VERSION = 1
-N_DENSE = 26
-N_HASHED = 32
-N_FEATURES = N_DENSE + N_HASHED
-_ROLE_SLOT = {"system": 0, "developer": 0, "user": 1, "assistant": 2, "tool": 3}
+FEATURE_VERSION = 2
+N_FEATURES = 24
+_PARTS = re.compile(r"[A-Za-z0-9]{3,}")
 
 
 def observation_messages(seg: Segmentation) -> set[int]:
@@ -37,96 +38,116 @@ def observation_messages(seg: Segmentation) -> set[int]:
     }
 
 
-def _context_terms(seg: Segmentation) -> tuple[set[str], set[str], set[str]]:
+@dataclass(slots=True)
+class TermTable:
+    """The droppable terms of a history: those not visible in any always-kept group."""
+
+    terms: list[str]
+    index: dict[str, int]
+    span_terms: list[tuple[int, ...]]  # per span: indices of its droppable terms
+    visible: frozenset[str]  # terms of the always-kept groups (system excluded)
+    system: frozenset[str]
+    x: np.ndarray  # (len(terms), N_FEATURES) float32
+
+
+def _sources(seg: Segmentation) -> tuple[set[int], int | None, list[str]]:
     msgs = seg.messages
-    task: set[str] = set()
-    system: set[str] = set()
-    recent: set[str] = set()
-    first_user = next((i for i, m in enumerate(msgs) if m.role == "user"), None)
-    tail_groups = sorted(seg.mandatory)[-2:]
-    for s in seg.spans:
-        t = terms_of(s.text)
-        role = msgs[s.message_index].role
-        if s.message_index == first_user:
-            task |= t
-        if role in ("system", "developer"):
-            system |= t
-        if s.group in tail_groups and s.message_index != first_user and role != "system":
-            recent |= t
-    return task, system, recent
-
-
-def _occurrences(seg: Segmentation) -> dict[str, tuple[int, int, int]]:
-    """term -> (first message, last message, number of spans containing it)."""
-    occ: dict[str, tuple[int, int, int]] = {}
-    for s in seg.spans:
-        m = s.message_index
-        for t in terms_of(s.text):
-            got = occ.get(t)
-            occ[t] = (m, m, 1) if got is None else (got[0], m, got[2] + 1)
-    return occ
-
-
-def _hashed(text: str, row: np.ndarray) -> None:
-    for word in text[:80].lower().split()[:3]:
-        row[N_DENSE + zlib.crc32(word.encode()) % N_HASHED] = 1.0
-
-
-def featurize(seg: Segmentation) -> np.ndarray:
-    """(n_spans, N_FEATURES) float32 matrix, one row per span."""
-    n_msgs = max(len(seg.messages) - 1, 1)
-    n_groups = len(seg.groups)
-    task, system, recent = _context_terms(seg)
-    occ = _occurrences(seg)
     obs = observation_messages(seg)
-    x = np.zeros((len(seg.spans), N_FEATURES), dtype=np.float32)
-    for s in seg.spans:
-        row, m = x[s.index], s.message_index
-        msg = seg.messages[m]
-        row[_ROLE_SLOT[msg.role]] = 1.0
-        row[4] = s.kind == "calls"
-        row[5] = m in obs
-        row[6] = m / n_msgs
-        row[7] = math.log1p(n_groups - 1 - s.group) / 4
-        row[8] = math.log1p(s.tokens) / 8
-        parts = len(seg.message_spans[m])
-        row[9] = max(s.part, 0) / max(parts - 1, 1)
-        row[10] = parts > 1
-        terms = terms_of(s.text)
-        k = len(terms)
-        row[25] = 1.0
-        if k:
-            _term_features(row, terms, m, s.tokens, task, system, recent, occ)
-        if s.part <= 0:
-            _hashed(s.text, row)
+    first_user = next((i for i, m in enumerate(msgs) if m.role == "user"), None)
+    return obs, first_user, [m.role for m in msgs]
+
+
+def build_table(seg: Segmentation) -> TermTable:
+    """Collect the droppable terms and their features in one pass over the spans."""
+    obs, first_user, roles = _sources(seg)
+    system: set[str] = set()
+    visible: set[str] = set()
+    span_sets = [terms_of(s.text) for s in seg.spans]
+    for s, ts in zip(seg.spans, span_sets):
+        if roles[s.message_index] in ("system", "developer"):
+            system |= ts
+        elif s.group in seg.mandatory:
+            visible |= ts
+    hidden = visible | system
+    index: dict[str, int] = {}
+    # per term: spans, first msg, last msg, last group, flags bitmask, assistant spans
+    stats: list[list[int]] = []
+    span_terms: list[tuple[int, ...]] = []
+    for s, ts in zip(seg.spans, span_sets):
+        if s.group in seg.mandatory or not ts:
+            span_terms.append(())
+            continue
+        m, role = s.message_index, roles[s.message_index]
+        flag = (1 if m == first_user else 0) | (2 if role == "assistant" else 0) | (
+            4 if s.kind == "calls" else 0) | (8 if m in obs else 0)
+        own = []
+        for t in ts - hidden:
+            i = index.get(t)
+            if i is None:
+                i = index[t] = len(stats)
+                stats.append([0, m, m, s.group, 0, 0])
+            st = stats[i]
+            st[0] += 1
+            st[2] = m
+            st[3] = s.group
+            st[4] |= flag
+            st[5] += role == "assistant"
+            own.append(i)
+        span_terms.append(tuple(sorted(own)))
+    terms = list(index)
+    x = _matrix(seg, terms, stats, _recent_parts(seg, span_sets))
+    return TermTable(terms, index, span_terms, frozenset(visible), frozenset(system), x)
+
+
+def _recent_parts(seg: Segmentation, span_sets: list[frozenset[str]]) -> set[str]:
+    """Word parts (lower case) of the terms in the latest always-kept groups."""
+    tail = set(sorted(seg.mandatory)[-2:])
+    out: set[str] = set()
+    for s, ts in zip(seg.spans, span_sets):
+        if s.group in tail and s.message_index > 0:
+            for t in ts:
+                out.update(p.lower() for p in _PARTS.findall(t))
+    return out
+
+
+def _matrix(seg: Segmentation, terms: list[str], stats: list[list[int]],
+            recent: set[str]) -> np.ndarray:
+    n = len(terms)
+    x = np.zeros((n, N_FEATURES), dtype=np.float32)
+    if not n:
+        return x
+    st = np.asarray(stats, dtype=np.float64)
+    n_msgs = max(len(seg.messages) - 1, 1)
+    n_groups = max(len(seg.groups) - 1, 1)
+    flags = st[:, 4].astype(np.int64)
+    x[:, 0] = np.log1p(st[:, 0]) / 3
+    x[:, 1] = st[:, 1] / n_msgs
+    x[:, 2] = st[:, 2] / n_msgs
+    x[:, 3] = np.log1p(n_groups - st[:, 3]) / 4
+    x[:, 4] = (n_groups - st[:, 3]) <= 2
+    for k, bit in enumerate((1, 2, 4, 8)):
+        x[:, 5 + k] = (flags & bit) > 0
+    x[:, 9] = np.log1p(st[:, 5]) / 2
+    x[:, 10] = st[:, 0] == 1
+    x[:, 11] = math.log1p(n) / 10
+    x[:, 12] = math.log1p(len(seg.groups)) / 5
+    x[:, 23] = 1.0
+    _shape(terms, x, recent)
     return x
 
 
-def _term_features(row, terms, m, tokens, task, system, recent, occ) -> None:
-    k = len(terms)
-    in_recent = len(terms & recent)
-    in_task = len(terms & task)
-    later = earlier = numeric = paths = errors = 0
-    common = 0.0
-    for t in terms:
-        first, last, n = occ.get(t, (m, m, 1))
-        later += last > m
-        earlier += first < m
-        numeric += t.isdigit()
-        paths += "/" in t or t.endswith(".py")
-        errors += "Error" in t or "Exception" in t
-        common += math.log1p(n)
-    row[11] = math.log1p(k) / 4
-    row[12] = k / (tokens + 1)
-    row[13] = errors > 0
-    row[14] = numeric / k
-    row[15] = paths / k
-    row[16] = in_recent / k
-    row[17] = math.log1p(in_recent) / 3
-    row[18] = in_task / k
-    row[19] = math.log1p(in_task) / 3
-    row[20] = later / k
-    row[21] = math.log1p(later) / 3
-    row[22] = earlier / k
-    row[23] = len(terms & system) / k
-    row[24] = common / k / 3
+def _shape(terms: list[str], x: np.ndarray, recent: set[str]) -> None:
+    for i, t in enumerate(terms):
+        row = x[i]
+        row[13] = t.isdigit()
+        row[14] = "/" in t
+        row[15] = "." in t
+        row[16] = "_" in t
+        row[17] = " " in t  # quoted text or an error line
+        row[18] = "Error" in t or "Exception" in t
+        row[19] = math.log(len(t)) / 4
+        row[20] = any(c.isupper() for c in t)
+        row[21] = any(c.isdigit() for c in t) and not row[13]
+        if recent:
+            parts = _PARTS.findall(t)
+            row[22] = bool(parts) and any(p.lower() in recent for p in parts)

@@ -1,8 +1,8 @@
-"""Training signal without an LLM: a span was needed if a later step refers back to it.
+"""Training signal without an LLM: a term was needed if a later step refers back to it.
 
-A later assistant step "refers back" when it uses a salient term (identifier, path, number,
-quoted text, error line) that appears in the span. Terms of the system prompt are generic
-(command docs), so they never count as evidence.
+A later assistant step "refers back" when its text or tool-call arguments use a salient term
+(identifier, path, number, quoted text, error line) found earlier in the history. Terms of the
+system prompt are generic (command docs), so they never count as evidence.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from compaction.segment import Segmentation
+from compaction.features import TermTable
 from compaction.terms import terms_of
 from retrieval.chat import Message
 
@@ -37,9 +37,8 @@ def future_terms(future: Sequence[Message], horizon: int) -> set[str]:
     return out
 
 
-def label_spans(seg: Segmentation, future: Sequence[Message], horizon: int = 3) -> np.ndarray:
-    """1.0 for each span of seg whose terms a later step uses, else 0.0."""
-    wanted = future_terms(future, horizon) - system_terms(seg.messages)
-    return np.array(
-        [1.0 if terms_of(s.text) & wanted else 0.0 for s in seg.spans], dtype=np.float32
-    )
+def label_terms(table: TermTable, future: Sequence[Message], horizon: int = 1) -> np.ndarray:
+    """1.0 for each droppable term of the table that a later step uses, else 0.0."""
+    wanted = future_terms(future, horizon)
+    return np.fromiter((t in wanted for t in table.terms), dtype=np.float32,
+                       count=len(table.terms))

@@ -12,9 +12,10 @@ class CompactionOptions(BaseModel):
 
     strategy: str = "learned"
     keep_last_groups: int = Field(2, ge=1, description="latest turns (message groups) always kept")
-    chunk_max_tokens: int = Field(160, ge=16, description="long texts split at lines near this size")
+    chunk_max_tokens: int = Field(48, ge=16, description="long texts split at lines near this size")
     placeholder_max_tokens: int = Field(120, ge=40, description="cap on one dropped-run placeholder")
     placeholder_max_ids: int = Field(3, ge=1, description="chunk ids listed in one placeholder")
+    marker_max_ids: int = Field(1, ge=1, description="chunk ids named by an inline marker")
     extractive_summary: bool = True
 
 

@@ -1,4 +1,4 @@
-"""The learned importance scorer: a small MLP over `features.featurize` rows.
+"""The learned scorer: a small MLP over `features.build_table` rows (one per term).
 
 Checkpoints are a state_dict (`scorer.pt`) plus a JSON file (`scorer.json`) with the
 version, the feature version, the training data hash and validation metrics.
@@ -18,7 +18,7 @@ from compaction.features import FEATURE_VERSION, N_FEATURES
 if TYPE_CHECKING:
     import torch
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "scorer.json"
 
 
@@ -47,15 +47,32 @@ def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> torch.nn.Modul
     return SpanScorer()
 
 
+def _linear_params(model: torch.nn.Module) -> list[dict[str, np.ndarray]]:
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    names = sorted({k.rsplit(".", 1)[0] for k in state}, key=lambda n: int(n.rsplit(".", 1)[1]))
+    return [{"weight": state[n + ".weight"], "bias": state[n + ".bias"]} for n in names]
+
+
 class Scorer:
     """A loaded, eval-mode scorer and its metadata."""
 
     def __init__(self, model: torch.nn.Module, meta: dict[str, Any]) -> None:
         self.model = model.eval()
         self.meta = meta
+        # The forward pass in numpy: a few small matmuls, without torch's per-call overhead.
+        self._layers = [(p["weight"].T.copy(), p["bias"].copy()) for p in _linear_params(model)]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict(x)  # type: ignore[operator]
+        """P(the next step uses the term) for each row of features."""
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float32)
+        h = np.asarray(x, dtype=np.float32)
+        last = len(self._layers) - 1
+        for i, (w, b) in enumerate(self._layers):
+            h = h @ w + b
+            if i < last:
+                np.maximum(h, 0.0, out=h)
+        return (1.0 / (1.0 + np.exp(-h[:, 0]))).astype(np.float32)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Scorer:

@@ -28,7 +28,8 @@ class Selector:
         self, seg: Segmentation, budget: int, counter: TokenCounter, options: CompactionOptions
     ) -> None:
         self.seg, self.budget, self.counter, self.options = seg, budget, counter, options
-        self.marker_cost = worst_marker_tokens(counter, options.placeholder_max_ids)
+        self.marker_cost = worst_marker_tokens(counter, options.marker_max_ids)
+        self.term_priority: dict[str, float] | None = None  # summary order (learned)
         self.placeholder_cost = options.placeholder_max_tokens + MESSAGE_OVERHEAD_TOKENS
         self.kept_group = [g in seg.mandatory for g in range(len(seg.groups))]
         self.keep: set[int] = set()
@@ -43,7 +44,8 @@ class Selector:
     def _assemble(self, keep: set[int]) -> Assembled:
         o = self.options
         return assemble(self.seg, keep, self.counter, max_ids=o.placeholder_max_ids,
-                        placeholder_cap=o.placeholder_max_tokens, summarize=o.extractive_summary)
+                        marker_ids=o.marker_max_ids, placeholder_cap=o.placeholder_max_tokens,
+                        summarize=o.extractive_summary, priority=self.term_priority)
 
     def _group_is_kept(self, g: int) -> bool:
         return 0 <= g < len(self.kept_group) and self.kept_group[g]

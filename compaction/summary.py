@@ -33,8 +33,13 @@ def worst_marker_tokens(counter: TokenCounter, max_ids: int) -> int:
     return counter.count(fake + " (+9999 more)]") + 2
 
 
-def extractive_summary(seg: Segmentation, spans: Sequence[Span], max_chars: int) -> str:
-    """Tool calls made in the run, then its most frequent specific terms, within max_chars."""
+def extractive_summary(
+    seg: Segmentation, spans: Sequence[Span], max_chars: int,
+    priority: dict[str, float] | None = None,
+) -> str:
+    """Tool calls made in the run, then its specific terms, within max_chars: the most
+    likely-needed first when `priority` (term -> weight, visible terms absent) is given,
+    else the most frequent."""
     parts: list[str] = []
     for s in spans:
         if s.kind != "calls":
@@ -44,7 +49,11 @@ def extractive_summary(seg: Segmentation, spans: Sequence[Span], max_chars: int)
     counts: Counter[str] = Counter()
     for s in spans:
         counts.update(t for t in terms_of(s.text) if len(t) <= 60)
-    terms = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if priority is not None:
+        ranked = sorted(((-priority[t], -n, t) for t, n in counts.items() if t in priority))
+        terms = [t for _, _, t in ranked]
+    else:
+        terms = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     out = ""
     if parts:
         out = "tool calls: " + ", ".join(parts)

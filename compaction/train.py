@@ -1,8 +1,7 @@
 """Train the span scorer on real trajectories (PyTorch; CUDA when present, else CPU).
 
-Examples: at every assistant step t of a training trajectory, each droppable span of
-messages[:t] is a row (features of that history) labelled by whether the next steps refer
-back to it. Whole trajectory families are held out for validation.
+Examples: at every assistant step t of a training trajectory, each droppable term of
+messages[:t] is a row (features of that history) labelled by whether the next step uses it. Whole trajectory families are held out for validation.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from compaction.features import FEATURE_VERSION, N_FEATURES, featurize
-from compaction.labels import label_spans
+from compaction.features import FEATURE_VERSION, N_FEATURES, build_table
+from compaction.labels import label_terms
 from compaction.options import CompactionOptions
 from compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer, build_model
 from compaction.segment import segment
@@ -33,7 +32,7 @@ class TrainConfig:
     batch_size: int = 512
     weight_decay: float = 1e-4
     seed: int = 0
-    horizon: int = 3
+    horizon: int = 1  # the evidence metric scores the next step
 
 
 def examples(trajs: Sequence[Trajectory], horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,11 +43,11 @@ def examples(trajs: Sequence[Trajectory], horizon: int) -> tuple[np.ndarray, np.
         for cut in cut_points(t.messages):
             seg = segment(t.messages[:cut], counter, chunk_max_tokens=opts.chunk_max_tokens,
                           keep_last_groups=opts.keep_last_groups)
-            rows = [s.index for s in seg.spans if s.group not in seg.mandatory]
-            if not rows:
+            table = build_table(seg)
+            if not table.terms:
                 continue
-            xs.append(featurize(seg)[rows])
-            ys.append(label_spans(seg, t.messages[cut:], horizon)[rows])
+            xs.append(table.x)
+            ys.append(label_terms(table, t.messages[cut:], horizon))
     if not xs:
         return np.zeros((0, N_FEATURES), np.float32), np.zeros(0, np.float32)
     return np.concatenate(xs), np.concatenate(ys)

@@ -1,13 +1,23 @@
-"""The learned strategy: keep spans by predicted future use until the budget is full."""
+"""The learned strategy: cover the terms later steps will likely need, then the newest text.
+
+The scorer gives each droppable term P(the next step uses it). Spans are kept greedily by
+the weight of the terms they would newly make visible per token (lazy greedy for weighted
+coverage: a span repeating terms already kept gains nothing). Leftover budget goes to the
+newest spans. Dropped runs list their most likely-needed terms in the placeholder summary.
+"""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from compaction.features import featurize
+import numpy as np
+
+from compaction.features import TermTable, build_table
 from compaction.options import CompactionOptions
 from compaction.result import Compaction
+from compaction.select import Selector
 from compaction.strategies.base import finish, prepare, selector, unchanged
 from retrieval.chat import Message
 
@@ -15,6 +25,7 @@ if TYPE_CHECKING:
     from compaction.scorer import Scorer
 
 NAME = "learned"
+_OVERHEAD = 6.0  # rough tokens a kept span adds beyond its own (markers, joins)
 
 
 def compact(
@@ -29,13 +40,47 @@ def compact(
     p = prepare(messages, budget, model, options, namespace)
     if p.tokens_before <= budget:
         return unchanged(p, NAME)
-    seg = p.seg
     sel = selector(p, budget)
-    optional = [s for s in seg.spans if s.group not in seg.mandatory]
-    if optional:
-        scores = scorer.predict(featurize(seg))
-        # Ties go to the later message, then the earlier span: deterministic.
-        optional.sort(key=lambda s: (-float(scores[s.index]), -s.message_index, s.index))
-        for s in optional:
-            sel.offer([s.index])
+    table = build_table(p.seg)
+    weight = scorer.predict(table.x).astype(np.float64)
+    covered = _cover(sel, table, weight)
+    _fill_newest(sel)
+    sel.term_priority = {t: float(w) for t, w, c in zip(table.terms, weight, covered) if not c}
     return finish(p, sel, NAME)
+
+
+def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> np.ndarray:
+    """Lazy greedy weighted coverage; returns which terms ended up visible."""
+    seg = sel.seg
+    covered = np.zeros(len(table.terms), dtype=bool)
+    heap: list[tuple[float, int]] = []
+    for s in seg.spans:
+        own = table.span_terms[s.index]
+        if own:
+            gain = float(weight[list(own)].sum())
+            heapq.heappush(heap, (-gain / (s.tokens + _OVERHEAD), s.index))
+    while heap:
+        neg, s = heapq.heappop(heap)
+        own = [i for i in table.span_terms[s] if not covered[i]]
+        if not own:
+            continue
+        density = float(weight[own].sum()) / (seg.spans[s].tokens + _OVERHEAD)
+        if heap and density < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-density, s))  # stale: its terms were partly covered
+            continue
+        if sel.offer([s]):
+            covered[own] = True
+    return covered
+
+
+def _fill_newest(sel: Selector) -> None:
+    """Spend what is left on the newest spans (recency is the best prior left)."""
+    seg = sel.seg
+    misses = 0
+    for s in reversed(seg.spans):
+        if s.index in sel.keep or s.group in seg.mandatory:
+            continue
+        if not sel.offer([s.index]):
+            misses += 1
+            if misses > 64:  # nothing small enough is left to fit
+                break
