@@ -201,6 +201,7 @@ class Upstream:
             if isinstance(first_error, UpstreamRejected):
                 break  # the request itself is bad: another model would refuse it too
         assert first_error is not None
+        first_error.attempts = tuple(attempts)  # type: ignore[attr-defined]  # for the log row
         raise first_error
 
     def _payload(self, body: dict[str, Any], decision: RouteDecision, d: Deployment,
@@ -317,6 +318,9 @@ class _map_transport_errors:
         if exc is None or not isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return False
         name = self.d.public_name
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            raise UpstreamError(f"the response from model {name!r} broke off mid-way",
+                                code="stream_error") from None
         if isinstance(exc, asyncio.TimeoutError):
             raise UpstreamTimeout(f"model {name!r} did not answer in time") from None
         raise UpstreamError(f"cannot reach model {name!r}: {type(exc).__name__}") from None
