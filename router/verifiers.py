@@ -34,7 +34,7 @@ class Verdict:
     detail: str
 
     @classmethod
-    def of(cls, passed: bool, detail: str) -> "Verdict":
+    def of(cls, passed: bool, detail: str) -> Verdict:
         return cls(passed, 1.0 if passed else 0.0, detail)
 
 

@@ -25,7 +25,7 @@ app.add_typer(logs_app, name="logs", hidden=True)
 
 # Components register their commands from their own modules (each stays small).
 COMMAND_MODULES = ("server.cli_router", "server.cli_compaction", "server.cli_retrieval",
-                   "server.cli_keys")
+                   "server.cli_keys", "server.cli_replay")
 
 
 def _version(value: bool) -> None:

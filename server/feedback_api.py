@@ -41,7 +41,7 @@ async def create_feedback(request: Request) -> Response:
         body = _parse(await _read(request))
         created = await pipeline.feedback(body.request_id, label=body.label, score=body.score,
                                           source=body.source, weight=body.weight)
-    except Exception as exc:  # translated once, here, into the OpenAI error shape
+    except Exception as exc:  # noqa: BLE001 - translated once, into the OpenAI error shape
         err = as_switchyard_error(exc)
         return _json(err.to_openai(), err.status)
     return _json({"object": "feedback", "request_id": body.request_id, "source": body.source,

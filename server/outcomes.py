@@ -51,7 +51,7 @@ class OutcomeStats:
 
 
 class OutcomeService:
-    def __init__(self, pipeline: "Pipeline", settings: OutcomesConfig) -> None:
+    def __init__(self, pipeline: Pipeline, settings: OutcomesConfig) -> None:
         self._pipeline = pipeline
         self.settings = settings
         self._rng = random.Random(settings.seed)
@@ -88,7 +88,7 @@ class OutcomeService:
         return decision, propensity, explored
 
     # -- after a response --------------------------------------------------------------
-    def after_response(self, request: "ChatRequest", result: "ChatResult",
+    def after_response(self, request: ChatRequest, result: ChatResult,
                        record: TrafficRecord) -> None:
         """Schedule verifiers and maybe a shadow call; returns at once."""
         specs = self._matching(request, record)
@@ -99,7 +99,7 @@ class OutcomeService:
                 and self._rng.random() < self.settings.shadow_share):
             self._spawn(self._shadow(request, record))
 
-    def _matching(self, request: "ChatRequest", record: TrafficRecord) -> list[VerifierConfig]:
+    def _matching(self, request: ChatRequest, record: TrafficRecord) -> list[VerifierConfig]:
         tags = set(request_tags(request))
         return [v for v in self.settings.verifiers
                 if (not v.tags or tags & set(v.tags))
@@ -118,7 +118,7 @@ class OutcomeService:
         async with self._slots:
             await work
 
-    async def _verify(self, request_id: str, request: "ChatRequest", answer: str,
+    async def _verify(self, request_id: str, request: ChatRequest, answer: str,
                       specs: list[VerifierConfig]) -> None:
         expected = expected_answer(request)
         for cfg in specs:
@@ -133,7 +133,7 @@ class OutcomeService:
                 self.stats.verifier_errors += 1
                 logger.warning("verifier %s on %s failed: %s", cfg.name, request_id, exc)
 
-    async def _shadow(self, request: "ChatRequest", primary: TrafficRecord) -> None:
+    async def _shadow(self, request: ChatRequest, primary: TrafficRecord) -> None:
         other = "non_thinking" if primary.thinking else "thinking"
         # Pinning the other group by name; the caller's effort overrides still apply.
         shadow = replace(request, model=other, request_id=f"shd_{uuid.uuid4().hex[:24]}", stream=False,
@@ -168,7 +168,7 @@ def _switched(decision: RouteDecision, group: str) -> RouteDecision:
                    reason=f"exploration: random group {group} ({decision.reason})")
 
 
-def request_tags(request: "ChatRequest") -> list[str]:
+def request_tags(request: ChatRequest) -> list[str]:
     """The request's tags (gRPC field), plus the HTTP body's metadata.tags (comma list)."""
     tags = list(request.tags)
     meta = _metadata(request)
@@ -178,7 +178,7 @@ def request_tags(request: "ChatRequest") -> list[str]:
     return tags
 
 
-def expected_answer(request: "ChatRequest") -> str | None:
+def expected_answer(request: ChatRequest) -> str | None:
     for tag in request_tags(request):
         if tag.startswith(EXPECTED_TAG):
             return tag[len(EXPECTED_TAG):]
@@ -186,7 +186,7 @@ def expected_answer(request: "ChatRequest") -> str | None:
     return str(value) if value is not None else None
 
 
-def _metadata(request: "ChatRequest") -> dict[str, Any]:
+def _metadata(request: ChatRequest) -> dict[str, Any]:
     if not request.raw_json:
         return {}
     try:

@@ -15,7 +15,6 @@ from proto.switchyard.v1 import gateway_pb2_grpc
 from router.outcomes import outcomes_for
 from server.grpc_server import start_grpc_server
 
-
 # Compaction is not under test here; keeping it off keeps these tests about feedback.
 NO_COMPACTION = {"compaction.enabled": False}
 
