@@ -21,9 +21,10 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from server.errors import ConfigError, NotFound, Unauthenticated
 
@@ -122,7 +123,7 @@ class Authenticator:
         self.store = store
 
     @classmethod
-    def from_config(cls, config: Any) -> "Authenticator":
+    def from_config(cls, config: Any) -> Authenticator:
         if config.auth.mode == "local":
             return cls("local", None)
         return cls("keys", KeyStore(keys_path(config)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 
 def create(name: str = typer.Option("", "--name", help="A label to recognise the key by."),
-           config: Optional[Path] = ConfigOption) -> None:
+           config: Path | None = ConfigOption) -> None:
     """Create a key and print it once: only its hash is stored."""
     store = _store(config)
     try:
@@ -36,7 +35,7 @@ def create(name: str = typer.Option("", "--name", help="A label to recognise the
 
 
 def list_keys(as_json: bool = typer.Option(False, "--json", help="One JSON list."),
-              config: Optional[Path] = ConfigOption) -> None:
+              config: Path | None = ConfigOption) -> None:
     """List keys: id, name, created, revoked (never the key)."""
     store = _store(config)
     try:
@@ -53,7 +52,7 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="One JSON list.
 
 
 def revoke(key_id: str = typer.Argument(..., help="The key id, e.g. key_0123456789."),
-           config: Optional[Path] = ConfigOption) -> None:
+           config: Path | None = ConfigOption) -> None:
     """Revoke a key: the next request with it gets a 401."""
     from server.cli import _guard
 
@@ -65,7 +64,7 @@ def revoke(key_id: str = typer.Argument(..., help="The key id, e.g. key_01234567
     typer.echo(f"revoked {info.key_id}")
 
 
-def _store(config: Optional[Path]):  # type: ignore[no-untyped-def]
+def _store(config: Path | None):  # type: ignore[no-untyped-def]
     from server.auth import KeyStore, keys_path
     from server.cli import _guard
     from server.config import load_config

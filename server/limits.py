@@ -20,7 +20,7 @@ class ConcurrencyLimiter:
         self._active: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key_id: str | None) -> "Slot":
+    def acquire(self, key_id: str | None) -> Slot:
         key = key_id or LOCAL_KEY
         with self._lock:
             active = self._active.get(key, 0)
@@ -56,7 +56,7 @@ class Slot:
             self._held = False
             self._limiter._release(self._key)
 
-    def __enter__(self) -> "Slot":
+    def __enter__(self) -> "Slot":  # noqa: PYI034, UP037
         return self
 
     def __exit__(self, *exc: object) -> None:

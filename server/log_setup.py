@@ -14,7 +14,8 @@ import os
 import re
 import sys
 import time
-from typing import IO, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "switchyard_request_id", default=None)

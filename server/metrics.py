@@ -66,7 +66,7 @@ class Metrics:
         self.http_requests.labels(path, str(status)).inc()
         self.http_duration.labels(path).observe(seconds)
 
-    def observe_record(self, record: "TrafficRecord") -> None:
+    def observe_record(self, record: TrafficRecord) -> None:
         """One traffic-log record, as the pipeline writes it."""
         self.requests.labels(record.endpoint, record.status).inc()
         self.duration.labels(record.endpoint).observe(record.latency_ms / 1000)

@@ -12,7 +12,8 @@ import json
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from server.auth import CURRENT_KEY_ID
 from server.errors import LimitExceeded, SwitchyardError, Unauthenticated
@@ -88,7 +89,7 @@ def _headers(scope: Scope, name: bytes) -> list[str]:
     return [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name]
 
 
-def _count_rejection(pipeline: "Pipeline", exc: SwitchyardError, door: str) -> None:
+def _count_rejection(pipeline: Pipeline, exc: SwitchyardError, door: str) -> None:
     if isinstance(exc, Unauthenticated):
         pipeline.metrics.auth_failures.labels(door).inc()
     elif isinstance(exc, LimitExceeded):
@@ -105,7 +106,7 @@ async def _send_error(send: Any, exc: SwitchyardError, request_id: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def guard_interceptor(pipeline: "Pipeline") -> "grpc.aio.ServerInterceptor":
+def guard_interceptor(pipeline: Pipeline) -> grpc.aio.ServerInterceptor:
     """The gRPC side: authenticate from `authorization` metadata, hold a concurrency slot."""
     import grpc
 
@@ -143,7 +144,7 @@ def _refusing(handler: Any, exc: SwitchyardError) -> Any:
     return grpc.unary_unary_rpc_method_handler(unary)
 
 
-def _guarded(handler: Any, pipeline: "Pipeline", key_id: str | None) -> Any:
+def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
     import grpc
 
     async def acquire(context: Any) -> Any:

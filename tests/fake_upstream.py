@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import threading
 import time
@@ -44,6 +45,9 @@ class FakeUpstream:
     completed: int = 0
     record: bool = True
     port: int = 0
+    fault_rate: float = 0.0  # share of unscripted requests given a random fault (soak bench)
+    fault_hang: float = 2.0  # how long a random hang lasts (set it past the deployment timeout)
+    seed: int = 0
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -86,6 +90,18 @@ class FakeUpstream:
             assert self._thread is not None
             self._thread.join(timeout=10)
 
+    def _random_fault(self, body: dict[str, Any]) -> Fault | None:
+        if not self.fault_rate:
+            return None
+        rng = self.__dict__.setdefault("_rng", random.Random(self.seed))
+        if rng.random() >= self.fault_rate:
+            return None
+        kinds = [Fault(status=500), Fault(status=429, retry_after=0.05),
+                 Fault(hang=self.fault_hang), Fault(malformed=True)]
+        if body.get("stream"):
+            kinds.append(Fault(cut_after=2))
+        return rng.choice(kinds)
+
     # -- handlers --------------------------------------------------------------------
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": []})
@@ -94,7 +110,7 @@ class FakeUpstream:
         body = await request.json()
         if self.record:
             self.requests.append(body)
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.faults.popleft() if self.faults else self._random_fault(body)
         try:
             if self.latency:
                 await asyncio.sleep(self.latency)
