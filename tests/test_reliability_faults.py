@@ -16,7 +16,7 @@ import pytest
 
 from proto.switchyard.v1 import gateway_pb2 as pb
 from proto.switchyard.v1 import gateway_pb2_grpc
-from tests.fake_upstream import Fault, FakeUpstream
+from tests.fake_upstream import FakeUpstream, Fault
 
 FAST = {"compaction.enabled": False, "recall.enabled": False}
 BODY = {"model": "switchyard/auto", "messages": [{"role": "user", "content": "hello there"}]}
