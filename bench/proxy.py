@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -48,10 +49,15 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def load(url: str, concurrency: int, total: int, stream: bool) -> list[float]:
-    body = dict(BODY, stream=stream)
+def chat_body(stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = dict(BODY, stream=stream)
     if stream:
         body["stream_options"] = {"include_usage": True}
+    return body
+
+
+async def load(url: str, body: dict[str, Any], concurrency: int, total: int) -> list[float]:
+    """`total` POSTs of `body` from `concurrency` workers; per-request latencies in seconds."""
     latencies: list[float] = []
     queue = iter(range(total))
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -68,14 +74,15 @@ async def load(url: str, concurrency: int, total: int, stream: bool) -> list[flo
     return latencies
 
 
-def measure(url: str, concurrency: int, total: int, stream: bool) -> dict[str, float]:
-    asyncio.run(load(url, concurrency, min(total, 50), stream))  # warm-up
+def measure(url: str, body: dict[str, Any], concurrency: int, total: int,
+            warmup: int = 0) -> dict[str, float]:
+    if warmup:
+        asyncio.run(load(url, body, concurrency, warmup))
     t0 = time.perf_counter()
-    lat = asyncio.run(load(url, concurrency, total, stream))
+    lat = sorted(asyncio.run(load(url, body, concurrency, total)))
     elapsed = time.perf_counter() - t0
-    lat.sort()
     return {"rps": total / elapsed, "p50_ms": statistics.median(lat) * 1000,
-            "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000}
+            "p99_ms": lat[max(int(len(lat) * 0.99) - 1, 0)] * 1000}
 
 
 def start_proxy(upstream_port: int, router: str, data_dir: Path) -> tuple[subprocess.Popen, int]:
@@ -119,15 +126,16 @@ def main() -> None:
                 try:
                     for stream in (False, True):
                         for c in args.concurrency:
-                            base = measure(direct, c, total, stream)
-                            prox = measure(via, c, total, stream)
+                            body = chat_body(stream)
+                            base = measure(direct, body, c, total, warmup=50)
+                            prox = measure(via, body, c, total, warmup=50)
                             results.append({
                                 "router": router, "stream": stream, "concurrency": c,
                                 "direct": base, "proxy": prox,
                                 "added_p50_ms": prox["p50_ms"] - base["p50_ms"],
                                 "throughput_ratio": prox["rps"] / base["rps"]})
                             r = results[-1]
-                            print(f"router={router:4} stream={str(stream):5} c={c:3} | direct "
+                            print(f"router={router:4} stream={stream!s:5} c={c:3} | direct "
                                   f"{base['rps']:7.0f} rps p50 {base['p50_ms']:6.2f} ms | proxy "
                                   f"{prox['rps']:7.0f} rps p50 {prox['p50_ms']:6.2f} ms p99 "
                                   f"{prox['p99_ms']:6.2f} ms | added p50 "
@@ -143,7 +151,7 @@ def main() -> None:
         upstream.terminate()
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     (out / "proxy.json").write_text(json.dumps({"commit": commit, "cpus": os.cpu_count(),
                                                 "results": results}, indent=2))

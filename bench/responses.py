@@ -21,12 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.proxy import free_port, start_proxy, wait_http
+from bench.proxy import free_port, load, measure, start_proxy, wait_http
 
 SYSTEM = "You are a helpful coding agent."
 TASK = "Rename the function parse_cfg to parse_config in src/app/config.py and its callers."
@@ -60,30 +58,6 @@ def bodies(turns: int) -> tuple[dict[str, Any], dict[str, Any]]:
              "tools": [{"type": "function", "function": tool}]},
             {"model": "switchyard/auto", "instructions": SYSTEM, "input": items,
              "tools": [{"type": "function", **tool}], "store": True})
-
-
-async def load(url: str, body: dict[str, Any], concurrency: int, total: int) -> list[float]:
-    latencies: list[float] = []
-    queue = iter(range(total))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
-        async def worker() -> None:
-            for _ in queue:
-                t0 = time.perf_counter()
-                async with s.post(url, json=body) as r:
-                    await r.read()
-                    if r.status != 200:
-                        raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
-                latencies.append(time.perf_counter() - t0)
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
-
-
-def measure(url: str, body: dict[str, Any], concurrency: int, total: int) -> dict[str, float]:
-    t0 = time.perf_counter()
-    lat = sorted(asyncio.run(load(url, body, concurrency, total)))
-    elapsed = time.perf_counter() - t0
-    return {"rps": total / elapsed, "p50_ms": statistics.median(lat) * 1000,
-            "p99_ms": lat[max(int(len(lat) * 0.99) - 1, 0)] * 1000}
 
 
 def measure_pair(a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]],
