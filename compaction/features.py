@@ -136,18 +136,27 @@ def _matrix(seg: Segmentation, terms: list[str], stats: list[list[int]],
     return x
 
 
+_SHAPES: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {}
+_MAX_SHAPES = 200_000
+
+
+def _shape_of(t: str) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """Shape features of a term and its lower-case word parts, memoised (terms recur)."""
+    got = _SHAPES.get(t)
+    if got is None:
+        if len(_SHAPES) > _MAX_SHAPES:
+            _SHAPES.clear()
+        digit = t.isdigit()
+        row = (float(digit), float("/" in t), float("." in t), float("_" in t), float(" " in t),
+               float("Error" in t or "Exception" in t), math.log(len(t)) / 4,
+               float(not t.islower() and any(c.isupper() for c in t)),
+               float(not digit and any(c.isdigit() for c in t)))
+        got = _SHAPES[t] = (row, tuple(p.lower() for p in _PARTS.findall(t)))
+    return got
+
+
 def _shape(terms: list[str], x: np.ndarray, recent: set[str]) -> None:
-    for i, t in enumerate(terms):
-        row = x[i]
-        row[13] = t.isdigit()
-        row[14] = "/" in t
-        row[15] = "." in t
-        row[16] = "_" in t
-        row[17] = " " in t  # quoted text or an error line
-        row[18] = "Error" in t or "Exception" in t
-        row[19] = math.log(len(t)) / 4
-        row[20] = any(c.isupper() for c in t)
-        row[21] = any(c.isdigit() for c in t) and not row[13]
-        if recent:
-            parts = _PARTS.findall(t)
-            row[22] = bool(parts) and any(p.lower() in recent for p in parts)
+    shapes = [_shape_of(t) for t in terms]
+    x[:, 13:22] = np.asarray([row for row, _ in shapes], dtype=np.float32)
+    if recent:
+        x[:, 22] = [any(p in recent for p in parts) for _, parts in shapes]

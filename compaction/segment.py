@@ -68,6 +68,31 @@ def group_messages(messages: Sequence[Message]) -> list[Group]:
     return groups
 
 
+_SPLITS: dict[tuple[str, int], list[str]] = {}
+_IDS: dict[tuple[str, str, int], str] = {}
+_MAX_MEMO = 100_000  # agents resend the same texts: memoise splits and ids, bounded
+
+
+def _memo_split(text: str, max_tokens: int) -> list[str]:
+    key = (text, max_tokens)
+    got = _SPLITS.get(key)
+    if got is None:
+        if len(_SPLITS) > _MAX_MEMO:
+            _SPLITS.clear()
+        got = _SPLITS[key] = split_lines(text, max_tokens)
+    return got
+
+
+def _memo_id(namespace: str, text: str, position: int) -> str:
+    key = (namespace, text, position)
+    got = _IDS.get(key)
+    if got is None:
+        if len(_IDS) > _MAX_MEMO:
+            _IDS.clear()
+        got = _IDS[key] = chunk_id(namespace, text, "", position)
+    return got
+
+
 def split_lines(text: str, max_tokens: int) -> list[str]:
     """Split at line boundaries into pieces of about max_tokens; "\\n".join restores text."""
     limit = max_tokens * _CHARS_PER_TOKEN
@@ -124,7 +149,7 @@ def segment(
         if m.attachments:
             pieces, kind = [m.content or ""], "whole"
         else:
-            pieces, kind = split_lines(m.content or "", chunk_max_tokens), "text"
+            pieces, kind = _memo_split(m.content or "", chunk_max_tokens), "text"
         for part, piece in enumerate(pieces):
             if piece or len(pieces) > 1:
                 own.append(len(spans))
@@ -136,7 +161,7 @@ def segment(
             spans.append(Span(len(spans), i, g_of[i], -1, "calls", calls))
     for span, n in zip(spans, counter.count_many([s.text for s in spans])):
         span.tokens = n
-        span.id = chunk_id(namespace, span.text, "", span.message_index * 10_000 + span.part + 1)
+        span.id = _memo_id(namespace, span.text, span.message_index * 10_000 + span.part + 1)
     seg = Segmentation(list(messages), spans, groups, message_spans, calls_span, g_of)
     seg.mandatory = mandatory_groups(messages, groups, keep_last_groups)
     return seg

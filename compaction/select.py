@@ -114,7 +114,19 @@ class Selector:
         while True:
             asm = self._assemble(self.keep)
             tokens = self.counter.messages(asm.messages)
-            if tokens <= self.budget or not self.accepted:
+            if tokens <= self.budget:
                 return asm, set(self.keep), tokens
-            for s in self.accepted.pop():
-                self.keep.discard(s)
+            if not self.accepted:
+                if self.term_priority is None:
+                    return asm, set(self.keep), tokens
+                # The minimum was measured with frequency-ordered summaries: fall back to them.
+                self.term_priority = None
+                continue
+            # Give back the latest units until their tokens cover the excess (one recount
+            # per round instead of one per unit).
+            freed, over = 0, tokens - self.budget
+            while self.accepted and freed < over:
+                for s in self.accepted.pop():
+                    self.keep.discard(s)
+                    # a span given back may leave a marker in its place
+                    freed += max(self.seg.spans[s].tokens - self.marker_cost, 1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from compaction.errors import CheckpointError, TrajectoryFormatError
-from compaction.features import N_FEATURES
-from compaction.scorer import DEFAULT_CHECKPOINT, Scorer
+from compaction.features import FEATURE_VERSION, N_FEATURES
+from compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer
 from compaction.train import TrainConfig, auc, examples, fit
 from compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
 from retrieval.chat import validate_tool_pairing
@@ -49,10 +49,10 @@ def test_labels_and_short_training_learn_something(trajs, tmp_path) -> None:
     val = [t for t in trajs if t.source == "tau-bench"][-6:]
     x, y = examples(train, horizon=3)
     xv, yv = examples(val, horizon=3)
-    assert x.shape[1] == N_FEATURES and 0.05 < y.mean() < 0.95
+    assert x.shape[1] == N_FEATURES and 0.005 < y.mean() < 0.5  # terms the next steps use
     model = fit(x, y, TrainConfig(epochs=5), progress=False)
-    scorer = Scorer(model, {"version": 1, "feature_version": 1, "input_dim": N_FEATURES,
-                            "hidden": 32})
+    scorer = Scorer(model, {"version": CHECKPOINT_VERSION, "feature_version": FEATURE_VERSION,
+                            "input_dim": N_FEATURES, "hidden": 32})
     assert auc(scorer.predict(xv), yv) > 0.6
     scorer.save(tmp_path / "s.json")
     again = Scorer.load(tmp_path / "s.json")

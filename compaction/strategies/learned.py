@@ -49,27 +49,26 @@ def compact(
     return finish(p, sel, NAME)
 
 
-def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> np.ndarray:
+def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
     """Lazy greedy weighted coverage; returns which terms ended up visible."""
     seg = sel.seg
-    covered = np.zeros(len(table.terms), dtype=bool)
-    heap: list[tuple[float, int]] = []
-    for s in seg.spans:
-        own = table.span_terms[s.index]
-        if own:
-            gain = float(weight[list(own)].sum())
-            heapq.heappush(heap, (-gain / (s.tokens + _OVERHEAD), s.index))
+    covered = [False] * len(table.terms)
+    w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
+    heap = [(-sum(w[i] for i in own) / (s.tokens + _OVERHEAD), s.index)
+            for s, own in zip(seg.spans, table.span_terms) if own]
+    heapq.heapify(heap)
     while heap:
         neg, s = heapq.heappop(heap)
         own = [i for i in table.span_terms[s] if not covered[i]]
         if not own:
             continue
-        density = float(weight[own].sum()) / (seg.spans[s].tokens + _OVERHEAD)
+        density = sum(w[i] for i in own) / (seg.spans[s].tokens + _OVERHEAD)
         if heap and density < -heap[0][0] - 1e-12:
             heapq.heappush(heap, (-density, s))  # stale: its terms were partly covered
             continue
         if sel.offer([s]):
-            covered[own] = True
+            for i in own:
+                covered[i] = True
     return covered
 
 
