@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 from compaction.segment import Segmentation, Span
 from compaction.summary import extractive_summary, fit_placeholder, marker_text
-from retrieval.tokens import TokenCounter
 from retrieval.chat import Message
+from retrieval.tokens import TokenCounter
 
 Summarize = Callable[[str], Awaitable[str]]
 

@@ -12,9 +12,9 @@ from compaction.options import CompactionOptions
 from compaction.result import Compaction
 from compaction.strategies import get_strategy
 from compaction.summary import fit_placeholder
-from retrieval.tokens import counter_for
 from retrieval.chat import Message
 from retrieval.chunk import ChunkSink
+from retrieval.tokens import counter_for
 
 
 class Compactor:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from retrieval.tokens import TokenCounter
 from retrieval.chat import Message
 from retrieval.chunk import chunk_id
+from retrieval.tokens import TokenCounter
 
 _CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted exactly
 

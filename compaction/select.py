@@ -17,8 +17,7 @@ from compaction.errors import BudgetTooSmall
 from compaction.options import CompactionOptions
 from compaction.segment import Segmentation
 from compaction.summary import worst_marker_tokens
-from retrieval.tokens import TokenCounter
-from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS
+from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 _JOIN_SLACK = 1  # a join of two texts can tokenise one token longer than its parts
 

@@ -20,8 +20,8 @@ from compaction.labels import label_terms
 from compaction.options import CompactionOptions
 from compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer, build_model
 from compaction.segment import segment
-from retrieval.tokens import counter_for
 from compaction.trajectories import Trajectory, cut_points, is_held_out, load_all
+from retrieval.tokens import counter_for
 
 
 @dataclass

@@ -13,9 +13,9 @@ from compaction.options import CompactionOptions
 from compaction.result import Compaction
 from compaction.segment import Segmentation, segment
 from compaction.select import Selector
-from retrieval.tokens import TokenCounter, counter_for
 from retrieval.chat import ROLES, Message, validate_tool_pairing
 from retrieval.chunk import Chunk
+from retrieval.tokens import TokenCounter, counter_for
 
 
 @dataclass(slots=True)

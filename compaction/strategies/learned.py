@@ -58,7 +58,7 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
             for s, own in zip(seg.spans, table.span_terms) if own]
     heapq.heapify(heap)
     while heap:
-        neg, s = heapq.heappop(heap)
+        _neg, s = heapq.heappop(heap)
         own = [i for i in table.span_terms[s] if not covered[i]]
         if not own:
             continue
