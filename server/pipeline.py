@@ -83,7 +83,6 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> "Pipeline":
-        from compaction import Compactor
         from retrieval import Index
         from router import load_router, provider_params
 
@@ -102,7 +101,7 @@ class Pipeline:
             upstream=Upstream(config, provider_params=provider_params, **upstream_kwargs),
             router=router,
             log=log,
-            compactor=Compactor.load() if config.compaction.enabled else None,
+            compactor=_load_compactor(config),
             retrieval=Index.open(config.server.data_dir / "chunks"),
         )
 
@@ -485,6 +484,20 @@ class ChatStream:
             cost_usd=pipeline._cost(self.deployment, usage))
         await pipeline._log_success(self._record, p, result, self._started)
         pipeline.outcomes.after_response(p.request, result, self._record)
+
+
+def _load_compactor(config: Config) -> "Compactor | None":
+    """The configured compactor; a damaged checkpoint degrades to observation masking."""
+    from compaction import CheckpointError, CompactionOptions, Compactor
+
+    if not config.compaction.enabled:
+        return None
+    try:
+        return Compactor.load(options=CompactionOptions(strategy=config.compaction.strategy))
+    except CheckpointError as exc:
+        logger.warning("compactor checkpoint unusable (%s); compacting by observation masking",
+                       exc)
+        return Compactor.load(options=CompactionOptions(strategy="observation_mask"))
 
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
