@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import uuid
-from typing import Any, AsyncIterator, Awaitable, TypeVar
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,6 +36,7 @@ from server.pipeline import ChatStream, Pipeline
 from server.security import GuardMiddleware
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
@@ -76,15 +79,14 @@ async def chat_completions(request: Request) -> Response:
     try:
         raw = await _read_body(request, pipeline.config.limits.max_body_bytes)
         chat = dataclasses.replace(parse_chat_request(raw, request.headers),
-                                   request_id=request_id,
-                                   api_key_id=request.scope.get("state", {}).get("api_key_id"))
+                                   request_id=request_id, api_key_id=caller_key_id(request))
         if chat.stream:
             stream = await _unless_disconnected(request, pipeline.open_stream(chat))
             return StreamingResponse(_sse(stream, chat.include_usage),
                                      media_type="text/event-stream",
                                      headers=_stream_headers(stream))
         result = await _unless_disconnected(request, pipeline.chat(chat))
-    except Exception as exc:  # translated once, here, into the OpenAI error shape
+    except Exception as exc:  # noqa: BLE001 - translated once, here, into the OpenAI shape
         return _error_response(request, as_switchyard_error(exc), request_id)
     headers = _decision_headers(result.request_id, result.decision)
     headers.update({
@@ -123,6 +125,11 @@ async def openapi_schema(request: Request) -> Response:
 
 
 # -- helpers -----------------------------------------------------------------------------
+def caller_key_id(request: Request) -> str | None:
+    """The verified API key id the edge guard left on the request (None in local mode)."""
+    return request.scope.get("state", {}).get("api_key_id")
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -179,7 +186,8 @@ async def _sse(stream: ChatStream, include_usage: bool) -> AsyncIterator[bytes]:
     except asyncio.CancelledError:
         await stream.aclose()  # the client went away: stop the upstream stream too
         raise
-    except Exception as exc:  # after the headers went out, errors travel as an SSE event
+    except Exception as exc:  # noqa: BLE001 - after the headers, errors go as an SSE event
+        _log_unexpected(exc)
         yield _event(as_switchyard_error(exc).to_openai())
         return
     yield b"data: [DONE]\n\n"
@@ -219,7 +227,14 @@ def _json(body: dict[str, Any], status: int, headers: dict[str, str]) -> Respons
                     headers=headers, media_type="application/json")
 
 
+def _log_unexpected(exc: Exception) -> None:
+    """A bug, not a bad request or an upstream failure: keep its traceback in the log."""
+    if not isinstance(exc, SwitchyardError) and as_switchyard_error(exc).status >= 500:
+        logger.error("unexpected error", exc_info=exc)
+
+
 def _error_response(request: Request, exc: Exception, request_id: str | None = None) -> Response:
+    _log_unexpected(exc)
     err = as_switchyard_error(exc)
     rid = request_id or request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:24]}"
     return _json(err.to_openai(), err.status, {"x-request-id": rid})

@@ -399,7 +399,8 @@ async def create_response(request: Request) -> Response:
                    if body.previous_response_id else [])
         turn = Turn(body, input_items(body))
         chat = to_chat_request(body, history, turn.input_items, request.headers, raw)
-        chat = dataclasses.replace(chat, request_id=request_id)
+        chat = dataclasses.replace(chat, request_id=request_id,
+                                   api_key_id=http_proxy.caller_key_id(request))
         if body.stream:
             return await _open_stream(request, pipeline, chat, turn, store)
         result = await http_proxy._unless_disconnected(request, pipeline.chat(chat))

@@ -227,3 +227,18 @@ async def test_grpc_keys_missing_wrong_revoked_valid(pipeline_factory: Any,
     assert 'switchyard_auth_failures_total{door="grpc"} 12.0' in metrics
     _assert_no_secret([key, revoked], captured_logs.getvalue(), metrics,
                       _dump(pipeline.config.server.traffic_log_path))
+
+
+def test_responses_endpoint_needs_a_key_and_logs_its_id(proxy_factory: Any) -> None:
+    server = proxy_factory(**KEYS)
+    info, key = KeyStore(keys_path(server.config)).create("codex")
+    url = server.base_url + "/responses"
+    body = {"model": "switchyard/auto", "input": "hello"}
+    with httpx.Client(timeout=10) as client:
+        assert client.post(url, json=body).status_code == 401
+        ok = client.post(url, json=body, headers={"authorization": f"Bearer {key}"})
+    assert ok.status_code == 200, ok.text
+    db = sqlite3.connect(server.config.server.traffic_log_path)
+    rows = db.execute("SELECT api_key_id, endpoint FROM requests").fetchall()
+    db.close()
+    assert rows == [(info.key_id, "http.responses")]
