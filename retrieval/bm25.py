@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .select import Hits, topk_positive
+from .select import Hits, topk_indices
 from .tokenize import tokenize
 
 FORMAT_VERSION = 1
@@ -33,7 +33,9 @@ class Bm25Params:
     idf_method: str | None = None  # None: same as method
     merge_min: int = 2_000  # a delta below this size is never worth a merge
     merge_ratio: float = 0.1  # merge when delta + tombstones exceed this share of main
-    backend: str = "auto"  # "numba" (compiled scorer, when installed), "numpy" or "auto"
+    # Batched search: "numba" = bm25s's compiled, multi-threaded retrieval (compiles once per
+    # process); "numpy"/"auto" = one scipy sparse product. Single queries never compile.
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         # bm25l/bm25+ add a non-occurrence term the delta segment does not model.
@@ -45,38 +47,15 @@ class Bm25Params:
             raise ValueError(f"unknown backend {self.backend!r}; choose auto, numba or numpy")
 
 
-_numba_scorer: Any = None
-_numba_lock = threading.Lock()
-
-
 def _engine(params: Bm25Params) -> Any:
-    """A bm25s.BM25 configured from params; numba's scorer is compiled once per process."""
+    """A bm25s.BM25 configured from params: it builds the (terms x documents) score arrays.
+    Queries are scored here by summing the query terms' posting slices (`_sparse_sums`):
+    no per-process JIT compile (numba's took 13-50 s on 2 busy cores), and the cost follows
+    the posting lists rather than the number of documents."""
     import bm25s
 
-    engine = bm25s.BM25(
-        k1=params.k1, b=params.b, method=params.method, idf_method=params.idf_method,
-        backend="numpy", csc_backend="numpy",
-    )
-    if params.backend in ("auto", "numba") and _numba_available(params.backend == "numba"):
-        global _numba_scorer
-        with _numba_lock:
-            if _numba_scorer is None:
-                from bm25s.scoring import _compute_relevance_from_scores_jit_ready
-                from numba import njit
-
-                _numba_scorer = njit(_compute_relevance_from_scores_jit_ready)
-        engine._compute_relevance_from_scores = _numba_scorer
-    return engine
-
-
-def _numba_available(required: bool) -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        if required:
-            raise ImportError("backend='numba' needs numba: pip install 'switchyard[numba]'")
-        return False
-    return True
+    return bm25s.BM25(k1=params.k1, b=params.b, method=params.method,
+                      idf_method=params.idf_method, backend="numpy", csc_backend="numpy")
 
 
 class Bm25Shard:
@@ -94,6 +73,7 @@ class Bm25Shard:
         self._main_df = np.empty(0, dtype=np.int64)
         self._main_len = 0  # total tokens in main
         self._main_tokens: list[np.ndarray] = []
+        self._main_matrix: Any = None  # scipy CSR of the main scores, for batched search
         # delta segment
         self._delta_rowids: list[int] = []
         self._delta_tokens: list[np.ndarray] = []
@@ -168,6 +148,7 @@ class Bm25Shard:
                 create_empty_token=False, show_progress=False,
             )
         self._main = main if tokens else None
+        self._main_matrix = None
         self._main_rowids = rowids.astype(np.int64)
         self._main_alive = np.ones(len(tokens), dtype=bool)
         self._main_vocab = len(self.vocab)
@@ -227,25 +208,81 @@ class Bm25Shard:
             return np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32)
         return np.asarray([self.vocab[t] for t in tokens if t in self.vocab], dtype=np.int32)
 
+    def _query_ids(self, query: str) -> np.ndarray:
+        return self._ids_for(tokenize(query))
+
     def scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, scores) over every live document; a score of 0 means no match."""
         with self._lock:
-            qids = self._ids_for(tokenize(query))
+            qids = self._query_ids(query)
             parts_ids, parts_scores = [], []
             if self._main is not None:
-                s = self._main.get_scores_from_ids(qids[qids < self._main_vocab])
+                s = _column_sums(self._main.scores, qids, self._main_alive.size)
                 parts_scores.append(np.where(self._main_alive, s, 0.0))
                 parts_ids.append(self._main_rowids)
             if self._delta is not None:
-                parts_scores.append(self._delta.get_scores_from_ids(qids))
+                parts_scores.append(_column_sums(self._delta.scores, qids,
+                                                 len(self._delta_rowids)))
                 parts_ids.append(np.asarray(self._delta_rowids, dtype=np.int64))
         if not parts_ids:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         return np.concatenate(parts_ids), np.concatenate(parts_scores).astype(np.float32)
 
     def search(self, query: str, k: int) -> Hits:
-        ids, scores = self.scores(query)
-        return topk_positive(scores, ids, k)
+        """Top-k live documents. Only documents holding a query term are ranked: the cost
+        follows the query terms' posting lists, not the namespace size."""
+        with self._lock:
+            return self._search_ids(self._query_ids(query), k)
+
+    def search_many(self, queries: Sequence[str], k: int, n_threads: int = 1) -> list[Hits]:
+        """Top-k for a batch of queries: bm25s's numba retrieval (backend "numba"), else one
+        sparse product (queries x terms) @ (terms x documents) for the main segment."""
+        tokenised = [tokenize(q) for q in queries]
+        with self._lock:
+            qids = [self._ids_for(t) for t in tokenised]
+            if self._main is None or len(qids) < 2:
+                return [self._search_ids(q, k) for q in qids]
+            if self.params.backend == "numba":
+                docs, values = _numba_batch(self._main.scores, qids, self._main_vocab,
+                                            self._main_alive, k, n_threads)
+                return [self._merge_delta(d.astype(np.int64), v.astype(np.float64), q, k)
+                        for d, v, q in zip(docs, values, qids)]
+            if self._main_matrix is None:
+                self._main_matrix = _term_matrix(self._main.scores, self._main_vocab,
+                                                 self._main_alive.size)
+            main = _batch_scores(self._main_matrix, qids)
+            out = []
+            for i, q in enumerate(qids):
+                row = slice(main.indptr[i], main.indptr[i + 1])
+                out.append(self._merge_delta(main.indices[row], main.data[row], q, k))
+            return out
+
+    def _search_ids(self, qids: np.ndarray, k: int) -> Hits:
+        if self._main is None:
+            return self._merge_delta(np.empty(0, np.int64), np.empty(0), qids, k)
+        docs, values = _sparse_sums(self._main.scores, qids, self._main_alive.size)
+        return self._merge_delta(docs, values, qids, k)
+
+    def _merge_delta(self, docs: np.ndarray, values: np.ndarray, qids: np.ndarray,
+                     k: int) -> Hits:
+        """Main-segment matches (positions, scores) -> top-k row ids, plus the delta's."""
+        if self._dead:
+            live = self._main_alive[docs]
+            docs, values = docs[live], values[live]
+        top = topk_indices(values, k)
+        top = top[values[top] > 0]
+        hits = Hits(self._main_rowids[docs[top]], values[top].astype(np.float32))
+        if self._delta is None:
+            return hits
+        d_docs, d_values = _sparse_sums(self._delta.scores, qids, len(self._delta_rowids))
+        d_top = topk_indices(d_values, k)
+        delta = Hits(np.asarray(self._delta_rowids, np.int64)[d_docs[d_top]],
+                     d_values[d_top].astype(np.float32))
+        return Hits.merge([hits, delta], k)
+
+    @property
+    def _dead(self) -> bool:
+        return not self._main_alive.all()
 
     def containing(self, tokens: Sequence[str]) -> np.ndarray | None:
         """Row ids of live documents holding every token (from the posting lists), or None
@@ -308,8 +345,6 @@ class Bm25Shard:
         shard._main_tokens = [flat[offsets[i] : offsets[i + 1]] for i in range(lengths.size)]
         if lengths.size:
             main = bm25s.BM25.load(str(directory), mmap=True, show_progress=False)
-            fresh = _engine(shard.params)
-            main._compute_relevance_from_scores = fresh._compute_relevance_from_scores
             shard._main = main
         shard._main_rowids = rowids.astype(np.int64)
         shard._main_alive = (np.isin(rowids, live_rowids) if live_rowids is not None
@@ -318,6 +353,82 @@ class Bm25Shard:
         shard._main_df = _doc_freqs(shard._main_tokens, shard._main_vocab)
         shard._main_len = int(lengths.sum())
         return shard
+
+
+def _postings_of(scores: Mapping[str, Any], qids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(document positions, score contributions) of the query terms, repeats included."""
+    indptr, indices, data = scores["indptr"], scores["indices"], scores["data"]
+    qids = qids[qids < indptr.shape[0] - 1]
+    bounds = [(int(indptr[t]), int(indptr[t + 1])) for t in qids.tolist()]
+    if len(bounds) == 1:
+        a, b = bounds[0]
+        return np.asarray(indices[a:b]), np.asarray(data[a:b])
+    if not bounds:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    return (np.concatenate([indices[a:b] for a, b in bounds]),
+            np.concatenate([data[a:b] for a, b in bounds]))
+
+
+def _sparse_sums(scores: Mapping[str, Any], qids: np.ndarray,
+                 num_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Documents matching any query term and their BM25 scores (the sum over terms)."""
+    docs, contrib = _postings_of(scores, qids)
+    if docs.size == 0 or len(qids) == 1:  # one term: its posting list is already unique
+        return docs.astype(np.int64), contrib.astype(np.float64)
+    sums = np.bincount(docs, weights=contrib, minlength=num_docs)
+    hit = np.flatnonzero(sums)
+    return hit, sums[hit]
+
+
+def _column_sums(scores: Mapping[str, Any], qids: np.ndarray, num_docs: int) -> np.ndarray:
+    """Dense score vector over all documents (0 = no match)."""
+    docs, contrib = _postings_of(scores, qids)
+    return np.bincount(docs, weights=contrib, minlength=num_docs)[:num_docs]
+
+
+def _term_matrix(scores: Mapping[str, Any], n_vocab: int, num_docs: int) -> Any:
+    """The bm25s score arrays as a (terms x documents) CSR matrix."""
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((np.asarray(scores["data"]), np.asarray(scores["indices"]),
+                          np.asarray(scores["indptr"])), shape=(n_vocab, num_docs))
+
+
+def _batch_scores(terms: Any, qids: Sequence[np.ndarray]) -> Any:
+    """CSR matrix (queries x documents) of BM25 scores: Q @ S with S the term matrix."""
+    import scipy.sparse as sp
+
+    n_vocab = terms.shape[0]
+    rows = np.repeat(np.arange(len(qids)), [q.size for q in qids])
+    cols = np.concatenate(qids).astype(np.int64) if rows.size else np.empty(0, np.int64)
+    keep = cols < n_vocab
+    query = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])),
+                          shape=(len(qids), n_vocab))  # duplicates sum: a repeated term counts twice
+    return (query @ terms).tocsr()
+
+
+def _numba_batch(scores: Mapping[str, Any], qids: Sequence[np.ndarray], n_vocab: int,
+                 alive: np.ndarray, k: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """bm25s's jitted batch retrieval: (queries x k) document positions and scores."""
+    _numba_available(required=True)
+    from bm25s.numba.retrieve_utils import _retrieve_numba_functional
+
+    weight = None if alive.all() else alive.astype(np.float32)
+    docs, values = _retrieve_numba_functional(
+        [q[q < n_vocab].tolist() for q in qids], scores, k=min(k, alive.size), sorted=True,
+        show_progress=False, n_threads=n_threads, weight_mask=weight, dtype="float32",
+        int_dtype="int32", nonoccurrence_array=None)
+    return docs, values
+
+
+def _numba_available(required: bool) -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        if required:
+            raise ImportError("backend='numba' needs numba: pip install 'switchyard[numba]'")
+        return False
+    return True
 
 
 def _doc_freqs(tokens: Sequence[np.ndarray], n_vocab: int) -> np.ndarray:

@@ -226,34 +226,39 @@ class Index:
         """Ranked hits from the namespaces. `regex`: grep's query is an RE2 pattern (default:
         only when written as /pattern/), else a literal."""
         shards = self._validate(query, namespaces, k, mode)
-        pattern = None
-        weights = {"bm25": 1.0, "grep": 1.0, "dense": 1.0}
-        if mode == "grep":
-            pattern = _grep_pattern(query, regex)
-        elif mode == "hybrid":
-            shape = query_shape(query)
-            weights = weights_for(shape).as_dict()
-            if shape.literals and weights["grep"] > 0:
-                pattern = compile_literals(shape.literals)
+        plan = _plan(query, mode, regex)
         depth = max(k, self.config.depth) if mode == "hybrid" else k
+        results = self._retrieve(query, shards, plan, depth)
+        if mode == "hybrid":
+            fused = fuse(results, plan.weights, k, self.config.fusion)
+            return self._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
+        (name, hits), = results.items()  # one retriever: keep its own scores
+        ranks = [{name: r} for r in range(1, len(hits) + 1)]
+        return self._hits(hits.ids[:k], hits.scores[:k], ranks[:k], plan.pattern)
+
+    def rankings(self, query: str, *, namespaces: Sequence[str],
+                 depth: int | None = None) -> tuple[dict[str, Hits], dict[str, float]]:
+        """What hybrid search fuses: each retriever's best-first row ids and scores, and the
+        weights the query's shape gives them (for evaluation and fusion tuning)."""
+        depth = depth or self.config.depth
+        shards = self._validate(query, namespaces, depth, "hybrid")
+        plan = _plan(query, "hybrid", None)
+        return self._retrieve(query, shards, plan, depth), plan.weights
+
+    def _retrieve(self, query: str, shards: dict[str, _Shards], plan: _Plan,
+                  depth: int) -> dict[str, Hits]:
         results: dict[str, Hits] = {}
-        if mode in ("bm25", "hybrid"):
+        if plan.mode in ("bm25", "hybrid"):
             results["bm25"] = Hits.merge([s.bm25.search(query, depth) for s in shards.values()],
                                          depth)
-        if pattern is not None:
-            literals = shape.literals if mode == "hybrid" else ()
-            results["grep"] = Hits.merge([_grep(s, pattern, literals, depth)
+        if plan.pattern is not None:
+            results["grep"] = Hits.merge([_grep(s, plan.pattern, plan.literals, depth)
                                           for s in shards.values()], depth)
-        if mode in ("dense", "hybrid"):
+        if plan.mode in ("dense", "hybrid"):
             qvec = self._encoder().encode([query])[0]
             results["dense"] = Hits.merge(
                 [self._dense(ns, s).search(qvec, depth) for ns, s in shards.items()], depth)
-        if mode == "hybrid":
-            fused = fuse(results, weights, k, self.config.fusion)
-            return self._hits(fused.ids, fused.scores, fused.ranks, pattern)
-        (name, hits), = results.items()  # one retriever: keep its own scores
-        ranks = [{name: r} for r in range(1, len(hits) + 1)]
-        return self._hits(hits.ids[:k], hits.scores[:k], ranks[:k], pattern)
+        return results
 
     def _validate(self, query: str, namespaces: Sequence[str], k: int,
                   mode: str) -> dict[str, _Shards]:
@@ -365,6 +370,28 @@ def split_identifier_parts(literal: str) -> list[str]:
     for word in _WORD_RE.findall(literal):
         parts.update([word] if word[0].isdigit() else split_identifier(word))
     return sorted(parts - STOPWORDS)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which retrievers a search runs, grep's pattern and the fusion weights."""
+
+    mode: str
+    weights: dict[str, float]
+    pattern: Any = None
+    literals: tuple[str, ...] = ()  # hybrid grep: narrow to chunks holding their words
+
+
+def _plan(query: str, mode: str, regex: bool | None) -> _Plan:
+    if mode == "grep":
+        return _Plan(mode, {"grep": 1.0}, _grep_pattern(query, regex))
+    if mode != "hybrid":
+        return _Plan(mode, {mode: 1.0})
+    shape = query_shape(query)
+    weights = weights_for(shape).as_dict()
+    if shape.literals and weights["grep"] > 0:  # grep only when the query names something
+        return _Plan(mode, weights, compile_literals(shape.literals), shape.literals)
+    return _Plan(mode, weights)
 
 
 def _grep_pattern(query: str, regex: bool | None) -> Any:
