@@ -18,7 +18,7 @@ from router.errors import CheckpointError
 from router.features import FeatureSpec
 
 FORMAT = "switchyard-router"
-VERSION = 1
+VERSION = 2  # 2: linear-or-MLP heads with a Platt link (router/model.py)
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.pt"
 
 

@@ -1,4 +1,8 @@
-"""The learned router: MiniLM + structural features -> small MLP -> p_hard and grade."""
+"""The learned router: MiniLM + structural features -> the router model -> p_hard and grade.
+
+The registry name stays "mlp" (config and CLI use it) whatever the checkpoint's shape
+(linear heads or an MLP, router/model.py). Serving runs the numpy copy of the model.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,13 @@ class MLPRouter(Router):
         kwargs.setdefault("effort_cuts", config.calibration.effort_cuts)
         kwargs.setdefault("threshold", config.calibration.threshold)
         super().__init__(**kwargs)
+        from router.model import NumpyModel
+
         self.model = model.eval()
         self.config = config
         self.spec = config.features
+        self.forward = NumpyModel(model.state_dict(), config.model["embed_dim"],
+                                  config.model.get("hidden", 0))
 
     @classmethod
     def from_checkpoint(
@@ -51,17 +59,11 @@ class MLPRouter(Router):
         return float(self.score_batch([request]).p_hard[0])
 
     def score_batch(self, requests: Sequence[RouteRequest]) -> Scores:
-        import torch
-
         from router.features import featurize
 
-        x = torch.from_numpy(featurize(requests, self.spec))
-        p_hard, grade = self.model.predict(x)
-        return Scores(p_hard=p_hard.double().numpy(), grade=grade.double().numpy())
+        return self.score_features(featurize(requests, self.spec))
 
     def score_features(self, x: np.ndarray) -> Scores:
         """Scores for precomputed feature rows (training, metrics, benchmarks)."""
-        import torch
-
-        p_hard, grade = self.model.predict(torch.from_numpy(np.asarray(x, dtype=np.float32)))
-        return Scores(p_hard=p_hard.double().numpy(), grade=grade.double().numpy())
+        p_hard, grade = self.forward.predict(x)
+        return Scores(p_hard=p_hard, grade=grade)

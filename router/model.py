@@ -1,68 +1,132 @@
-"""The router's torch model: a small MLP with a p_hard head and a difficulty-grade head.
+"""The router's model: p_hard and difficulty-grade heads over [embedding | structural features].
 
-Maths only: features come from router/features.py, weights from router/checkpoint.py.
-The structural features are standardised inside the model (buffers saved in the
-state_dict), so a checkpoint carries its own normalisation.
+Two shapes share one state_dict layout and one serving path:
+- `hidden == 0`: linear heads, fitted in closed form (ridge, router/train.py). This is the
+  default: on left-out families it beat the MLP (bench/router.py and the checkpoint JSON);
+- `hidden > 0`: a small MLP trained by gradient descent.
+The structural features are standardised inside the model (buffers in the state_dict), so
+a checkpoint carries its own normalisation. The p_hard head's raw output goes through a
+monotone Platt link, `sigmoid(hard_scale * raw + hard_bias)`, fitted on training rows, so
+p_hard reads as a probability while the ranking (all the metrics see) is the head's.
+
+Serving never runs torch: `NumpyModel` does the same maths in numpy, so a single decision
+pays no torch dispatch or thread-pool cost (the budget is 10 ms on 2 busy cores).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import torch
 
 
-def build_model(embed_dim: int, n_structural: int, hidden: int = 128, dropout: float = 0.1):
-    """A `RouterMLP` (the class is defined lazily so importing this module skips torch)."""
-    return _router_mlp_class()(embed_dim, n_structural, hidden, dropout)
+def build_model(embed_dim: int, n_structural: int, hidden: int = 0, dropout: float = 0.0):
+    """A `RouterModel` (the class is defined lazily so importing this module skips torch)."""
+    return _router_model_class()(embed_dim, n_structural, hidden, dropout)
 
 
 _CLASS = None
 
 
-def _router_mlp_class():
+def _router_model_class():
     global _CLASS
     if _CLASS is not None:
         return _CLASS
     import torch
     from torch import nn
 
-    class RouterMLP(nn.Module):
-        """[embedding | standardised structural] -> trunk -> (p_hard logit, grade logit)."""
+    class RouterModel(nn.Module):
+        """[embedding | standardised structural] -> (raw p_hard score, grade logit)."""
 
         def __init__(self, embed_dim: int, n_structural: int, hidden: int, dropout: float):
             super().__init__()
             self.embed_dim = embed_dim
             self.n_structural = n_structural
+            self.hidden = hidden
             self.register_buffer("feat_mean", torch.zeros(n_structural))
             self.register_buffer("feat_std", torch.ones(n_structural))
-            self.trunk = nn.Sequential(
-                nn.Linear(embed_dim + n_structural, hidden),
-                nn.GELU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden, hidden // 2),
-                nn.GELU(),
-                nn.Dropout(dropout),
-            )
-            self.hard_head = nn.Linear(hidden // 2, 1)
-            self.grade_head = nn.Linear(hidden // 2, 1)
+            self.register_buffer("hard_scale", torch.ones(()))
+            self.register_buffer("hard_bias", torch.zeros(()))
+            d = embed_dim + n_structural
+            if hidden > 0:
+                # tanh GELU: numpy has no erf, and serving must match training exactly.
+                self.trunk = nn.Sequential(
+                    nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Dropout(dropout),
+                    nn.Linear(hidden, hidden // 2), nn.GELU(approximate="tanh"),
+                    nn.Dropout(dropout),
+                )
+                d = hidden // 2
+            else:
+                self.trunk = nn.Identity()
+            self.heads = nn.Linear(d, 2)  # column 0: p_hard score, column 1: grade
 
         def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
             self.feat_mean.copy_(mean)
             self.feat_std.copy_(std.clamp(min=1e-6))
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def inputs(self, x: torch.Tensor) -> torch.Tensor:
             emb, struct = x[:, : self.embed_dim], x[:, self.embed_dim :]
-            struct = (struct - self.feat_mean) / self.feat_std
-            h = self.trunk(torch.cat([emb, struct], dim=1))
-            return self.hard_head(h).squeeze(1), self.grade_head(h).squeeze(1)
+            return torch.cat([emb, (struct - self.feat_mean) / self.feat_std], dim=1)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.heads(self.trunk(self.inputs(x)))
+            return out[:, 0], out[:, 1]
 
         @torch.no_grad()
         def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """(p_hard, grade) probabilities in [0, 1]; call on an `.eval()` model."""
+            """(p_hard, grade) in [0, 1]; call on an `.eval()` model."""
             hard, grade = self(x)
-            return torch.sigmoid(hard), torch.sigmoid(grade)
+            p = torch.sigmoid(self.hard_scale * hard + self.hard_bias)
+            g = torch.sigmoid(grade) if self.hidden > 0 else grade.clamp(0.0, 1.0)
+            return p, g
 
-    _CLASS = RouterMLP
+    _CLASS = RouterModel
     return _CLASS
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+class NumpyModel:
+    """`RouterModel.predict` in numpy, built from the model's state_dict.
+
+    float64 throughout: float32 BLAS picks different kernels for 1 row and for 64, and a
+    decision must not depend on the batch it arrived in.
+    """
+
+    def __init__(self, state: Mapping[str, Any], embed_dim: int, hidden: int) -> None:
+        def arr(key: str) -> np.ndarray:
+            value = state[key]
+            value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+            return np.ascontiguousarray(np.asarray(value, dtype=np.float64))
+
+        self.embed_dim = embed_dim
+        self.hidden = hidden
+        self.mean, self.std = arr("feat_mean"), arr("feat_std")
+        self.scale = float(arr("hard_scale").reshape(-1)[0])
+        self.bias = float(arr("hard_bias").reshape(-1)[0])
+        self.layers = ([(arr("trunk.0.weight").T.copy(), arr("trunk.0.bias")),
+                        (arr("trunk.3.weight").T.copy(), arr("trunk.3.bias"))]
+                       if hidden > 0 else [])
+        self.head_w, self.head_b = arr("heads.weight").T.copy(), arr("heads.bias")
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=np.float64)
+        h = np.concatenate([x[:, : self.embed_dim],
+                            (x[:, self.embed_dim :] - self.mean) / self.std], axis=1)
+        for w, b in self.layers:
+            h = _gelu_tanh(h @ w + b)
+        out = h @ self.head_w + self.head_b
+        p = _sigmoid(self.scale * out[:, 0] + self.bias)
+        g = _sigmoid(out[:, 1]) if self.hidden > 0 else np.clip(out[:, 1], 0.0, 1.0)
+        return p.astype(np.float64), g.astype(np.float64)

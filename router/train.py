@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from router.calibrate import score_quantiles, threshold_for_share
 from router.checkpoint import Calibration, CheckpointConfig
 from router.data import RouterExample, split_families
 from router.decision import RouteRequest
-from router.features import FeatureSpec, featurize
+from router.features import EMBED_DIM, FeatureSpec, featurize
 from router.knobs import DEFAULT_EFFORT_CUTS
 from router.metrics import evaluate_scores, prompt_length_scores, random_scores
 
@@ -28,11 +29,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 40
+    hidden: int = 0  # 0: linear heads fitted by ridge (the default); > 0: an MLP
+    ridge_alpha: float = 100.0
+    epochs: int = 40  # MLP only, like the four below
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-2
-    hidden: int = 128
     dropout: float = 0.2
     grade_loss_weight: float = 0.5
     seed: int = 0
@@ -75,26 +77,62 @@ def fit(
 ) -> tuple[Any, float, str]:
     """(model in eval mode, training samples/s, device) for features `x` and targets."""
     import torch
-    from torch.nn.functional import binary_cross_entropy_with_logits as bce
-    from tqdm.auto import tqdm
 
     from router.model import build_model
 
     _seed_everything(cfg.seed)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    spec = cfg.features
-    model = build_model(384, len(spec.structural), cfg.hidden, cfg.dropout)
-    struct = torch.from_numpy(x[:, 384:])
+    model = build_model(EMBED_DIM, x.shape[1] - EMBED_DIM, cfg.hidden, cfg.dropout)
+    struct = torch.from_numpy(np.asarray(x[:, EMBED_DIM:], dtype=np.float32))
     model.set_normalisation(struct.mean(0), struct.std(0))
-    model.to(device).train()
+    model.to(device)
     tensors = [torch.from_numpy(np.asarray(a, dtype=np.float32)).to(device)
                for a in (x, hard, grade, grade_weight)]
+    start = time.monotonic()
+    if cfg.hidden > 0:
+        _fit_mlp(model, tensors, cfg, device)
+    else:
+        _fit_ridge(model, tensors, cfg)
+    _fit_platt(model, tensors[0], tensors[1])
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    passes = cfg.epochs if cfg.hidden > 0 else 1
+    rate = len(x) * passes / max(time.monotonic() - start, 1e-9)
+    return model.cpu().eval(), rate, device
+
+
+def _fit_ridge(model: Any, tensors: list[Any], cfg: TrainConfig) -> None:
+    """Closed-form ridge for both linear heads, in float64 on the model's device.
+
+    No autocast here: a normal-equations solve in bf16 loses the small embedding weights.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    x, hard, grade, weight = tensors
+    with torch.no_grad():
+        z = model.inputs(x).double()
+        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], dim=1)
+        eye = torch.eye(a.shape[1], dtype=z.dtype, device=z.device) * cfg.ridge_alpha
+        eye[-1, -1] = 0.0  # the intercept is not shrunk
+        for col, (y, w) in enumerate(tqdm([(hard, torch.ones_like(hard)), (grade, weight)],
+                                          desc="train-router", disable=not cfg.progress)):
+            aw = a * w.double()[:, None]
+            beta = torch.linalg.solve(a.T @ aw + eye, aw.T @ y.double())
+            model.heads.weight[col].copy_(beta[:-1].float())
+            model.heads.bias[col] = beta[-1].float()
+
+
+def _fit_mlp(model: Any, tensors: list[Any], cfg: TrainConfig, device: str) -> None:
+    import torch
+    from torch.nn.functional import binary_cross_entropy_with_logits as bce
+    from tqdm.auto import tqdm
+
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    n = len(x)
-    start = time.monotonic()
     for _ in tqdm(range(cfg.epochs), desc="train-router", disable=not cfg.progress):
-        for idx in torch.randperm(n, generator=gen).split(cfg.batch_size):
+        for idx in torch.randperm(len(tensors[0]), generator=gen).split(cfg.batch_size):
             xb, hb, gb, wb = (t[idx.to(device)] for t in tensors)
             # bf16 autocast on GPU only: on CPU it is slower than fp32 for a model this small.
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16,
@@ -106,10 +144,34 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    rate = n * cfg.epochs / max(time.monotonic() - start, 1e-9)
-    return model.cpu().eval(), rate, device
+    model.eval()
+
+
+def _fit_platt(model: Any, x: Any, hard: Any, steps: int = 50) -> None:
+    """Fit sigmoid(a * raw + b) to the p_hard targets (Newton steps on the mean BCE).
+
+    Monotone in the raw score, so rankings and metrics are unchanged; p_hard becomes a
+    probability a threshold can be read against.
+    """
+    import torch
+
+    with torch.no_grad():
+        raw = model(x)[0].double()
+        y = hard.double()
+        a, b = 1.0, 0.0
+        for _ in range(steps):
+            p = torch.sigmoid(a * raw + b)
+            r, w = p - y, (p * (1 - p)).clamp(min=1e-9)
+            grad = torch.stack([(r * raw).mean(), r.mean()])
+            hess = torch.stack([torch.stack([(w * raw * raw).mean(), (w * raw).mean()]),
+                                torch.stack([(w * raw).mean(), w.mean()])])
+            step = torch.linalg.solve(hess + 1e-9 * torch.eye(2, dtype=hess.dtype,
+                                                              device=hess.device), grad)
+            a, b = a - float(step[0]), b - float(step[1])
+        if not (math.isfinite(a) and math.isfinite(b) and a > 0):
+            a, b = 1.0, 0.0  # degenerate targets: keep the raw score rather than flip it
+        model.hard_scale.fill_(a)
+        model.hard_bias.fill_(b)
 
 
 def predict(model: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,11 +232,11 @@ def train(
         threshold=threshold,
         effort_cuts=_effort_cuts(g_val[thinking] if thinking.any() else g_val),
     )
-    version = hashlib.sha256(f"{data_hash}:{cfg.seed}:{cfg.epochs}".encode()).hexdigest()[:10]
+    version = hashlib.sha256(f"{data_hash}:{cfg.seed}:{cfg.hidden}:{cfg.ridge_alpha}:{cfg.epochs}".encode()).hexdigest()[:10]
     config = CheckpointConfig(
         policy_version=f"mlp-{version}",
         features=cfg.features,
-        model={"embed_dim": 384, "n_structural": len(cfg.features.structural),
+        model={"embed_dim": EMBED_DIM, "n_structural": len(cfg.features.structural),
                "hidden": cfg.hidden, "dropout": cfg.dropout},
         calibration=calibration,
         training={

@@ -26,7 +26,10 @@ def train_router(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="SWITCHYARD_ROUTER_DATA",
         help="Folder with routellm_mmlu.csv and dcrouter_train.jsonl.")] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 40,
+    hidden: Annotated[int, typer.Option(
+        "--hidden", min=0, help="0: linear heads fitted by ridge (default); N: an MLP.")] = 0,
+    ridge_alpha: Annotated[float, typer.Option("--ridge-alpha", min=0.0)] = 100.0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="MLP epochs.")] = 40,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Checkpoint path (.pt; the .json config goes beside it).",
     )] = Path("router-checkpoint.pt"),
@@ -36,6 +39,10 @@ def train_router(
         help="Default share of thinking calls to calibrate.")] = 0.5,
     limit: Annotated[int, typer.Option(
         "--limit", min=0, help="Use only N rows per source (0: all).")] = 0,
+    crossval: Annotated[int, typer.Option(
+        "--crossval", min=0,
+        help="Also validate on N more left-out-family splits (seeds) and record mean/spread.",
+    )] = 0,
 ) -> None:
     """Train the router; print PGR/APGR/CPT on left-out families vs random and prompt length."""
     from router.checkpoint import save_checkpoint
@@ -45,13 +52,39 @@ def train_router(
     examples, data_hash = load_all(data_dir)
     if limit:
         examples = _limit_per_source(examples, limit, seed)
-    result = train(examples, TrainConfig(epochs=epochs, seed=seed,
-                                         default_thinking_share=thinking_share),
-                   data_hash=data_hash)
+    cfg = TrainConfig(hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs, seed=seed,
+                      default_thinking_share=thinking_share)
+    from router.train import featurize_examples
+
+    features = featurize_examples(examples, cfg.features)
+    result = train(examples, cfg, data_hash=data_hash, features=features)
     _print_metrics(result.validation)
-    path = save_checkpoint(result.model, result.config, output)
+    config = result.config
+    if crossval:
+        config = _with_crossval(examples, cfg, features, seed, crossval, config)
+    path = save_checkpoint(result.model, config, output)
     typer.echo(f"trained on {result.device} at {result.samples_per_s:,.0f} samples/s; "
                f"policy {result.config.policy_version}; saved {path}")
+
+
+def _with_crossval(examples: list[Any], cfg: Any, features: Any, seed: int, n: int,
+                   config: Any) -> Any:
+    """Run `n` left-out-family splits, print mean/spread, record them in the config."""
+    from dataclasses import replace
+
+    from router.crossval import cross_validate
+
+    cv = cross_validate(examples, cfg, features, seeds=range(seed, seed + n))
+    typer.echo(f"left-out families over {n} splits (mean +- std):")
+    summary: dict[str, Any] = {"seeds": list(range(seed, seed + n))}
+    for source, routers in cv.items():
+        for name, m in routers.items():
+            typer.echo(f"  {source:<9}{name:<14}APGR {m['apgr']['mean']:.3f} +- "
+                       f"{m['apgr']['std']:.3f}  CPT(50%) {m['cpt50']['mean']:.1f}% +- "
+                       f"{m['cpt50']['std']:.1f}  CPT(80%) {m['cpt80']['mean']:.1f}%")
+            summary.setdefault(source, {})[name] = {
+                k: {"mean": v["mean"], "std": v["std"]} for k, v in m.items()}
+    return replace(config, training={**config.training, "left_out_crossval": summary})
 
 
 def _limit_per_source(examples: list[Any], limit: int, seed: int) -> list[Any]:
