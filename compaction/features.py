@@ -45,6 +45,7 @@ class TermTable:
     terms: list[str]
     index: dict[str, int]
     span_terms: list[tuple[int, ...]]  # per span: indices of its droppable terms
+    span_recent: list[int]  # per span: how many terms of the latest turns it holds
     visible: frozenset[str]  # terms of the always-kept groups (system excluded)
     system: frozenset[str]
     x: np.ndarray  # (len(terms), N_FEATURES) float32
@@ -95,19 +96,27 @@ def build_table(seg: Segmentation) -> TermTable:
             own.append(i)
         span_terms.append(tuple(sorted(own)))
     terms = list(index)
-    x = _matrix(seg, terms, stats, _recent_parts(seg, span_sets))
-    return TermTable(terms, index, span_terms, frozenset(visible), frozenset(system), x)
+    recent = _recent_terms(seg, span_sets) - system
+    x = _matrix(seg, terms, stats, _recent_parts(recent))
+    # A line naming what the latest turn asks about likely holds the answer (needle lookups).
+    span_recent = [len(ts & recent) if own else 0 for ts, own in zip(span_sets, span_terms)]
+    return TermTable(terms, index, span_terms, span_recent, frozenset(visible),
+                     frozenset(system), x)
 
 
-def _recent_parts(seg: Segmentation, span_sets: list[frozenset[str]]) -> set[str]:
-    """Word parts (lower case) of the terms in the latest always-kept groups."""
+def _recent_terms(seg: Segmentation, span_sets: list[frozenset[str]]) -> set[str]:
+    """Terms of the latest always-kept groups."""
     tail = set(sorted(seg.mandatory)[-2:])
     out: set[str] = set()
     for s, ts in zip(seg.spans, span_sets):
         if s.group in tail and s.message_index > 0:
-            for t in ts:
-                out.update(p.lower() for p in _PARTS.findall(t))
+            out |= ts
     return out
+
+
+def _recent_parts(recent: set[str]) -> set[str]:
+    """Word parts (lower case) of the latest turns' terms."""
+    return {p.lower() for t in recent for p in _PARTS.findall(t)}
 
 
 def _matrix(seg: Segmentation, terms: list[str], stats: list[list[int]],

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 NAME = "learned"
 _OVERHEAD = 6.0  # rough tokens a kept span adds beyond its own (markers, joins)
+_RECENT_BONUS = 0.5  # gain per latest-turn term a span repeats (does not deplete)
 
 
 def compact(
@@ -54,7 +55,8 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
     seg = sel.seg
     covered = [False] * len(table.terms)
     w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
-    heap = [(-sum(w[i] for i in own) / (s.tokens + _OVERHEAD), s.index)
+    bonus = [_RECENT_BONUS * n for n in table.span_recent]
+    heap = [(-(sum(w[i] for i in own) + bonus[s.index]) / (s.tokens + _OVERHEAD), s.index)
             for s, own in zip(seg.spans, table.span_terms) if own]
     heapq.heapify(heap)
     while heap:
@@ -62,7 +64,7 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
         own = [i for i in table.span_terms[s] if not covered[i]]
         if not own:
             continue
-        density = sum(w[i] for i in own) / (seg.spans[s].tokens + _OVERHEAD)
+        density = (sum(w[i] for i in own) + bonus[s]) / (seg.spans[s].tokens + _OVERHEAD)
         if heap and density < -heap[0][0] - 1e-12:
             heapq.heappush(heap, (-density, s))  # stale: its terms were partly covered
             continue
