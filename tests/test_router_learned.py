@@ -103,6 +103,9 @@ def test_bundled_checkpoint_loads_with_metrics() -> None:
     assert isinstance(r, MLPRouter), "the bundled checkpoint must load"
     cfg = r.config
     assert cfg.training["data_hash"] and "apgr" in cfg.validation["mmlu"]["mlp"]
+    assert cfg.version == 2 and cfg.features.encoder == "minilm-static"
+    crossval = cfg.training["left_out_crossval"]  # several left-out splits, not one
+    assert len(crossval["seeds"]) >= 3 and "std" in crossval["mmlu"]["mlp"]["apgr"]
     assert DEFAULT_CHECKPOINT.stat().st_size < 5_000_000
 
 
