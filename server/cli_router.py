@@ -43,8 +43,23 @@ def train_router(
         "--crossval", min=0,
         help="Also validate on N more left-out-family splits (seeds) and record mean/spread.",
     )] = 0,
+    from_log: Annotated[Path | None, typer.Option(
+        "--from-log", help="Retrain on this traffic log's paired outcomes (plus the data sets) "
+        "and compare with the current checkpoint on the same held-out sessions.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="With --from-log: the checkpoint to compare with (default: bundled).",
+    )] = None,
+    write: Annotated[bool, typer.Option(
+        "--write", help="With --from-log: save the new checkpoint to --output.")] = False,
+    log_only: Annotated[bool, typer.Option(
+        "--log-only", help="With --from-log: leave the shipped data sets out.")] = False,
 ) -> None:
     """Train the router; print PGR/APGR/CPT on left-out families vs random and prompt length."""
+    if from_log is not None:
+        _train_from_log(from_log, checkpoint, None if log_only else data_dir, output, write,
+                        with_datasets=not log_only, seed=seed, hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs,
+                        thinking_share=thinking_share)
+        return
     from router.checkpoint import save_checkpoint
     from router.data import load_all
     from router.train import TrainConfig, train
@@ -65,6 +80,31 @@ def train_router(
     path = save_checkpoint(result.model, config, output)
     typer.echo(f"trained on {result.device} at {result.samples_per_s:,.0f} samples/s; "
                f"policy {result.config.policy_version}; saved {path}")
+
+
+def _train_from_log(log: Path, checkpoint: Path | None, data_dir: Path | None, output: Path,
+                    write: bool, *, with_datasets: bool, **settings: Any) -> None:
+    """Retrain on logged outcomes; write only when asked, after showing the comparison."""
+    from router.checkpoint import save_checkpoint
+    from router.log_training import retrain_from_log
+    from router.train import TrainConfig
+
+    cfg = TrainConfig(seed=settings["seed"], hidden=settings["hidden"],
+                      ridge_alpha=settings["ridge_alpha"], epochs=settings["epochs"],
+                      default_thinking_share=settings["thinking_share"])
+    out = retrain_from_log(log, cfg, checkpoint=checkpoint, data_dir=data_dir,
+                           with_datasets=with_datasets)
+    skipped = ", ".join(f"{k} {v}" for k, v in out.skipped.items()) or "none"
+    typer.echo(f"log: {out.paired} requests with outcomes for both models (skipped: {skipped})")
+    typer.echo("new checkpoint:")
+    _print_metrics(out.result.validation)
+    typer.echo("current checkpoint, same held-out rows:")
+    _print_metrics(out.current)
+    if not write:
+        typer.echo(f"not written; pass --write to save it to {output}")
+        return
+    path = save_checkpoint(out.result.model, out.result.config, output)
+    typer.echo(f"policy {out.result.config.policy_version}; saved {path}")
 
 
 def _with_crossval(examples: list[Any], cfg: Any, features: Any, seed: int, n: int,
