@@ -1,6 +1,6 @@
 """Errors raised by compaction/.
 
-    ValueError
+    ParamError (retrieval/errors.py: message + param)
     └── CompactionError          base for everything the compactor rejects
         ├── InvalidHistory       input that is not a sequence of `Message` values
         ├── BudgetTooSmall       a budget below what the invariants need (states the minimum)
@@ -14,17 +14,11 @@ Chat-format problems (tool results without calls, unknown roles in raw JSON) are
 
 from __future__ import annotations
 
+from retrieval.errors import ParamError
 
-class CompactionError(ValueError):
+
+class CompactionError(ParamError):
     """Base class of compaction errors; `param` names the offending argument when known."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(message={self.message!r}, param={self.param!r})"
 
 
 class InvalidHistory(CompactionError):

@@ -1,30 +1,21 @@
 """Errors raised by retrieval/ and by the shared chat and token helpers.
 
     ValueError
-    ├── ChatFormatError          a message list that is not a valid OpenAI chat request
-    └── RetrievalError           base for the chunk store and the retrievers
-        ├── UnknownNamespace     a namespace that holds no chunks
-        ├── InvalidQuery         empty query, bad regex, bad mode, bad k
-        └── ChunkTooLarge        a chunk over the store's size limit
+    └── ParamError               base of every component's errors: a message and the bad param
+        ├── ChatFormatError      a message list that is not a valid OpenAI chat request
+        ├── RetrievalError       base for the chunk store and the retrievers
+        │   ├── UnknownNamespace a namespace that holds no chunks
+        │   ├── InvalidQuery     empty query, bad regex, bad mode, bad k
+        │   └── ChunkTooLarge    a chunk over the store's size limit
+        ├── RoutingError         (router/errors.py)
+        └── CompactionError      (compaction/errors.py)
 """
 
 from __future__ import annotations
 
 
-class ChatFormatError(ValueError):
-    """A message list that the OpenAI API would reject. `param` points at the bad field."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-    def __repr__(self) -> str:
-        return f"ChatFormatError(message={self.message!r}, param={self.param!r})"
-
-
-class RetrievalError(ValueError):
-    """Base class of retrieval errors; `param` names the offending argument when known."""
+class ParamError(ValueError):
+    """A rejected input: `message` says how to fix it, `param` names the argument if known."""
 
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
@@ -33,6 +24,14 @@ class RetrievalError(ValueError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(message={self.message!r}, param={self.param!r})"
+
+
+class ChatFormatError(ParamError):
+    """A message list that the OpenAI API would reject. `param` points at the bad field."""
+
+
+class RetrievalError(ParamError):
+    """Base class of retrieval errors."""
 
 
 class UnknownNamespace(RetrievalError):

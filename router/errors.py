@@ -1,6 +1,6 @@
 """Errors raised by router/.
 
-    ValueError
+    ParamError (retrieval/errors.py: message + param)
     └── RoutingError             base: a bad router name, threshold, override or request
         ├── CheckpointError      a checkpoint that is missing, corrupt or of another version
         └── RouterDataError      a training data file that is missing or malformed
@@ -8,17 +8,11 @@
 
 from __future__ import annotations
 
+from retrieval.errors import ParamError
 
-class RoutingError(ValueError):
+
+class RoutingError(ParamError):
     """Base class of router errors; `param` names the offending argument when known."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(message={self.message!r}, param={self.param!r})"
 
 
 class CheckpointError(RoutingError):

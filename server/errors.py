@@ -14,15 +14,16 @@
         ├── UpstreamRateLimited     429 rate_limit_error        RESOURCE_EXHAUSTED
         └── UpstreamTimeout         504 timeout                 DEADLINE_EXCEEDED
 
-Component errors (ChatFormatError, RetrievalError, RoutingError, CompactionError) are
-translated once, in `as_switchyard_error`, so handlers only ever see this hierarchy.
+Component errors (all `retrieval.errors.ParamError`: ChatFormatError, RetrievalError,
+RoutingError, CompactionError) are translated once, in `as_switchyard_error`, so handlers
+only ever see this hierarchy.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from retrieval.errors import ChatFormatError, RetrievalError, UnknownNamespace
+from retrieval.errors import ParamError, UnknownNamespace
 
 
 class SwitchyardError(Exception):
@@ -120,15 +121,8 @@ def as_switchyard_error(exc: BaseException) -> SwitchyardError:
     """Translate component errors at the boundary; unknown errors become a bland 500."""
     if isinstance(exc, SwitchyardError):
         return exc
-    if isinstance(exc, ChatFormatError):
-        return InvalidRequest(exc.message, param=exc.param)
     if isinstance(exc, UnknownNamespace):
         return NotFound(exc.message, param=exc.param)
-    if isinstance(exc, RetrievalError):
+    if isinstance(exc, ParamError):  # every component's rejected input
         return InvalidRequest(exc.message, param=exc.param)
-    from compaction.errors import CompactionError
-    from router.errors import RoutingError
-
-    if isinstance(exc, (RoutingError, CompactionError)):
-        return InvalidRequest(str(exc), param=getattr(exc, "param", None))
     return SwitchyardError("internal error; the request id is in the x-request-id header")
