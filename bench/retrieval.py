@@ -1,31 +1,39 @@
 """Retrieval benchmark: quality of each retriever and of the fusions, speed against rank-bm25.
 
-    .venv/bin/python bench/retrieval.py [--quick] [--scale 100000]
+    .venv/bin/python bench/retrieval.py [--quick] [--scale 100000] [--repeat 3]
 
-Sets (built here, from real data):
+Quality sets (built here, from real data), each split in a dev half (fusion weights are
+tuned there, per query shape) and a held-out test half (the reported figures):
 - code-search: docstring first line -> the function (docstring removed from the indexed
   code, as in CodeSearchNet), over starlette, httpx and pydantic from the venv.
-- history-recall: tau-bench airline trajectories; a later message's reference (an id, a
-  number, an identifier) with its surrounding words -> the earliest message containing it.
-  Only messages before the later one count (the recall step looks at the compacted past).
-Dense documents are encoded at 128 tokens (MiniLM costs ~linear in tokens on 2 CPU cores).
-The scale test uses synthetic chunks with random unit vectors for the documents; queries go
-through the real MiniLM encoder. Results are printed and written to bench/results/.
+- history-tau / history-swe: tau-bench airline and SWE-agent trajectories; a later message's
+  reference (an id, a number, an identifier) with its surrounding words -> the earliest chunk
+  containing it. Only chunks before the later message count (the recall step looks back).
+Speed: BM25 against rank-bm25 on a real code corpus (functions, classes and module docstrings
+of installed packages; tens of thousands of documents), single queries and batches; the
+hybrid query at 100k chunks of that corpus, stage by stage. Scale documents get random unit
+vectors (encoding 100k texts with MiniLM takes ~5 min on 2 cores); queries use the real
+encoder, reported separately. Each timing is taken `--repeat` times: best and spread.
+Results are printed and written to bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import itertools
 import json
 import math
 import random
 import re
 import resource
+import site
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +43,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval import Chunk, Index, IndexConfig, chunk_id
 from retrieval.bm25 import Bm25Params, Bm25Shard
-from retrieval.fuse import fuse, query_shape, weights_for
+from retrieval.fuse import DEFAULT_FUSION, FUSIONS, SHAPE_KINDS, SHAPE_WEIGHTS, fuse, query_shape
+from retrieval.grep import compile_literals
+from retrieval.index import HYBRID_MAX_MATCHES
+from retrieval.select import Hits
 from retrieval.tokenize import tokenize
 
-TRAJ = Path("/work/shared/data/trajectories/tau-bench/gpt-4o-airline.json")
-RETRIEVERS = ("bm25", "grep", "dense", "hybrid-rrf", "hybrid-convex")
+DATA = Path("/work/shared/data/trajectories")
+TAU = DATA / "tau-bench/gpt-4o-airline.json"
+SWE = DATA / "swe-agent"
+SINGLE = ("bm25", "grep", "dense")
+PACKAGES = ("numpy", "scipy", "torch", "transformers", "litellm", "pydantic", "starlette",
+            "httpx", "sympy")
+GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass
@@ -48,6 +64,7 @@ class Query:
     namespace: str
     gold: str  # chunk id
     before: int | None = None  # only chunks with message_index < before count
+    split: str = "test"  # "dev" (tuning) or "test" (reported)
 
 
 @dataclass
@@ -61,47 +78,62 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-# -- data sets ------------------------------------------------------------------------
-def code_search(limit: int, seed: int = 0) -> Benchmark:
-    import site
+def _split(key: str) -> str:
+    return "dev" if hashlib.blake2b(key.encode(), digest_size=2).digest()[0] % 2 else "test"
 
-    bench = Benchmark("code-search")
-    roots = [Path(p) / pkg for p in site.getsitepackages() for pkg in ("starlette", "httpx",
-                                                                        "pydantic")]
-    seen: set[str] = set()
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, list[float]]:
+    """(best, all) wall seconds of `repeat` runs: the machine is shared, the best is the
+    least disturbed."""
+    runs = []
+    for _ in range(repeat):
+        t0 = time.monotonic()
+        fn()
+        runs.append(time.monotonic() - t0)
+    return min(runs), runs
+
+
+# -- data sets ------------------------------------------------------------------------
+def _functions(roots: Sequence[Path]):
+    """(relative path, line, docstring first line, code without the docstring) per function."""
     for root in roots:
         for path in sorted(root.rglob("*.py")) if root.is_dir() else []:
             try:
                 source = path.read_text()
                 tree = ast.parse(source)
-            except (SyntaxError, UnicodeDecodeError):
+            except (SyntaxError, UnicodeDecodeError, ValueError):
                 continue
             lines = source.splitlines()
+            rel = f"{root.name}/{path.relative_to(root).as_posix()}"
             for node in ast.walk(tree):
                 if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
                 doc = ast.get_docstring(node)
-                if not doc or not node.body or node.end_lineno is None:
+                if not doc or len(node.body) < 2 or node.end_lineno is None:
                     continue
-                first = doc.strip().splitlines()[0].strip()
-                if len(first.split()) < 4 or first in seen or len(node.body) < 2:
-                    continue
-                seen.add(first)
                 body0 = node.body[0]
                 code = lines[node.lineno - 1 : body0.lineno - 1] + \
                     lines[(body0.end_lineno or body0.lineno) : node.end_lineno]
-                text = "\n".join(code)[:4000]
-                rel = f"{root.name}/{path.relative_to(root).as_posix()}"
-                cid = chunk_id("code", text, rel, node.lineno)
-                bench.chunks.append(Chunk(id=cid, namespace="code", text=text, source=rel,
-                                          start_line=node.lineno))
-                bench.queries.append(Query(first, "code", cid))
-    rng = random.Random(seed)
-    pairs = list(zip(bench.chunks, bench.queries))
-    rng.shuffle(pairs)
-    pairs = pairs[:limit]
-    bench.chunks = [c for c, _ in pairs]
-    bench.queries = [q for _, q in pairs]
+                yield rel, node.lineno, doc.strip().splitlines()[0].strip(), "\n".join(code)
+
+
+def code_search(limit: int, seed: int = 0) -> Benchmark:
+    bench = Benchmark("code-search")
+    roots = [Path(p) / pkg for p in site.getsitepackages()
+             for pkg in ("starlette", "httpx", "pydantic")]
+    seen: set[str] = set()
+    pairs = []
+    for rel, line, first, code in _functions(roots):
+        if len(first.split()) < 4 or first in seen:
+            continue
+        seen.add(first)
+        text = code[:4000]
+        cid = chunk_id("code", text, rel, line)
+        pairs.append((Chunk(id=cid, namespace="code", text=text, source=rel, start_line=line),
+                      Query(first, "code", cid, split=_split(cid))))
+    random.Random(seed).shuffle(pairs)
+    bench.chunks = [c for c, _ in pairs[:limit]]
+    bench.queries = [q for _, q in pairs[:limit]]
     return bench
 
 
@@ -109,139 +141,295 @@ _REF = re.compile(r"\b(?=[A-Za-z0-9_]*\d)[A-Za-z0-9_]{5,}\b|\b[a-z]+_[a-z_]+\d*\
 
 
 def _message_text(m: dict) -> str:
-    parts = [m.get("content") or ""]
+    content = m.get("content") or ""
+    if isinstance(content, list):
+        content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    parts = [content]
     for call in m.get("tool_calls") or []:
         fn = call.get("function", {})
         parts.append(f"{fn.get('name')}({fn.get('arguments')})")
     return "\n".join(p for p in parts if isinstance(p, str))
 
 
-def history_recall(n_traj: int, per_traj: int = 4, seed: int = 0) -> Benchmark:
-    bench = Benchmark("history-recall")
+def _pieces(text: str, size: int = 4000) -> list[str]:
+    """A long message (a file view, a test log) as chunks of whole lines, as stored."""
+    out, cur = [], ""
+    for line in text.splitlines(keepends=True):
+        if cur and len(cur) + len(line) > size:
+            out.append(cur)
+            cur = ""
+        cur += line[:size]
+    return [*out, cur] if cur.strip() else out
+
+
+def history_set(name: str, trajectories: Sequence[list[dict]], per_traj: int,
+                seed: int = 0) -> Benchmark:
+    """Each trajectory is a namespace; a query is a later message's words around a reference
+    first seen >= 3 messages earlier; the gold is the chunk where it was first seen."""
+    bench = Benchmark(name)
     rng = random.Random(seed)
-    trajectories = json.loads(TRAJ.read_text())
-    for t_i, traj in enumerate(trajectories[:n_traj]):
-        ns = f"traj-{t_i}"
-        texts = [_message_text(m) for m in traj["traj"]]
-        ids = []
-        for i, (m, text) in enumerate(zip(traj["traj"], texts)):
-            if i == 0 or not text.strip():  # the system policy is never compacted away
-                ids.append(None)
-                continue
-            cid = chunk_id(ns, text, position=i)
-            ids.append(cid)
-            bench.chunks.append(Chunk(id=cid, namespace=ns, text=text[:6000], role=m["role"],
-                                      message_index=i))
-        first_seen: dict[str, int] = {}
+    for t_i, messages in enumerate(trajectories):
+        ns = f"{name}-{t_i}"
+        first_seen: dict[str, tuple[int, str]] = {}
         candidates = []
-        for i, text in enumerate(texts):
-            if ids[i] is None:
+        for i, m in enumerate(messages):
+            text = _message_text(m)
+            if i == 0 or not text.strip():  # the system prompt is never compacted away
                 continue
-            for ref in set(_REF.findall(text)):
-                if ref not in first_seen:
-                    first_seen[ref] = i
-                elif i - first_seen[ref] >= 3:
-                    candidates.append((ref, i, first_seen[ref]))
+            refs_here: set[str] = set()
+            for p_i, piece in enumerate(_pieces(text)):
+                cid = chunk_id(ns, piece, position=i * 1000 + p_i)
+                bench.chunks.append(Chunk(id=cid, namespace=ns, text=piece, role=m["role"],
+                                          message_index=i))
+                for ref in _REF.findall(piece):
+                    first_seen.setdefault(ref, (i, cid))
+                    refs_here.add(ref)
+            for ref in refs_here:
+                if i - first_seen[ref][0] >= 3:
+                    candidates.append((ref, i, text))
         rng.shuffle(candidates)
         used: set[str] = set()
-        for ref, later, origin in candidates:
+        for ref, later, text in candidates:
             if ref in used or len(used) >= per_traj:
                 continue
             used.add(ref)
-            words = texts[later].split()
+            words = text.split()
             at = next((w for w, tok in enumerate(words) if ref in tok), 0)
             window = " ".join(words[max(0, at - 8) : at + 9])
-            bench.queries.append(Query(window, ns, ids[origin], before=later))
+            bench.queries.append(Query(window, ns, first_seen[ref][1], before=later,
+                                       split=_split(ns)))
     return bench
 
 
+def history_tau(n_traj: int) -> Benchmark:
+    trajectories = [t["traj"] for t in json.loads(TAU.read_text())[:n_traj]]
+    return history_set("history-tau", trajectories, per_traj=4)
+
+
+def history_swe(n_traj: int) -> Benchmark:
+    trajectories = [json.loads(p.read_text())["history"] for p in sorted(SWE.glob("*.traj"))]
+    return history_set("history-swe", trajectories[:n_traj], per_traj=12)
+
+
 # -- evaluation -----------------------------------------------------------------------
-def _search_all(index: Index, q: Query, depth: int) -> dict[str, list[str]]:
-    """Each retriever's ranking, and both fusions of the same three rankings."""
-    from retrieval.select import Hits
+@dataclass
+class Ranked:
+    """One query's rankings: what hybrid search fuses, plus grep run on its own."""
 
-    shards = index._validate(q.text, [q.namespace], depth, "hybrid")[q.namespace]
-    from retrieval.grep import compile_literals
-    from retrieval.index import HYBRID_MAX_MATCHES
+    query: Query
+    kind: str
+    results: dict[str, Hits]
+    grep_alone: Hits
 
-    results: dict[str, Hits] = {"bm25": shards.bm25.search(q.text, depth)}
-    shape = query_shape(q.text)
-    weights = weights_for(shape).as_dict()
-    # Grep alone is run on the query's literals, or the whole query when it has none.
-    literals = shape.literals or (q.text,)
-    grep = shards.grep.search(compile_literals(literals), depth, HYBRID_MAX_MATCHES)
-    results["grep"] = grep
-    qvec = index._encoder().encode([q.text])[0]
-    results["dense"] = index._dense(q.namespace, shards).search(qvec, depth)
-    fused_in = {k: v for k, v in results.items() if k != "grep" or weights["grep"] > 0}
-    ranked = {name: hits.ids.tolist() for name, hits in results.items()}
-    ranked["hybrid-rrf"] = fuse(fused_in, weights, depth, "rrf").ids.tolist()
-    ranked["hybrid-convex"] = fuse(fused_in, weights, depth, "convex").ids.tolist()
-    rowids = {r for ids in ranked.values() for r in ids}
-    chunks = index.store.get_rows(list(rowids))
-    out = {}
-    for name, ids in ranked.items():
-        keep = [chunks[r] for r in ids if r in chunks]
-        if q.before is not None:
-            keep = [c for c in keep if (c.message_index or 0) < q.before]
-        out[name] = [c.id for c in keep[:10]]
+
+def collect(bench: Benchmark, index: Index, depth: int = 50) -> list[Ranked]:
+    out = []
+    for q in bench.queries:
+        results, _ = index.rankings(q.text, namespaces=[q.namespace], depth=depth)
+        shape = query_shape(q.text)
+        # Grep alone runs on the query's literals, or on the whole query when it has none.
+        grep = index._load(q.namespace).grep.search(
+            compile_literals(shape.literals or (q.text,)), depth, HYBRID_MAX_MATCHES)
+        out.append(Ranked(q, shape.kind, results, grep))
     return out
 
 
-def evaluate(bench: Benchmark, index: Index) -> dict[str, dict[str, float]]:
-    recall = {r: 0.0 for r in RETRIEVERS}
-    ndcg = {r: 0.0 for r in RETRIEVERS}
-    for q in bench.queries:
-        for name, ids in _search_all(index, q, depth=50).items():
-            if q.gold in ids:
-                recall[name] += 1
-                ndcg[name] += 1 / math.log2(ids.index(q.gold) + 2)
-    n = max(len(bench.queries), 1)
-    return {r: {"recall@10": recall[r] / n, "ndcg@10": ndcg[r] / n} for r in RETRIEVERS}
+class Judge:
+    """recall@10 and nDCG@10 of a ranking of store row ids against a query's gold chunk."""
+
+    def __init__(self, index: Index) -> None:
+        rows = index.store._db().execute("SELECT rowid, id, message_index FROM chunks")
+        self.rows = {r: (cid, mi) for r, cid, mi in rows}
+
+    def __call__(self, ids: np.ndarray, q: Query) -> tuple[float, float]:
+        keep = [self.rows[r] for r in ids.tolist() if r in self.rows]
+        if q.before is not None:
+            keep = [c for c in keep if (c[1] or 0) < q.before]
+        top = [cid for cid, _ in keep[:10]]
+        if q.gold not in top:
+            return 0.0, 0.0
+        return 1.0, 1 / math.log2(top.index(q.gold) + 2)
 
 
-def build(bench: Benchmark, data_dir: Path, encoder) -> tuple[Index, dict[str, float]]:
-    index = Index.open(data_dir, IndexConfig(), encoder=lambda: encoder)
-    t0 = time.monotonic()
-    index.add(bench.chunks)
-    namespaces = sorted({c.namespace for c in bench.chunks})
-    for ns in namespaces:
-        index._load(ns)
-    t1 = time.monotonic()
-    for ns in namespaces:
-        index._dense(ns, index._load(ns))
-    t2 = time.monotonic()
-    return index, {"store+bm25+grep_s": t1 - t0, "dense_s": t2 - t1,
-                   "chunks": len(bench.chunks), "queries": len(bench.queries)}
+def _fused_ids(r: Ranked, weights: dict[str, float], method: str) -> np.ndarray:
+    return fuse(r.results, weights, 50, method).ids
+
+
+def _grid(kind: str) -> list[dict[str, float]]:
+    if kind == "prose":  # no literals: grep does not run
+        return [{"bm25": b, "grep": 0.0, "dense": d} for b, d in itertools.product(GRID, GRID)
+                if b or d]
+    return [{"bm25": b, "grep": g, "dense": d} for b, g, d in itertools.product(GRID, GRID, GRID)
+            if b or g or d]
+
+
+def tune(dev: dict[str, list[Ranked]], judges: dict[str, Judge]) -> dict:
+    """Per fusion and query shape, the weights maximising the mean over sets of dev nDCG@10
+    (each set counts equally). The objective is a sum over queries, so shapes tune apart."""
+    best: dict = {}
+    for method in FUSIONS:
+        table, total = {}, 0.0
+        for kind in SHAPE_KINDS:
+            items = [(name, r) for name, rs in dev.items() for r in rs if r.kind == kind]
+            if not items:
+                table[kind] = SHAPE_WEIGHTS[kind].as_dict()
+                continue
+            scored = []
+            for w in _grid(kind):
+                s = sum(judges[n](_fused_ids(r, w, method), r.query)[1] / len(dev[n])
+                        for n, r in items)
+                scored.append((s, w))
+            s, w = max(scored, key=lambda x: x[0])
+            table[kind], total = w, total + s
+        best[method] = {"weights": table, "dev_objective": total / len(dev)}
+    return best
+
+
+def report(ranked: list[Ranked], judge: Judge, configs: dict[str, tuple[str, dict]]) -> dict:
+    """recall@10 / nDCG@10 of each retriever alone and of each fusion config."""
+    sums: dict[str, list[float]] = {}
+    for r in ranked:
+        runs = {"bm25": r.results["bm25"].ids, "dense": r.results["dense"].ids,
+                "grep": r.grep_alone.ids}
+        for name, (method, table) in configs.items():
+            runs[name] = _fused_ids(r, table[r.kind], method)
+        for name, ids in runs.items():
+            rec, nd = judge(ids, r.query)
+            acc = sums.setdefault(name, [0.0, 0.0])
+            acc[0] += rec
+            acc[1] += nd
+    n = max(len(ranked), 1)
+    return {name: {"recall@10": a / n, "ndcg@10": b / n} for name, (a, b) in sums.items()}
+
+
+def quality(benches: Sequence[Benchmark], encoder) -> dict:
+    ranked: dict[str, list[Ranked]] = {}
+    judges: dict[str, Judge] = {}
+    builds: dict[str, dict] = {}
+    for bench in benches:
+        with tempfile.TemporaryDirectory() as tmp:
+            index = Index.open(Path(tmp), IndexConfig(), encoder=lambda: encoder)
+            t0 = time.monotonic()
+            index.add(bench.chunks)
+            namespaces = sorted({c.namespace for c in bench.chunks})
+            for ns in namespaces:
+                index._load(ns)
+            t1 = time.monotonic()
+            for ns in namespaces:
+                index._dense(ns, index._load(ns))
+            builds[bench.name] = {"chunks": len(bench.chunks), "queries": len(bench.queries),
+                                  "store+bm25+grep_s": t1 - t0,
+                                  "dense_s": time.monotonic() - t1}
+            ranked[bench.name] = collect(bench, index)
+            judges[bench.name] = Judge(index)
+            index.close()
+    dev = {n: [r for r in rs if r.query.split == "dev"] for n, rs in ranked.items()}
+    tuned = tune(dev, judges)
+    method = max(tuned, key=lambda m: tuned[m]["dev_objective"])
+    configs = {f"hybrid-{m}": (m, {k: v for k, v in t["weights"].items()})
+               for m, t in tuned.items()}
+    configs["shipped"] = (DEFAULT_FUSION, {k: w.as_dict() for k, w in SHAPE_WEIGHTS.items()})
+    out: dict = {"tuned": tuned, "best_fusion": method, "sets": {}}
+    for name, rs in ranked.items():
+        test = [r for r in rs if r.query.split == "test"]
+        shapes = {k: sum(r.kind == k for r in test) for k in SHAPE_KINDS}
+        out["sets"][name] = {"build": builds[name], "test_queries": len(test),
+                             "test_shapes": shapes,
+                             "test": report(test, judges[name], configs)}
+    return out
 
 
 # -- speed ----------------------------------------------------------------------------
-def bm25_vs_rank_bm25(bench: Benchmark) -> dict[str, float]:
+def code_corpus(n: int) -> list[tuple[str, int, str]]:
+    """(path, line, text) of functions, classes and module docstrings of installed packages,
+    cached in the temp dir (parsing ~10k files takes minutes on 2 busy cores)."""
+    cache = Path(tempfile.gettempdir()) / f"switchyard-bench-code-{n}.json"
+    if cache.exists():
+        return [tuple(u) for u in json.loads(cache.read_text())]  # type: ignore[misc]
+    sp = Path(site.getsitepackages()[0])
+    out: list[tuple[str, int, str]] = []
+    for pkg in PACKAGES:
+        for path in sorted((sp / pkg).rglob("*.py")):
+            try:
+                source = path.read_text()
+                tree = ast.parse(source)
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                continue
+            lines = source.splitlines()
+            rel = f"{pkg}/{path.relative_to(sp / pkg).as_posix()}"
+            if doc := ast.get_docstring(tree):
+                out.append((rel, 1, doc[:4000]))
+            for node in ast.walk(tree):
+                kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+                if isinstance(node, kinds) and node.end_lineno:
+                    out.append((rel, node.lineno,
+                                "\n".join(lines[node.lineno - 1 : node.end_lineno])[:4000]))
+            if len(out) >= n:
+                cache.write_text(json.dumps(out[:n]))
+                return out[:n]
+    cache.write_text(json.dumps(out))
+    return out
+
+
+def _same_top10(hits: Hits, scores: np.ndarray) -> bool:
+    """Our top-10 equals rank-bm25's up to ties at the cut."""
+    top = np.argsort(-scores, kind="stable")[:10]
+    cut = scores[top[-1]]
+    strict = set(np.flatnonzero(scores > cut + 1e-4).tolist())
+    got = hits.ids.tolist()
+    return strict <= set(got) and all(scores[g] >= cut - 1e-4 for g in got)
+
+
+def bm25_speed(units: Sequence[tuple[str, int, str]], queries: Sequence[str], n_ref: int,
+               repeat: int, numba: bool) -> dict:
+    """bm25s (as rank-bm25's Okapi) vs rank-bm25 on the same corpus and queries."""
     from rank_bm25 import BM25Okapi
 
-    texts = [c.text for c in bench.chunks]
-    queries = [q.text for q in bench.queries]
-    shard = Bm25Shard(Bm25Params(method="atire", idf_method="robertson"))
+    texts = [t for _, _, t in units]
+    okapi = {"method": "atire", "idf_method": "robertson"}
+    t0 = time.monotonic()
+    shard = Bm25Shard(Bm25Params(**okapi))
     shard.add(list(enumerate(texts)))
     shard.merge()
-    shard.search(queries[0], 10)  # compile numba outside the timing
-    reference = BM25Okapi([tokenize(t) for t in texts], epsilon=0)
-    t0 = time.monotonic()
-    ours = [shard.search(q, 10) for q in queries]
     t_ours = time.monotonic() - t0
     t0 = time.monotonic()
-    ref_scores = [reference.get_scores(tokenize(q)) for q in queries]
-    ref_top = [np.argsort(-s, kind="stable")[:10] for s in ref_scores]
-    t_ref = time.monotonic() - t0
-    equal = 0
-    for hits, scores, top in zip(ours, ref_scores, ref_top):
-        cut = scores[top[-1]]
-        strict_ref = set(np.flatnonzero(scores > cut + 1e-4).tolist())
-        got = hits.ids.tolist()
-        equal += strict_ref <= set(got) and all(scores[g] >= cut - 1e-4 for g in got)
-    return {"docs": len(texts), "queries": len(queries),
-            "bm25s_qps": len(queries) / t_ours, "rank_bm25_qps": len(queries) / t_ref,
-            "speedup": t_ref / t_ours, "top10_equal_share": equal / len(queries)}
+    reference = BM25Okapi([tokenize(t) for t in texts], epsilon=0)
+    t_ref_build = time.monotonic() - t0
+    sample = list(queries[:n_ref])
+    t0 = time.monotonic()
+    ref_scores = [reference.get_scores(tokenize(q)) for q in sample]
+    ref_qps = len(sample) / (time.monotonic() - t0)
+    single = lambda: [shard.search(q, 10) for q in queries]
+    batch = lambda: shard.search_many(queries, 10)
+    best_single, runs_single = timed(single, repeat)
+    best_batch, runs_batch = timed(batch, repeat)
+    out = {"docs": len(texts), "queries": len(queries), "rank_bm25_queries": len(sample),
+           "build_s": t_ours, "rank_bm25_build_s": t_ref_build, "rank_bm25_qps": ref_qps,
+           "single_qps": len(queries) / best_single,
+           "single_qps_runs": [len(queries) / r for r in runs_single],
+           "batch_qps": len(queries) / best_batch,
+           "batch_qps_runs": [len(queries) / r for r in runs_batch],
+           "top10_equal_single": np.mean([_same_top10(shard.search(q, 10), s)
+                                          for q, s in zip(sample, ref_scores)]),
+           "top10_equal_batch": np.mean([_same_top10(h, s) for h, s in
+                                         zip(shard.search_many(sample, 10), ref_scores)])}
+    if numba:
+        jit = Bm25Shard(Bm25Params(**okapi, backend="numba"))
+        jit._main, jit._main_rowids, jit._main_alive, jit._main_vocab = (
+            shard._main, shard._main_rowids, shard._main_alive, shard._main_vocab)
+        jit.vocab = shard.vocab
+        t0 = time.monotonic()
+        jit.search_many(queries[:2], 10, n_threads=2)  # compile outside the timing
+        out["numba_compile_s"] = time.monotonic() - t0
+        best, runs = timed(lambda: jit.search_many(queries, 10, n_threads=2), repeat)
+        out["numba_batch_qps"] = len(queries) / best
+        out["numba_batch_qps_runs"] = [len(queries) / r for r in runs]
+        out["top10_equal_numba"] = np.mean([_same_top10(h, s) for h, s in
+                                            zip(jit.search_many(sample, 10), ref_scores)])
+    for key in [k for k in out if k.endswith("qps")]:
+        if key != "rank_bm25_qps":
+            out[key.replace("qps", "speedup")] = out[key] / ref_qps
+    return {k: float(v) if isinstance(v, np.floating) else v for k, v in out.items()}
 
 
 class _ScaleEncoder:
@@ -258,50 +446,98 @@ class _ScaleEncoder:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def scale_test(n: int, real_encoder, n_queries: int = 60) -> dict[str, float]:
-    rng = random.Random(1)
-    words = [f"{a}{b}" for a in ("get", "set", "load", "parse", "user", "flight", "cache",
-                                 "request", "token", "error") for b in
-             ("", "_id", "Name", "_path", "Count", "_list", "Handler", "42", "Config")]
-    words += ["the", "a", "refund", "booking", "reservation", "cancel", "delayed", "payment", "baggage", "seat"]
+def scale_queries(units: Sequence[tuple[str, int, str]], prose: Sequence[str], n: int,
+                  seed: int = 1) -> list[str]:
+    """Half prose (docstring first lines), half naming an identifier defined in the corpus."""
+    rng = random.Random(seed)
+    names = sorted({m for _, _, t in units for m in re.findall(r"def ([a-z]+_\w+)", t[:200])})
+    out = []
+    for i in range(n):
+        if i % 2:
+            out.append(rng.choice(prose))
+        else:
+            out.append(f"where is {rng.choice(names)} called and what does it return")
+    return out
+
+
+def _stage_times(index: Index, shards, dense, q: str, encoder, stages: dict) -> None:
+    """Time each step of one hybrid search (as Index.search runs them) into `stages`."""
+    from retrieval.index import _grep, _plan
+
+    clock = [time.monotonic()]
+
+    def lap(name: str) -> None:
+        now = time.monotonic()
+        stages.setdefault(name, []).append(now - clock[0])
+        clock[0] = now
+
+    plan = _plan(q, "hybrid", None)
+    hits = {"bm25": shards.bm25.search(q, 50)}
+    lap("bm25")
+    if plan.pattern is not None:
+        hits["grep"] = _grep(shards, plan.pattern, plan.literals, 50)
+    lap("grep")
+    qvec = encoder.encode([q])[0]
+    lap("encode_cached")
+    hits["dense"] = dense.search(qvec, 50)
+    lap("dense")
+    fused = fuse(hits, plan.weights, 10)
+    lap("fuse")
+    index._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
+    lap("hydrate")
+
+
+def _p50(xs: Sequence[float]) -> float:
+    return 1000 * float(np.median(xs))
+
+
+def scale_test(units: Sequence[tuple[str, int, str]], queries: Sequence[str], real_encoder,
+               repeat: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         index = Index.open(Path(tmp), encoder=lambda: _ScaleEncoder(real_encoder))
         t0 = time.monotonic()
-        chunks = []
-        for i in range(n):
-            text = " ".join(rng.choices(words, k=rng.randint(20, 80))) + f" ref{i}"
-            chunks.append(Chunk(id=chunk_id("big", text, position=i), namespace="big",
-                                text=text))
-        index.add(chunks)
+        index.add([Chunk(id=chunk_id("big", t, s, line), namespace="big", text=t, source=s,
+                         start_line=line) for s, line, t in units])
         shards = index._load("big")
         t1 = time.monotonic()
-        index._dense("big", shards)
+        dense = index._dense("big", shards)
         t2 = time.monotonic()
-        queries = [f"why did {rng.choice(words)} fail for the {rng.choice(words)} booking"
-                   if i % 2 else f"ref{rng.randrange(n)} {rng.choice(words)}"
-                   for i in range(n_queries)]
-        encode_times, total_times = [], []
-        for q in queries:
-            e0 = time.monotonic()
-            real_encoder.encode([q + " (uncached)"])
-            encode_times.append(time.monotonic() - e0)
-        for q in queries:
-            s0 = time.monotonic()
-            index.search(q, namespaces=["big"], k=10)
-            total_times.append(time.monotonic() - s0)
-        retrieval_times = []
-        for q in queries:  # the query vectors are cached now: retrieval alone
-            s0 = time.monotonic()
-            index.search(q, namespaces=["big"], k=10)
-            retrieval_times.append(time.monotonic() - s0)
-        hnsw = index._load("big").dense.is_hnsw
+        index.flush()
+        t3 = time.monotonic()
         index.close()
-    ms = lambda xs: 1000 * float(np.median(xs))
-    return {"chunks": n, "hnsw": hnsw, "build_bm25_grep_store_s": t1 - t0,
-            "build_dense_index_s": t2 - t1, "hybrid_p50_ms": ms(total_times),
-            "hybrid_p50_ms_cached_query_vector": ms(retrieval_times),
-            "query_encode_p50_ms": ms(encode_times),
-            "hybrid_p95_ms": 1000 * float(np.percentile(total_times, 95))}
+        index = Index.open(Path(tmp), encoder=lambda: _ScaleEncoder(real_encoder))
+        shards = index._load("big")
+        dense = index._dense("big", shards)
+        t4 = time.monotonic()
+        search = lambda q: index.search(q, namespaces=["big"], k=10)
+        for q in queries:  # warm: query vectors cached, pages mapped
+            search(q)
+        passes: list[list[float]] = []
+        for _ in range(repeat):
+            times = []
+            for q in queries:
+                s0 = time.monotonic()
+                search(q)
+                times.append(time.monotonic() - s0)
+            passes.append(times)
+        with_encode: list[float] = []
+        for q in queries:
+            real_encoder._cache.clear()
+            s0 = time.monotonic()
+            search(q)
+            with_encode.append(time.monotonic() - s0)
+        stages: dict[str, list[float]] = {}
+        for q in queries:
+            _stage_times(index, shards, dense, q, real_encoder, stages)
+        index.close()
+    p50s = [_p50(p) for p in passes]
+    return {"chunks": len(units), "queries": len(queries), "hnsw": dense.is_hnsw,
+            "build_store_bm25_grep_s": t1 - t0, "build_dense_index_s": t2 - t1,
+            "save_s": t3 - t2, "reopen_s": t4 - t3,
+            "hybrid_p50_ms": min(p50s), "hybrid_p50_ms_runs": p50s,
+            "hybrid_p95_ms": 1000 * float(np.percentile(passes[int(np.argmin(p50s))], 95)),
+            "hybrid_p50_ms_with_query_encode": _p50(with_encode),
+            "stage_p50_ms": {k: _p50(v) for k, v in stages.items()}}
 
 
 def main() -> None:
@@ -309,49 +545,81 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sets, 20k scale test")
     parser.add_argument("--scale", type=int, default=None, help="chunks in the scale test")
     parser.add_argument("--code", type=int, default=None, help="functions in code-search")
-    parser.add_argument("--traj", type=int, default=None, help="tau-bench trajectories")
-    parser.add_argument("--scale-only", action="store_true", help="only the scale test")
+    parser.add_argument("--traj", type=int, default=None, help="trajectories per history set")
+    parser.add_argument("--corpus", type=int, default=None, help="documents in the BM25 test")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs (best, spread)")
+    parser.add_argument("--only", choices=("quality", "bm25", "scale"), default=None)
+    parser.add_argument("--no-numba", action="store_true", help="skip bm25s's numba batch")
     args = parser.parse_args()
     n_code = args.code or (300 if args.quick else 1500)
     n_traj = args.traj or (10 if args.quick else 40)
     n_scale = args.scale or (20_000 if args.quick else 100_000)
+    n_corpus = args.corpus or (20_000 if args.quick else 100_000)
 
     from retrieval.embedding import Encoder
 
     encoder = Encoder(max_tokens=128)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=False).stdout.strip()
-    report: dict = {"commit": commit, "sets": {}}
-    sets = () if args.scale_only else (code_search(n_code), history_recall(n_traj))
-    for bench in sets:
-        with tempfile.TemporaryDirectory() as tmp:
-            index, build_stats = build(bench, Path(tmp), encoder)
-            quality = evaluate(bench, index)
-            index.close()
-        report["sets"][bench.name] = {"build": build_stats, "quality": quality}
-        print(f"\n{bench.name}: {build_stats['chunks']} chunks, {build_stats['queries']} "
-              f"queries; build {build_stats['store+bm25+grep_s']:.1f} s (+ dense "
-              f"{build_stats['dense_s']:.1f} s)")
-        print(f"  {'retriever':<15}{'recall@10':>10}{'nDCG@10':>10}")
-        for name, q in quality.items():
-            print(f"  {name:<15}{q['recall@10']:>10.3f}{q['ndcg@10']:>10.3f}")
-    speed = report["bm25_speed"] = bm25_vs_rank_bm25(code_search(n_code))
-    print(f"\nBM25 on {speed['docs']} docs: bm25s {speed['bm25s_qps']:.0f} q/s vs rank-bm25 "
-          f"{speed['rank_bm25_qps']:.1f} q/s = {speed['speedup']:.0f}x; "
-          f"top-10 equal (up to ties) on {100 * speed['top10_equal_share']:.0f}% of queries")
-    report["scale"] = scale = scale_test(n_scale, encoder)
-    print(f"\nscale {scale['chunks']} chunks (HNSW={scale['hnsw']}): hybrid p50 "
-          f"{scale['hybrid_p50_ms']:.1f} ms (p95 {scale['hybrid_p95_ms']:.1f}); with the query "
-          f"vector cached {scale['hybrid_p50_ms_cached_query_vector']:.1f} ms; MiniLM query "
-          f"encode p50 {scale['query_encode_p50_ms']:.1f} ms; build {scale['build_bm25_grep_store_s']:.1f}"
-          f" s + dense index {scale['build_dense_index_s']:.1f} s")
+    report: dict = {"commit": commit, "args": vars(args)}
+    code = code_search(n_code)
+    if args.only in (None, "quality"):
+        report["quality"] = q = quality([code, history_tau(n_traj), history_swe(n_traj)],
+                                        encoder)
+        print_quality(q)
+    units = code_corpus(max(n_corpus, n_scale)) if args.only != "quality" else []
+    prose = [x.text for x in code.queries]
+    if args.only in (None, "bm25"):
+        report["bm25_speed"] = s = bm25_speed(units[:n_corpus], prose, 100, args.repeat,
+                                              numba=not args.no_numba)
+        print(f"\nBM25 on {s['docs']} code documents, {s['queries']} queries (rank-bm25: "
+              f"{s['rank_bm25_queries']}): rank-bm25 {s['rank_bm25_qps']:.1f} q/s; ours single "
+              f"{s['single_qps']:.0f} q/s = {s['single_speedup']:.0f}x (runs "
+              f"{_fmt(s['single_qps_runs'])}), batched {s['batch_qps']:.0f} q/s = "
+              f"{s['batch_speedup']:.0f}x (runs {_fmt(s['batch_qps_runs'])})")
+        if "numba_batch_qps" in s:
+            print(f"  bm25s numba batch (2 threads) {s['numba_batch_qps']:.0f} q/s = "
+                  f"{s['numba_batch_speedup']:.0f}x (compile {s['numba_compile_s']:.1f} s)")
+        print(f"  top-10 equal to rank-bm25 (up to ties): single "
+              f"{100 * s['top10_equal_single']:.0f}%, batch {100 * s['top10_equal_batch']:.0f}%"
+              f"; build {s['build_s']:.1f} s vs rank-bm25 {s['rank_bm25_build_s']:.1f} s")
+    if args.only in (None, "scale"):
+        report["scale"] = c = scale_test(units[:n_scale], scale_queries(units, prose, 60),
+                                         encoder, args.repeat)
+        print(f"\nscale {c['chunks']} chunks (HNSW={c['hnsw']}): hybrid p50 "
+              f"{c['hybrid_p50_ms']:.2f} ms (runs {_fmt(c['hybrid_p50_ms_runs'], 2)}; p95 "
+              f"{c['hybrid_p95_ms']:.1f}) with the query vector cached; "
+              f"{c['hybrid_p50_ms_with_query_encode']:.1f} ms with MiniLM query encoding")
+        print("  stage p50 ms: " + ", ".join(f"{k} {v:.2f}"
+                                            for k, v in c["stage_p50_ms"].items()))
+        print(f"  build: store+bm25+grep {c['build_store_bm25_grep_s']:.1f} s, dense index "
+              f"{c['build_dense_index_s']:.1f} s, save {c['save_s']:.1f} s, reopen "
+              f"{c['reopen_s']:.1f} s")
     report["peak_rss_mb"] = peak_rss_mb()
     print(f"peak RSS {report['peak_rss_mb']:.0f} MB")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     path = out / f"retrieval-{int(time.time())}.json"
-    path.write_text(json.dumps(report, indent=2))
+    path.write_text(json.dumps(report, indent=2, default=float))
     print(f"wrote {path}")
+
+
+def _fmt(xs: Sequence[float], digits: int = 0) -> str:
+    return "/".join(f"{x:.{digits}f}" for x in xs)
+
+
+def print_quality(q: dict) -> None:
+    print(f"fusion tuned on dev halves; best on dev: {q['best_fusion']}")
+    for method, t in q["tuned"].items():
+        print(f"  {method}: dev objective {t['dev_objective']:.3f}, weights {t['weights']}")
+    for name, s in q["sets"].items():
+        b = s["build"]
+        print(f"\n{name}: {b['chunks']} chunks, {b['queries']} queries ({s['test_queries']} "
+              f"held out: {s['test_shapes']}); build {b['store+bm25+grep_s']:.1f} s "
+              f"(+ dense {b['dense_s']:.1f} s)")
+        print(f"  {'retriever':<15}{'recall@10':>10}{'nDCG@10':>10}")
+        for name_r, m in s["test"].items():
+            print(f"  {name_r:<15}{m['recall@10']:>10.3f}{m['ndcg@10']:>10.3f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from .select import Hits, topk_indices
 from .tokenize import tokenize
 
 FORMAT_VERSION = 1
+PRUNE_SHARE = 1 / 16  # "rare" terms: their postings together under this share of documents
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Bm25Shard:
         self._main_len = 0  # total tokens in main
         self._main_tokens: list[np.ndarray] = []
         self._main_matrix: Any = None  # scipy CSR of the main scores, for batched search
+        self._main_bounds: tuple[np.ndarray, np.ndarray] | None = None  # per-term min, max
         # delta segment
         self._delta_rowids: list[int] = []
         self._delta_tokens: list[np.ndarray] = []
@@ -148,7 +150,7 @@ class Bm25Shard:
                 create_empty_token=False, show_progress=False,
             )
         self._main = main if tokens else None
-        self._main_matrix = None
+        self._main_matrix = self._main_bounds = None
         self._main_rowids = rowids.astype(np.int64)
         self._main_alive = np.ones(len(tokens), dtype=bool)
         self._main_vocab = len(self.vocab)
@@ -260,7 +262,10 @@ class Bm25Shard:
     def _search_ids(self, qids: np.ndarray, k: int) -> Hits:
         if self._main is None:
             return self._merge_delta(np.empty(0, np.int64), np.empty(0), qids, k)
-        docs, values = _sparse_sums(self._main.scores, qids, self._main_alive.size)
+        if self._main_bounds is None:
+            self._main_bounds = _term_bounds(self._main.scores, self._main_vocab)
+        pruned = _pruned_sums(self._main.scores, qids, self._main_alive, self._main_bounds, k)
+        docs, values = pruned or _sparse_sums(self._main.scores, qids, self._main_alive.size)
         return self._merge_delta(docs, values, qids, k)
 
     def _merge_delta(self, docs: np.ndarray, values: np.ndarray, qids: np.ndarray,
@@ -378,6 +383,57 @@ def _sparse_sums(scores: Mapping[str, Any], qids: np.ndarray,
     sums = np.bincount(docs, weights=contrib, minlength=num_docs)
     hit = np.flatnonzero(sums)
     return hit, sums[hit]
+
+
+def _term_bounds(scores: Mapping[str, Any], n_vocab: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each term's smallest and largest score contribution (0 for unused terms)."""
+    indptr, data = np.asarray(scores["indptr"]), np.asarray(scores["data"])
+    lo, hi = np.zeros(n_vocab, np.float32), np.zeros(n_vocab, np.float32)
+    used = np.flatnonzero(indptr[1 : n_vocab + 1] > indptr[:n_vocab])
+    if used.size:  # columns are contiguous, so reduceat over the used ones' starts is exact
+        lo[used] = np.minimum.reduceat(data, indptr[used])
+        hi[used] = np.maximum.reduceat(data, indptr[used])
+    return lo, hi
+
+
+def _pruned_sums(scores: Mapping[str, Any], qids: np.ndarray, alive: np.ndarray,
+                 bounds: tuple[np.ndarray, np.ndarray],
+                 k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact top-k candidates without summing the common terms' long posting lists (MaxScore,
+    Turtle & Flood 1995): score the rare terms' documents, take the k-th best partial score
+    as a floor; if the common terms together cannot lift any other document over it, only
+    the candidates need the common terms, found by binary search in their sorted postings.
+    None when that bound does not hold (or a term can score below 0): sum everything then."""
+    indptr, indices, data = scores["indptr"], scores["indices"], scores["data"]
+    terms, mult = np.unique(qids[qids < indptr.shape[0] - 1], return_counts=True)
+    lo, hi = bounds
+    if terms.size < 2 or lo[terms].min() < 0:
+        return None
+    df = indptr[terms + 1] - indptr[terms]
+    order = np.argsort(df, kind="stable")
+    n_rare = max(1, int(np.searchsorted(np.cumsum(df[order]), alive.size * PRUNE_SHARE,
+                                        side="right")))
+    if n_rare >= terms.size:
+        return None  # no common term: the plain sum is cheap
+    rare, common = order[:n_rare], order[n_rare:]
+    spans = [(int(indptr[terms[j]]), int(indptr[terms[j] + 1]), int(mult[j])) for j in rare]
+    docs = np.concatenate([indices[a:b] for a, b, _ in spans])
+    cand, inverse = np.unique(docs, return_inverse=True)
+    sums = np.bincount(inverse, weights=np.concatenate([data[a:b] * m for a, b, m in spans]))
+    live = alive[cand]
+    cand, sums = cand[live], sums[live]
+    if cand.size < k:
+        return None
+    floor = np.partition(sums, cand.size - k)[cand.size - k]
+    if float((hi[terms[common]] * mult[common]).sum()) >= floor:
+        return None
+    for j in common:
+        a, b = int(indptr[terms[j]]), int(indptr[terms[j] + 1])
+        column = indices[a:b]
+        pos = np.minimum(np.searchsorted(column, cand), b - a - 1)
+        found = column[pos] == cand
+        sums[found] += data[a:b][pos[found]] * mult[j]
+    return cand.astype(np.int64), sums
 
 
 def _column_sums(scores: Mapping[str, Any], qids: np.ndarray, num_docs: int) -> np.ndarray:

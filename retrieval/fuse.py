@@ -41,10 +41,20 @@ _IDENT = re.compile(
 )
 
 
+ShapeKind = Literal["prose", "literal", "mixed"]
+SHAPE_KINDS: tuple[str, ...] = ("prose", "literal", "mixed")
+
+
 @dataclass(frozen=True)
 class QueryShape:
     literals: tuple[str, ...]  # exact strings worth grepping for
     natural: bool  # does the query read as prose (more than the literals)?
+
+    @property
+    def kind(self) -> ShapeKind:
+        if not self.literals:
+            return "prose"
+        return "mixed" if self.natural else "literal"
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,15 @@ class Weights:
 
     def as_dict(self) -> dict[str, float]:
         return {"bm25": self.bm25, "grep": self.grep, "dense": self.dense}
+
+
+# Literals favour grep; prose favours dense and BM25; a mix keeps all three. Tuned on the
+# dev half of the bench sets (see DEFAULT_FUSION for the held-out figures).
+SHAPE_WEIGHTS: dict[str, Weights] = {
+    "prose": Weights(bm25=1.0, grep=0.0, dense=1.0),
+    "literal": Weights(bm25=0.6, grep=1.0, dense=0.3),
+    "mixed": Weights(bm25=1.0, grep=0.7, dense=0.7),
+}
 
 
 def query_shape(query: str) -> QueryShape:
@@ -75,12 +94,8 @@ def query_shape(query: str) -> QueryShape:
 
 
 def weights_for(shape: QueryShape) -> Weights:
-    """Literals favour grep; prose favours dense and BM25; a mix keeps all three."""
-    if not shape.literals:
-        return Weights(bm25=1.0, grep=0.0, dense=1.0)
-    if not shape.natural:
-        return Weights(bm25=0.6, grep=1.0, dense=0.3)
-    return Weights(bm25=1.0, grep=0.7, dense=0.7)
+    """The fusion weights for the query's shape (SHAPE_WEIGHTS, tuned by bench/retrieval.py)."""
+    return SHAPE_WEIGHTS[shape.kind]
 
 
 class Fused(NamedTuple):

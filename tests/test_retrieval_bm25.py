@@ -115,3 +115,69 @@ def test_containing_uses_postings_of_main_and_delta() -> None:
     shard.delete([expected[0]])
     assert expected[0] not in shard.containing(["w1"]).tolist()
     assert shard.containing(["never_seen"]) is None
+
+
+def test_search_ranks_like_rank_bm25_with_main_delta_and_tombstones() -> None:
+    docs, queries = _corpus(2600, seed=3)
+    shard = Bm25Shard(OKAPI)
+    shard.add(list(enumerate(docs[:2400])))  # main segment
+    shard.add(list(enumerate(docs[2400:], start=2400)))  # delta segment
+    shard.delete([5, 17, 2401])
+    for q in queries:
+        hits = shard.search(q, 10)
+        ids, scores = shard.scores(q)
+        expected = np.zeros(len(docs))
+        expected[ids] = scores
+        assert 5 not in hits.ids and 2401 not in hits.ids
+        assert np.all(np.diff(hits.scores) <= 1e-6)  # best first
+        _assert_same_top10(_dense_from_hits(hits, len(docs)), expected)
+
+
+def _dense_from_hits(hits, n: int) -> np.ndarray:
+    """Top-10 hits as a score vector; the rest strictly below every hit."""
+    out = np.full(n, -1.0)
+    out[hits.ids] = hits.scores
+    return out
+
+
+def test_search_many_equals_search() -> None:
+    # (backend="numba" batches through bm25s's jitted retrieval; its compile takes 15-50 s
+    # here, so bench/retrieval.py checks it against rank-bm25 instead.)
+    backend = "numpy"
+    docs, queries = _corpus(2600, seed=4)
+    shard = Bm25Shard(Bm25Params(method="atire", idf_method="robertson", backend=backend))
+    shard.add(list(enumerate(docs[:2400])))
+    shard.add(list(enumerate(docs[2400:], start=2400)))
+    shard.delete([3, 9, 2405])
+    batch = shard.search_many([*queries, "zzz-unknown-term"], 10)
+    for q, got in zip(queries, batch):
+        want = shard.search(q, 10)
+        np.testing.assert_allclose(np.sort(got.scores), np.sort(want.scores), rtol=1e-5)
+        assert not {3, 9, 2405} & set(got.ids.tolist())
+    assert len(batch[-1]) == 0
+
+
+def test_pruned_top_k_equals_the_full_sum() -> None:
+    """MaxScore pruning (lucene idf is never negative) returns the exhaustive top-10."""
+    from retrieval.bm25 import _pruned_sums, _term_bounds
+
+    docs, _ = _corpus(3000, seed=5)
+    rng = random.Random(6)
+    common = [f"w{i}" for i in range(3)]
+    rare = [f"w{i}" for i in range(150, 400)]
+    queries = [" ".join([*rng.sample(common, 2), *rng.sample(rare, rng.randint(1, 2))])
+               for _ in range(60)]
+    shard = Bm25Shard(Bm25Params(backend="numpy"))
+    shard.add(list(enumerate(docs)))
+    shard.merge()
+    shard.delete([int(x) for x in rng.sample(range(3000), 40)])
+    bounds = _term_bounds(shard._main.scores, shard._main_vocab)
+    pruned = 0
+    for q in queries:
+        qids = shard._ids_for(tokenize(q))
+        pruned += _pruned_sums(shard._main.scores, qids, shard._main_alive, bounds, 10) is not None
+        ids, scores = shard.scores(q)
+        expected = np.zeros(3000)
+        expected[ids] = scores
+        _assert_same_top10(_dense_from_hits(shard.search(q, 10), 3000), expected)
+    assert pruned > 10  # the bound held for these queries: the fast path was exercised
