@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,6 +22,7 @@ from server.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
 _warned_fields: set[str] = set()
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 OVERRIDE_HEADERS = {
     "x-switchyard-thinking": "true/false: force the thinking or non-thinking group",
@@ -38,7 +40,7 @@ class OpenAIBaseModel(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     @model_validator(mode="after")
-    def _log_extra(self) -> "OpenAIBaseModel":
+    def _log_extra(self) -> OpenAIBaseModel:
         for name in (self.model_extra or {}):
             if name not in _warned_fields:
                 _warned_fields.add(name)
@@ -71,7 +73,8 @@ class ChatCompletionRequest(OpenAIBaseModel):
     user: str | None = None
 
 
-def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+def parse_body(raw: bytes, model: type[BodyT]) -> BodyT:
+    """A JSON request body validated as `model`; errors name the offending field."""
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -79,11 +82,15 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:
-        body = ChatCompletionRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{where}: {err['msg']}", param=where) from None
+
+
+def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+    body = parse_body(raw, ChatCompletionRequest)
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop) if body.stop else None
     params = SamplingParams(
         temperature=body.temperature, top_p=body.top_p,

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -35,7 +35,7 @@ from server.errors import (
     UpstreamRateLimited,
     as_switchyard_error,
 )
-from server.openai_types import OpenAIBaseModel, _int_header, _overrides
+from server.openai_types import OpenAIBaseModel, _int_header, _overrides, parse_body
 from server.pipeline import ChatStream, Pipeline
 from server.responses_store import ResponseStore, StoredResponse
 
@@ -85,18 +85,7 @@ class Turn:
 
 # -- request translation -------------------------------------------------------------------
 def parse_responses_request(raw: bytes) -> ResponsesRequest:
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", code="invalid_json")
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    try:
-        body = ResponsesRequest.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InvalidRequest(f"{where}: {err['msg']}", param=str(err["loc"][0])) from None
+    body = parse_body(raw, ResponsesRequest)
     if body.input is None or body.input == "" or body.input == []:
         raise InvalidRequest("input is required: a string or a non-empty list of input items",
                              param="input")

@@ -120,7 +120,7 @@ def test_request_translation_fields_and_effort_mapping() -> None:
     assert header.overrides.reasoning_effort == "low"  # the header beats the body
     with pytest.raises(InvalidRequest) as info:
         parse_responses_request(b'{"model": "m", "input": "x", "reasoning": {"effort": "max"}}')
-    assert info.value.param == "reasoning"
+    assert info.value.param == "reasoning.effort"
 
 
 def test_flat_and_nested_tools() -> None:
