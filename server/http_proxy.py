@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from router.decision import RouteDecision
 from server import feedback_api, responses_api
+from server.chat import ChatResult
 from server.config import AUTO_MODEL, Config
 from server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
 from server.openai_types import (
@@ -88,14 +89,7 @@ async def chat_completions(request: Request) -> Response:
         result = await _unless_disconnected(request, pipeline.chat(chat))
     except Exception as exc:  # noqa: BLE001 - translated once, here, into the OpenAI shape
         return _error_response(request, as_switchyard_error(exc), request_id)
-    headers = _decision_headers(result.request_id, result.decision)
-    headers.update({
-        "x-switchyard-tokens-before": str(result.tokens_before),
-        "x-switchyard-tokens-after": str(result.tokens_after),
-        "x-switchyard-attempts": str(len(result.attempts)),
-        "x-switchyard-upstream": result.attempts[-1].deployment if result.attempts else "",
-    })
-    return _json(completion_body(result), 200, headers)
+    return _json(completion_body(result), 200, result_headers(result))
 
 
 async def list_models(request: Request) -> Response:
@@ -210,15 +204,30 @@ def _decision_headers(request_id: str, d: RouteDecision) -> dict[str, str]:
     }
 
 
-def _stream_headers(stream: ChatStream) -> dict[str, str]:
-    headers = _decision_headers(stream.request_id, stream.decision)
+def _trip_headers(request_id: str, decision: RouteDecision, tokens_before: int,
+                  tokens_after: int, attempts: int, upstream: str) -> dict[str, str]:
+    headers = _decision_headers(request_id, decision)
     headers.update({
-        "x-switchyard-tokens-before": str(stream.tokens_before),
-        "x-switchyard-tokens-after": str(stream.tokens_after),
-        "x-switchyard-attempts": str(len(stream.attempts)),
-        "x-switchyard-upstream": stream.deployment.public_name,
-        "cache-control": "no-cache",
+        "x-switchyard-tokens-before": str(tokens_before),
+        "x-switchyard-tokens-after": str(tokens_after),
+        "x-switchyard-attempts": str(attempts),
+        "x-switchyard-upstream": upstream,
     })
+    return headers
+
+
+def result_headers(result: ChatResult) -> dict[str, str]:
+    """Every header that tells a finished request's decision, compaction and attempts."""
+    upstream = result.attempts[-1].deployment if result.attempts else ""
+    return _trip_headers(result.request_id, result.decision, result.tokens_before,
+                         result.tokens_after, len(result.attempts), upstream)
+
+
+def _stream_headers(stream: ChatStream) -> dict[str, str]:
+    headers = _trip_headers(stream.request_id, stream.decision, stream.tokens_before,
+                            stream.tokens_after, len(stream.attempts),
+                            stream.deployment.public_name)
+    headers["cache-control"] = "no-cache"
     return headers
 
 

@@ -26,7 +26,7 @@ from retrieval.chat import Attachment, Message, ToolCall, ToolDefinition, valida
 from retrieval.errors import ChatFormatError
 from router.decision import RouteOverrides
 from server import http_proxy  # a module import: http_proxy imports this module too
-from server.chat import ChatRequest, ChatResult, SamplingParams, StreamDelta, Usage
+from server.chat import ChatRequest, SamplingParams, StreamDelta, Usage
 from server.errors import (
     InvalidRequest,
     LimitExceeded,
@@ -401,7 +401,7 @@ async def create_response(request: Request) -> Response:
     out = response_body(turn, model=result.model, status=_status(result.finish_reason),
                         output=output, usage=result.usage, finish_reason=result.finish_reason)
     await _save(store, turn, out)
-    return http_proxy._json(out, 200, _result_headers(result))
+    return http_proxy._json(out, 200, http_proxy.result_headers(result))
 
 
 async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, turn: Turn,
@@ -461,17 +461,6 @@ async def _save(store: ResponseStore, turn: Turn, response: dict[str, Any]) -> N
                             response["output"], response, turn.body.previous_response_id,
                             float(turn.created_at))
     await asyncio.to_thread(store.put, stored)
-
-
-def _result_headers(result: ChatResult) -> dict[str, str]:
-    headers = http_proxy._decision_headers(result.request_id, result.decision)
-    headers.update({
-        "x-switchyard-tokens-before": str(result.tokens_before),
-        "x-switchyard-tokens-after": str(result.tokens_after),
-        "x-switchyard-attempts": str(len(result.attempts)),
-        "x-switchyard-upstream": result.attempts[-1].deployment if result.attempts else "",
-    })
-    return headers
 
 
 # -- streaming events ----------------------------------------------------------------------
