@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,22 @@ def measure(url: str, body: dict[str, Any], concurrency: int, total: int,
             "p99_ms": lat[max(int(len(lat) * 0.99) - 1, 0)] * 1000}
 
 
-def start_proxy(upstream_port: int, router: str, data_dir: Path) -> tuple[subprocess.Popen, int]:
+@contextlib.contextmanager
+def fake_upstream_process() -> Iterator[int]:
+    """The fake upstream in its own process (so it does not share the proxy's GIL); its port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models")
+        yield port
+    finally:
+        proc.terminate()
+
+
+@contextlib.contextmanager
+def proxy_process(upstream_port: int, router: str, data_dir: Path) -> Iterator[int]:
+    """`switchyard serve` in its own process on the fake upstream; its HTTP port."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
     config = {
@@ -98,9 +115,16 @@ def start_proxy(upstream_port: int, router: str, data_dir: Path) -> tuple[subpro
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--config", str(path)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_http(f"http://127.0.0.1:{port}/healthz")
-    return proc, port
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def main() -> None:
@@ -112,43 +136,29 @@ def main() -> None:
     args = parser.parse_args()
     total = 300 if args.quick else args.requests
 
-    upstream_port = free_port()
-    upstream = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", str(upstream_port)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL)
-    wait_http(f"http://127.0.0.1:{upstream_port}/v1/models")
     results = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
-            for router in args.routers:
-                proc, port = start_proxy(upstream_port, router, Path(tmp) / router)
+    with fake_upstream_process() as upstream_port, tempfile.TemporaryDirectory() as tmp:
+        direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+        for router in args.routers:
+            with proxy_process(upstream_port, router, Path(tmp) / router) as port:
                 via = f"http://127.0.0.1:{port}/v1/chat/completions"
-                try:
-                    for stream in (False, True):
-                        for c in args.concurrency:
-                            body = chat_body(stream)
-                            base = measure(direct, body, c, total, warmup=50)
-                            prox = measure(via, body, c, total, warmup=50)
-                            results.append({
-                                "router": router, "stream": stream, "concurrency": c,
-                                "direct": base, "proxy": prox,
-                                "added_p50_ms": prox["p50_ms"] - base["p50_ms"],
-                                "throughput_ratio": prox["rps"] / base["rps"]})
-                            r = results[-1]
-                            print(f"router={router:4} stream={stream!s:5} c={c:3} | direct "
-                                  f"{base['rps']:7.0f} rps p50 {base['p50_ms']:6.2f} ms | proxy "
-                                  f"{prox['rps']:7.0f} rps p50 {prox['p50_ms']:6.2f} ms p99 "
-                                  f"{prox['p99_ms']:6.2f} ms | added p50 "
-                                  f"{r['added_p50_ms']:+6.2f} ms, throughput x"
-                                  f"{r['throughput_ratio']:.2f}", flush=True)
-                finally:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-    finally:
-        upstream.terminate()
+                for stream in (False, True):
+                    for c in args.concurrency:
+                        body = chat_body(stream)
+                        base = measure(direct, body, c, total, warmup=50)
+                        prox = measure(via, body, c, total, warmup=50)
+                        results.append({
+                            "router": router, "stream": stream, "concurrency": c,
+                            "direct": base, "proxy": prox,
+                            "added_p50_ms": prox["p50_ms"] - base["p50_ms"],
+                            "throughput_ratio": prox["rps"] / base["rps"]})
+                        r = results[-1]
+                        print(f"router={router:4} stream={stream!s:5} c={c:3} | direct "
+                              f"{base['rps']:7.0f} rps p50 {base['p50_ms']:6.2f} ms | proxy "
+                              f"{prox['rps']:7.0f} rps p50 {prox['p50_ms']:6.2f} ms p99 "
+                              f"{prox['p99_ms']:6.2f} ms | added p50 "
+                              f"{r['added_p50_ms']:+6.2f} ms, throughput x"
+                              f"{r['throughput_ratio']:.2f}", flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=ROOT,

@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.proxy import free_port, load, measure, start_proxy, wait_http
+from bench.proxy import fake_upstream_process, load, measure, proxy_process
 
 SYSTEM = "You are a helpful coding agent."
 TASK = "Rename the function parse_cfg to parse_config in src/app/config.py and its callers."
@@ -102,42 +102,31 @@ def main() -> None:
     resp_us, chat_us = translation_us(100)
     print(f"translate 200-item history: responses {resp_us:7.1f} us | chat parse "
           f"{chat_us:7.1f} us | ratio x{resp_us / chat_us:.2f}", flush=True)
-    upstream_port = free_port()
-    upstream = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", str(upstream_port)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL)
-    wait_http(f"http://127.0.0.1:{upstream_port}/v1/models")
     results = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, port = start_proxy(upstream_port, "off", Path(tmp) / "off")
-            base = f"http://127.0.0.1:{port}/v1"
-            try:
-                for turns in (0, 40):
-                    chat_body, resp_body = bodies(turns)
-                    for stream in (False, True):
-                        cb = dict(chat_body, stream=stream)
-                        if stream:
-                            cb["stream_options"] = {"include_usage": True}
-                        rb = dict(resp_body, stream=stream)
-                        for c in args.concurrency:
-                            chat, resp = measure_pair((base + "/chat/completions", cb),
-                                                      (base + "/responses", rb), c,
-                                                      args.requests)
-                            results.append({"turns": turns, "stream": stream, "concurrency": c,
-                                            "chat": chat, "responses": resp,
-                                            "p50_ratio": resp["p50_ms"] / chat["p50_ms"],
-                                            "rps_ratio": resp["rps"] / chat["rps"]})
-                            r = results[-1]
-                            print(f"turns={turns:2} stream={stream!s:5} c={c:2} | chat "
-                                  f"{chat['rps']:6.0f} rps p50 {chat['p50_ms']:6.2f} ms | "
-                                  f"responses {resp['rps']:6.0f} rps p50 {resp['p50_ms']:6.2f} "
-                                  f"ms p99 {resp['p99_ms']:6.2f} ms | p50 x{r['p50_ratio']:.2f}"
-                                  f", rps x{r['rps_ratio']:.2f}", flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
-    finally:
-        upstream.terminate()
+    with (fake_upstream_process() as upstream_port, tempfile.TemporaryDirectory() as tmp,
+          proxy_process(upstream_port, "off", Path(tmp) / "off") as port):
+        base = f"http://127.0.0.1:{port}/v1"
+        for turns in (0, 40):
+            chat_body, resp_body = bodies(turns)
+            for stream in (False, True):
+                cb = dict(chat_body, stream=stream)
+                if stream:
+                    cb["stream_options"] = {"include_usage": True}
+                rb = dict(resp_body, stream=stream)
+                for c in args.concurrency:
+                    chat, resp = measure_pair((base + "/chat/completions", cb),
+                                              (base + "/responses", rb), c,
+                                              args.requests)
+                    results.append({"turns": turns, "stream": stream, "concurrency": c,
+                                    "chat": chat, "responses": resp,
+                                    "p50_ratio": resp["p50_ms"] / chat["p50_ms"],
+                                    "rps_ratio": resp["rps"] / chat["rps"]})
+                    r = results[-1]
+                    print(f"turns={turns:2} stream={stream!s:5} c={c:2} | chat "
+                          f"{chat['rps']:6.0f} rps p50 {chat['p50_ms']:6.2f} ms | "
+                          f"responses {resp['rps']:6.0f} rps p50 {resp['p50_ms']:6.2f} "
+                          f"ms p99 {resp['p99_ms']:6.2f} ms | p50 x{r['p50_ratio']:.2f}"
+                          f", rps x{r['rps_ratio']:.2f}", flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
