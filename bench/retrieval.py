@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval import Chunk, Index, IndexConfig, chunk_id
 from retrieval.bm25 import Bm25Params, Bm25Shard
-from retrieval.fuse import DEFAULT_FUSION, FUSIONS, SHAPE_KINDS, SHAPE_WEIGHTS, fuse, query_shape
+from retrieval.fuse import FUSIONS, SHAPE_FUSION, SHAPE_KINDS, fuse, query_shape
 from retrieval.grep import compile_literals
 from retrieval.index import HYBRID_MAX_MATCHES
 from retrieval.select import Hits
@@ -263,36 +263,43 @@ def _grid(kind: str) -> list[dict[str, float]]:
             if b or g or d]
 
 
-def tune(dev: dict[str, list[Ranked]], judges: dict[str, Judge]) -> dict:
-    """Per fusion and query shape, the weights maximising the mean over sets of dev nDCG@10
+def tune(dev: dict[str, list[Ranked]], judges: dict[str, Judge]) -> dict[str, dict]:
+    """Per query shape and fusion, the weights maximising the mean over sets of dev nDCG@10
     (each set counts equally). The objective is a sum over queries, so shapes tune apart."""
-    best: dict = {}
-    for method in FUSIONS:
-        table, total = {}, 0.0
-        for kind in SHAPE_KINDS:
-            items = [(name, r) for name, rs in dev.items() for r in rs if r.kind == kind]
-            if not items:
-                table[kind] = SHAPE_WEIGHTS[kind].as_dict()
-                continue
-            scored = []
-            for w in _grid(kind):
-                s = sum(judges[n](_fused_ids(r, w, method), r.query)[1] / len(dev[n])
-                        for n, r in items)
-                scored.append((s, w))
-            s, w = max(scored, key=lambda x: x[0])
-            table[kind], total = w, total + s
-        best[method] = {"weights": table, "dev_objective": total / len(dev)}
-    return best
+    table: dict[str, dict] = {}
+    for kind in SHAPE_KINDS:
+        items = [(name, r) for name, rs in dev.items() for r in rs if r.kind == kind]
+        for method in FUSIONS:
+            shipped = SHAPE_FUSION[kind].weights.as_dict()
+            scored = [(0.0, shipped)]
+            if items:
+                scored = [(sum(judges[n](_fused_ids(r, w, method), r.query)[1] / len(dev[n])
+                               for n, r in items), w) for w in [shipped, *_grid(kind)]]
+            objective, weights = max(scored, key=lambda x: x[0])  # ties: the first (shipped)
+            table.setdefault(kind, {})[method] = {"weights": weights, "dev": objective,
+                                                  "dev_queries": len(items)}
+    return table
 
 
-def report(ranked: list[Ranked], judge: Judge, configs: dict[str, tuple[str, dict]]) -> dict:
+def configs_from(tuned: dict[str, dict]) -> dict[str, tuple[dict, dict]]:
+    """Fusion configs to report: (kind -> method, kind -> weights)."""
+    out = {f"hybrid-{m}": ({k: m for k in tuned}, {k: t[m]["weights"] for k, t in tuned.items()})
+           for m in FUSIONS}
+    best = {k: max(FUSIONS, key=lambda m: t[m]["dev"]) for k, t in tuned.items()}
+    out["hybrid-auto"] = (best, {k: tuned[k][best[k]]["weights"] for k in tuned})
+    out["shipped"] = ({k: f.method for k, f in SHAPE_FUSION.items()},
+                      {k: f.weights.as_dict() for k, f in SHAPE_FUSION.items()})
+    return out
+
+
+def report(ranked: list[Ranked], judge: Judge, configs: dict[str, tuple[dict, dict]]) -> dict:
     """recall@10 / nDCG@10 of each retriever alone and of each fusion config."""
     sums: dict[str, list[float]] = {}
     for r in ranked:
         runs = {"bm25": r.results["bm25"].ids, "dense": r.results["dense"].ids,
                 "grep": r.grep_alone.ids}
-        for name, (method, table) in configs.items():
-            runs[name] = _fused_ids(r, table[r.kind], method)
+        for name, (methods, table) in configs.items():
+            runs[name] = _fused_ids(r, table[r.kind], methods[r.kind])
         for name, ids in runs.items():
             rec, nd = judge(ids, r.query)
             acc = sums.setdefault(name, [0.0, 0.0])
@@ -323,19 +330,26 @@ def quality(benches: Sequence[Benchmark], encoder) -> dict:
             ranked[bench.name] = collect(bench, index)
             judges[bench.name] = Judge(index)
             index.close()
+    return evaluate_ranked(ranked, judges, builds)
+
+
+def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
+                    builds: dict[str, dict]) -> dict:
     dev = {n: [r for r in rs if r.query.split == "dev"] for n, rs in ranked.items()}
     tuned = tune(dev, judges)
-    method = max(tuned, key=lambda m: tuned[m]["dev_objective"])
-    configs = {f"hybrid-{m}": (m, {k: v for k, v in t["weights"].items()})
-               for m, t in tuned.items()}
-    configs["shipped"] = (DEFAULT_FUSION, {k: w.as_dict() for k, w in SHAPE_WEIGHTS.items()})
-    out: dict = {"tuned": tuned, "best_fusion": method, "sets": {}}
+    configs = configs_from(tuned)
+    out: dict = {"tuned": tuned, "auto": configs["hybrid-auto"], "sets": {}}
     for name, rs in ranked.items():
         test = [r for r in rs if r.query.split == "test"]
         shapes = {k: sum(r.kind == k for r in test) for k in SHAPE_KINDS}
         out["sets"][name] = {"build": builds[name], "test_queries": len(test),
                              "test_shapes": shapes,
                              "test": report(test, judges[name], configs)}
+        t = out["sets"][name]["test"]
+        out["sets"][name]["gain"] = {m: t["shipped"][m] - max(t[r][m] for r in SINGLE)
+                                     for m in ("recall@10", "ndcg@10")}
+    out["mean_gain"] = {m: float(np.mean([s["gain"][m] for s in out["sets"].values()]))
+                        for m in ("recall@10", "ndcg@10")}
     return out
 
 
@@ -609,9 +623,14 @@ def _fmt(xs: Sequence[float], digits: int = 0) -> str:
 
 
 def print_quality(q: dict) -> None:
-    print(f"fusion tuned on dev halves; best on dev: {q['best_fusion']}")
-    for method, t in q["tuned"].items():
-        print(f"  {method}: dev objective {t['dev_objective']:.3f}, weights {t['weights']}")
+    methods, weights = q["auto"]
+    print("fusion per query shape, tuned on the dev halves (paste into SHAPE_FUSION):")
+    for kind in SHAPE_KINDS:
+        w = weights[kind]
+        print(f'    "{kind}": ShapeFusion("{methods[kind]}", Weights(bm25={w["bm25"]}, '
+              f'grep={w["grep"]}, dense={w["dense"]})),  # dev nDCG '
+              f'{q["tuned"][kind][methods[kind]]["dev"]:.3f}, '
+              f'{q["tuned"][kind][methods[kind]]["dev_queries"]} queries')
     for name, s in q["sets"].items():
         b = s["build"]
         print(f"\n{name}: {b['chunks']} chunks, {b['queries']} queries ({s['test_queries']} "
@@ -620,6 +639,11 @@ def print_quality(q: dict) -> None:
         print(f"  {'retriever':<15}{'recall@10':>10}{'nDCG@10':>10}")
         for name_r, m in s["test"].items():
             print(f"  {name_r:<15}{m['recall@10']:>10.3f}{m['ndcg@10']:>10.3f}")
+    print("\nshipped fusion minus the best single retriever (held out; recall@10, nDCG@10):")
+    for name, s in q["sets"].items():
+        g = s["gain"]
+        print(f"  {name:<15}{g['recall@10']:>+8.3f}{g['ndcg@10']:>+8.3f}")
+    print(f"  {'mean':<15}{q['mean_gain']['recall@10']:>+8.3f}{q['mean_gain']['ndcg@10']:>+8.3f}")
 
 
 if __name__ == "__main__":

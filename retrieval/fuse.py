@@ -19,15 +19,12 @@ from .select import Hits, topk_indices
 
 FusionName = Literal["rrf", "convex"]
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
-# Measured by bench/retrieval.py (2 CPU cores, MiniLM at 128 tokens):
-#   code-search (600 queries) recall@10 / nDCG@10: dense .842/.678, bm25 .763/.568,
-#     RRF .823/.635 (worse than dense alone), convex .860/.680 (best).
-#   history-recall (62 queries): bm25 1.000/.688, grep .935/.721, RRF .968/.687,
-#     convex .935/.675. Neither fusion reaches BM25's recall there; RRF is slightly ahead.
-# Convex is the default: it wins where the retrievers disagree most (code), and RRF's rank-only
-# credit pulled the strong dense ranking down to the weak BM25/grep ones.
-DEFAULT_FUSION: FusionName = "convex"
+# "auto": each query shape has its own fusion and weights (SHAPE_FUSION), chosen on the dev
+# half of bench/retrieval.py's sets; a single fusion for every shape lost to a retriever
+# alone on some set (convex on tau-bench and SWE-agent history, RRF on code search).
+DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
+DENSE_LITERALS = 0.25  # literals per word above which a prose query counts as "technical"
 
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|`([^`]+)`")
 _PATH = re.compile(r"(?:[\w.\-~]*[/\\][\w.\-/\\]+|\b[\w\-]+\.[A-Za-z]{1,5}\b)")
@@ -41,20 +38,25 @@ _IDENT = re.compile(
 )
 
 
-ShapeKind = Literal["prose", "literal", "mixed"]
-SHAPE_KINDS: tuple[str, ...] = ("prose", "literal", "mixed")
+ShapeKind = Literal["prose", "mixed", "technical", "literal"]
+SHAPE_KINDS: tuple[str, ...] = ("prose", "mixed", "technical", "literal")
 
 
 @dataclass(frozen=True)
 class QueryShape:
     literals: tuple[str, ...]  # exact strings worth grepping for
     natural: bool  # does the query read as prose (more than the literals)?
+    literal_share: float = 0.0  # literals per whitespace-separated word
 
     @property
     def kind(self) -> ShapeKind:
+        """prose: no literals; mixed: prose naming a few; technical: prose dense with them
+        (a log line, a tool result); literal: hardly any prose."""
         if not self.literals:
             return "prose"
-        return "mixed" if self.natural else "literal"
+        if not self.natural:
+            return "literal"
+        return "technical" if self.literal_share > DENSE_LITERALS else "mixed"
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,19 @@ class Weights:
         return {"bm25": self.bm25, "grep": self.grep, "dense": self.dense}
 
 
-# Literals favour grep; prose favours dense and BM25; a mix keeps all three. Tuned on the
-# dev half of the bench sets (see DEFAULT_FUSION for the held-out figures).
-SHAPE_WEIGHTS: dict[str, Weights] = {
-    "prose": Weights(bm25=1.0, grep=0.0, dense=1.0),
-    "literal": Weights(bm25=0.6, grep=1.0, dense=0.3),
-    "mixed": Weights(bm25=1.0, grep=0.7, dense=0.7),
+@dataclass(frozen=True)
+class ShapeFusion:
+    method: FusionName
+    weights: Weights
+
+
+# Tuned by bench/retrieval.py on the dev halves (mean nDCG@10 over the sets); held-out
+# figures in the module docstring.
+SHAPE_FUSION: dict[str, ShapeFusion] = {
+    "prose": ShapeFusion("convex", Weights(bm25=1.0, grep=0.0, dense=1.0)),
+    "mixed": ShapeFusion("convex", Weights(bm25=1.0, grep=0.7, dense=0.7)),
+    "technical": ShapeFusion("rrf", Weights(bm25=1.0, grep=0.7, dense=0.7)),
+    "literal": ShapeFusion("rrf", Weights(bm25=0.6, grep=1.0, dense=0.3)),
 }
 
 
@@ -90,12 +99,23 @@ def query_shape(query: str) -> QueryShape:
                 literals.append(value)
         rest = rx.sub(" ", rest)
     prose_words = re.findall(r"[A-Za-z]{2,}", rest)
-    return QueryShape(literals=tuple(literals), natural=len(prose_words) >= 2)
+    share = len(literals) / max(len(query.split()), 1)
+    return QueryShape(literals=tuple(literals), natural=len(prose_words) >= 2,
+                      literal_share=share)
 
 
 def weights_for(shape: QueryShape) -> Weights:
-    """The fusion weights for the query's shape (SHAPE_WEIGHTS, tuned by bench/retrieval.py)."""
-    return SHAPE_WEIGHTS[shape.kind]
+    """The fusion weights for the query's shape (SHAPE_FUSION)."""
+    return SHAPE_FUSION[shape.kind].weights
+
+
+def fusion_for(shape: QueryShape, configured: str = DEFAULT_FUSION) -> str:
+    """The fusion to use: the configured one, or the shape's own under "auto"."""
+    if configured == "auto":
+        return SHAPE_FUSION[shape.kind].method
+    if configured not in FUSIONS:
+        raise ValueError(f"unknown fusion {configured!r}; choose auto or one of {FUSIONS}")
+    return configured
 
 
 class Fused(NamedTuple):
@@ -154,7 +174,7 @@ def convex(results: Mapping[str, Hits], weights: Mapping[str, float], k: int) ->
 
 
 def fuse(results: Mapping[str, Hits], weights: Mapping[str, float], k: int,
-         method: str = DEFAULT_FUSION) -> Fused:
+         method: str = "convex") -> Fused:
     if method == "rrf":
         return rrf(results, weights, k)
     if method == "convex":

@@ -28,7 +28,7 @@ from .chunk import Chunk
 from .errors import InvalidQuery, UnknownNamespace
 from .faiss_index import DenseParams, DenseShard
 from .files import ChunkingParams, chunk_file, iter_files, read_text
-from .fuse import DEFAULT_FUSION, fuse, query_shape, weights_for
+from .fuse import DEFAULT_FUSION, fuse, fusion_for, query_shape, weights_for
 from .grep import GrepShard, compile_literals, compile_pattern, match_lines
 from .select import Hits
 from .store import MAX_CHUNK_CHARS, ChunkStore
@@ -226,11 +226,11 @@ class Index:
         """Ranked hits from the namespaces. `regex`: grep's query is an RE2 pattern (default:
         only when written as /pattern/), else a literal."""
         shards = self._validate(query, namespaces, k, mode)
-        plan = _plan(query, mode, regex)
+        plan = _plan(query, mode, regex, self.config.fusion)
         depth = max(k, self.config.depth) if mode == "hybrid" else k
         results = self._retrieve(query, shards, plan, depth)
         if mode == "hybrid":
-            fused = fuse(results, plan.weights, k, self.config.fusion)
+            fused = fuse(results, plan.weights, k, plan.fusion)
             return self._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
         (name, hits), = results.items()  # one retriever: keep its own scores
         ranks = [{name: r} for r in range(1, len(hits) + 1)]
@@ -242,7 +242,7 @@ class Index:
         weights the query's shape gives them (for evaluation and fusion tuning)."""
         depth = depth or self.config.depth
         shards = self._validate(query, namespaces, depth, "hybrid")
-        plan = _plan(query, "hybrid", None)
+        plan = _plan(query, "hybrid", None, self.config.fusion)
         return self._retrieve(query, shards, plan, depth), plan.weights
 
     def _retrieve(self, query: str, shards: dict[str, _Shards], plan: _Plan,
@@ -378,20 +378,22 @@ class _Plan:
 
     mode: str
     weights: dict[str, float]
+    fusion: str = "convex"
     pattern: Any = None
     literals: tuple[str, ...] = ()  # hybrid grep: narrow to chunks holding their words
 
 
-def _plan(query: str, mode: str, regex: bool | None) -> _Plan:
+def _plan(query: str, mode: str, regex: bool | None, fusion: str = DEFAULT_FUSION) -> _Plan:
     if mode == "grep":
-        return _Plan(mode, {"grep": 1.0}, _grep_pattern(query, regex))
+        return _Plan(mode, {"grep": 1.0}, pattern=_grep_pattern(query, regex))
     if mode != "hybrid":
         return _Plan(mode, {mode: 1.0})
     shape = query_shape(query)
     weights = weights_for(shape).as_dict()
+    method = fusion_for(shape, fusion)
     if shape.literals and weights["grep"] > 0:  # grep only when the query names something
-        return _Plan(mode, weights, compile_literals(shape.literals), shape.literals)
-    return _Plan(mode, weights)
+        return _Plan(mode, weights, method, compile_literals(shape.literals), shape.literals)
+    return _Plan(mode, weights, method)
 
 
 def _grep_pattern(query: str, regex: bool | None) -> Any:
