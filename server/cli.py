@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
-import click
 import typer
 
-from server.errors import SwitchyardError
+from server.cli_support import fail, guard
 
 app = typer.Typer(
     help="Switchyard: learned routing, compaction and retrieval in front of your LLMs.",
@@ -44,60 +41,58 @@ def _main(
     """Switchyard: learned routing, compaction and retrieval in front of your LLMs."""
 
 
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", envvar="SWITCHYARD_CONFIG",
+    help="YAML config file (default: built-in defaults).")]
+
+
 @app.command()
 def serve(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="SWITCHYARD_CONFIG",
-                                          help="YAML config file (default: built-in defaults)."),
-    http_port: Optional[int] = typer.Option(None, "--http-port", help="HTTP port (default 8080)."),
-    grpc_port: Optional[int] = typer.Option(None, "--grpc-port", help="gRPC port (default 50051)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir",
-                                            help="Where the SQLite log and indexes live."),
-    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+    config: ConfigOption = None,
+    http_port: Annotated[int | None, typer.Option(
+        "--http-port", help="HTTP port (default 8080).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(
+        "--grpc-port", help="gRPC port (default 50051).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Where the SQLite log and indexes live.")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Bind address (default 127.0.0.1).")] = None,
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar in one process."""
     from server.app import run_server
     from server.config import load_config
 
-    settings = _guard(lambda: load_config(config, **{
+    settings = guard(lambda: load_config(config, **{
         "server.http_port": http_port, "server.grpc_port": grpc_port,
         "server.data_dir": str(data_dir) if data_dir else None, "server.host": host}))
-    _guard(lambda: run_server(settings))
+    guard(lambda: run_server(settings))
 
 
 @logs_app.command("path")
-def logs_path(config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                                    envvar="SWITCHYARD_CONFIG")) -> None:
+def logs_path(config: ConfigOption = None) -> None:
     """Print the path of the traffic log."""
     from server.config import load_config
 
-    typer.echo(str(_guard(lambda: load_config(config)).server.traffic_log_path))
+    typer.echo(str(guard(lambda: load_config(config)).server.traffic_log_path))
 
 
 @logs_app.command("export")
 def logs_export(
-    parquet: Path = typer.Option(..., "--parquet", help="Write the log to this Parquet file."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="SWITCHYARD_CONFIG"),
-    log: Optional[Path] = typer.Option(None, "--log", help="Traffic log file (default: config)."),
+    parquet: Annotated[Path, typer.Option(
+        "--parquet", help="Write the log to this Parquet file.")],
+    config: ConfigOption = None,
+    log: Annotated[Path | None, typer.Option(
+        "--log", help="Traffic log file (default: config).")] = None,
 ) -> None:
     """Export the traffic log to Parquet (for DuckDB, pandas, Spark)."""
     from server.config import load_config
     from server.log_export import export_parquet
 
-    path = log or _guard(lambda: load_config(config)).server.traffic_log_path
+    path = log or guard(lambda: load_config(config)).server.traffic_log_path
     if not path.exists():
-        raise click.ClickException(f"no traffic log at {path}")
-    rows = _guard(lambda: export_parquet(path, parquet))
+        fail(f"no traffic log at {path}")
+    rows = guard(lambda: export_parquet(path, parquet))
     typer.echo(f"exported {rows} rows to {parquet}")
-
-
-def _guard(fn):  # type: ignore[no-untyped-def]
-    """Switchyard errors become clean CLI errors, except under tests (they propagate)."""
-    try:
-        return fn()
-    except SwitchyardError as exc:
-        if getattr(sys, "_called_from_test", False) or os.environ.get("SWITCHYARD_RAISE_ERRORS"):
-            raise
-        raise click.ClickException(exc.message) from None
 
 
 def _register_components() -> None:

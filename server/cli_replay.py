@@ -9,13 +9,12 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+
+from server.cli_support import guard
 
 DEFAULT_POLICIES = ("logged", "never", "always", "mlp:share=0.25", "mlp:share=0.5",
                     "mlp:share=0.75")
@@ -54,10 +53,10 @@ def replay(
     if sum(x is not None for x in (log, parquet, dataset)) > 1:
         raise typer.BadParameter("give one of --log, --parquet, --dataset")
     if compaction:
-        _guard(lambda: _replay_compaction(log, strategy, budget_share, limit, as_json,
+        guard(lambda: _replay_compaction(log, strategy, budget_share, limit, as_json,
                                           progress))
         return
-    _guard(lambda: _replay_routing(log, parquet, outcomes_parquet, dataset, data_dir,
+    guard(lambda: _replay_routing(log, parquet, outcomes_parquet, dataset, data_dir,
                                    policy, html, as_json, limit, progress))
 
 
@@ -132,15 +131,3 @@ def _default_log() -> Path:
     return load_config(None).server.traffic_log_path
 
 
-def _guard(fn: Any) -> Any:
-    """Data and routing errors become clean CLI errors, except under tests."""
-    from router.errors import RoutingError
-    from router.traffic import NewerSchemaError
-    from server.errors import SwitchyardError
-
-    try:
-        return fn()
-    except (RoutingError, NewerSchemaError, SwitchyardError) as exc:
-        if getattr(sys, "_called_from_test", False) or os.environ.get("SWITCHYARD_RAISE_ERRORS"):
-            raise
-        raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None

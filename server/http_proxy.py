@@ -166,17 +166,17 @@ async def _sse(stream: ChatStream, include_usage: bool) -> AsyncIterator[bytes]:
     first = True
     model = stream.deployment.model
     try:
-        async for delta in stream:
-            model = delta.model or model
-            if delta.usage is not None and not (delta.content or delta.tool_calls
-                                                or delta.finish_reason):
-                if include_usage:
-                    yield _event(usage_chunk_body(stream.request_id, model, delta))
-                continue
-            yield _event(chunk_body(stream.request_id, model, delta, first))
-            first = False
-            if delta.usage is not None and include_usage:
-                yield _event(usage_chunk_body(stream.request_id, model, delta))
+        async for batch in stream.batches():  # what arrived together goes out in one write
+            events = []
+            for delta in batch:
+                model = delta.model or model
+                if delta.content or delta.tool_calls or delta.finish_reason or delta.usage is None:
+                    events.append(_event(chunk_body(stream.request_id, model, delta, first)))
+                    first = False
+                if delta.usage is not None and include_usage:
+                    events.append(_event(usage_chunk_body(stream.request_id, model, delta)))
+            if events:
+                yield b"".join(events)
     except asyncio.CancelledError:
         await stream.aclose()  # the client went away: stop the upstream stream too
         raise

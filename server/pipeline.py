@@ -13,13 +13,15 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from retrieval.chat import Message, latest_user_text, to_openai_messages
 from retrieval.tokens import count_message_tokens
 from router.decision import RouteDecision, RouteRequest
 from router.traffic import TrafficRecord
+from server.auth import Authenticator
 from server.chat import (
     Attempt,
     ChatRequest,
@@ -28,7 +30,6 @@ from server.chat import (
     StreamDelta,
     Usage,
 )
-from server.auth import Authenticator
 from server.config import AUTO_MODEL, Config, Deployment
 from server.errors import (
     InvalidRequest,
@@ -61,10 +62,10 @@ class Pipeline:
         config: Config,
         *,
         upstream: Upstream,
-        router: "Router",
+        router: Router,
         log: TrafficLog | None,
-        compactor: "Compactor | None" = None,
-        retrieval: "Index | None" = None,
+        compactor: Compactor | None = None,
+        retrieval: Index | None = None,
     ) -> None:
         self.config = config
         self.upstream = upstream
@@ -82,7 +83,7 @@ class Pipeline:
         self.auth = Authenticator.from_config(config)
 
     @classmethod
-    def from_config(cls, config: Config, **upstream_kwargs: Any) -> "Pipeline":
+    def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
         from retrieval import Index
         from router import load_router, provider_params
 
@@ -134,7 +135,7 @@ class Pipeline:
         self.outcomes.after_response(request, result, record)  # background, never awaited
         return result
 
-    async def open_stream(self, request: ChatRequest) -> "ChatStream":
+    async def open_stream(self, request: ChatRequest) -> ChatStream:
         started = time.monotonic()
         request = self._identify(request)
         record = self._record(request)
@@ -238,7 +239,7 @@ class Pipeline:
         return prepared.decision
 
     async def compact(self, messages: list[Message], *, budget: int | None, model: str | None,
-                      session_id: str) -> "Compaction":
+                      session_id: str) -> Compaction:
         if self.compactor is None:
             raise NotImplementedYet("Compact needs compaction enabled (compaction.enabled: true)")
         from compaction import CompactionPolicy
@@ -256,7 +257,7 @@ class Pipeline:
         return await self._run_compaction(messages, budget, session, model)
 
     async def recall(self, query: str, *, namespaces: list[str], k: int,
-                     mode: str) -> list["Hit"]:
+                     mode: str) -> list[Hit]:
         index = self._require_index()
         return await asyncio.to_thread(index.search, query, namespaces=namespaces, k=k,
                                        mode=mode)  # type: ignore[arg-type]
@@ -293,13 +294,13 @@ class Pipeline:
             raise InvalidRequest(exc.message, param=exc.param) from None
 
     # -- helpers -----------------------------------------------------------------------
-    def _require_index(self) -> "Index":
+    def _require_index(self) -> Index:
         if self.retrieval is None:
             raise NotImplementedYet("retrieval is not available in this server")
         return self.retrieval
 
     async def _run_compaction(self, messages: Sequence[Message], budget: int, session: str,
-                              model: str | None = None) -> "Compaction":
+                              model: str | None = None) -> Compaction:
         assert self.compactor is not None
         model = model or self._encoding_model()
         if self.config.compaction.abstractive_summary:
@@ -410,9 +411,8 @@ class Pipeline:
             err = as_switchyard_error(exc) if isinstance(exc, Exception) else SwitchyardError("")
             record.status, record.http_status = "error", err.status
             record.error_type = type(err).__name__
-            if not isinstance(exc, SwitchyardError) and isinstance(exc, Exception):
-                if err.status >= 500:
-                    logger.exception("request %s failed", record.request_id, exc_info=exc)
+            if not isinstance(exc, SwitchyardError) and err.status >= 500:
+                logger.exception("request %s failed", record.request_id, exc_info=exc)
         _attempts(record, getattr(exc, "attempts", ()))
         await self._write(record, started)
 
@@ -448,11 +448,18 @@ class ChatStream:
         return self._deltas()
 
     async def _deltas(self) -> AsyncIterator[StreamDelta]:
-        try:
-            async for chunk in self._handle.chunks:
-                delta = parse_chunk(chunk)
-                self._assembler.add(delta)
+        async for batch in self.batches():
+            for delta in batch:
                 yield delta
+
+    async def batches(self) -> AsyncIterator[list[StreamDelta]]:
+        """Deltas grouped as they arrived from upstream (one network read per list)."""
+        try:
+            async for chunks in self._handle.batches:
+                deltas = [parse_chunk(chunk) for chunk in chunks]
+                for delta in deltas:
+                    self._assembler.add(delta)
+                yield deltas
         except BaseException as exc:
             await self._finish(exc)
             raise
@@ -460,7 +467,7 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Stop early (client went away): closes the upstream stream and logs the request."""
-        aclose = getattr(self._handle.chunks, "aclose", None)
+        aclose = getattr(self._handle.batches, "aclose", None)
         if aclose is not None:
             await aclose()
         await self._finish(asyncio.CancelledError())
@@ -486,7 +493,7 @@ class ChatStream:
         pipeline.outcomes.after_response(p.request, result, self._record)
 
 
-def _load_compactor(config: Config) -> "Compactor | None":
+def _load_compactor(config: Config) -> Compactor | None:
     """The configured compactor; a damaged checkpoint degrades to observation masking."""
     from compaction import CheckpointError, CompactionOptions, Compactor
 
@@ -508,7 +515,7 @@ def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
          "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
 
 
-def _recall_block(hits: Sequence["Hit"], budget: int, present: str,
+def _recall_block(hits: Sequence[Hit], budget: int, present: str,
                   model: str) -> tuple[str, list[str]]:
     from retrieval.tokens import count_tokens
 

@@ -20,8 +20,9 @@ import json
 import os
 import random
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import httpx
@@ -59,11 +60,12 @@ class CallOutcome:
 
 @dataclass
 class StreamHandle:
-    """An open upstream stream; `chunks` yields OpenAI chunk dicts. Attempts fill in as it goes."""
+    """An open upstream stream; `batches` yields lists of OpenAI chunk dicts, one list per
+    network read, so a proxy can forward what arrived together in one write."""
 
     deployment: Deployment
     group: str
-    chunks: AsyncIterator[dict[str, Any]]
+    batches: AsyncIterator[list[dict[str, Any]]]
     attempts: list[Attempt]
 
 
@@ -162,11 +164,11 @@ class Upstream:
             payload["stream"] = True
             timeout = self._timeout(d, deadline)
             if d.uses_openai_transport:
-                chunks = self._openai_stream(d, payload, timeout)
+                batches = self._openai_stream(d, payload, timeout)
             else:
-                chunks = _litellm_stream(d, payload, timeout, self._api_key(d))
-            first = await chunks.__anext__()  # provider errors surface here, still retryable
-            return StreamHandle(d, group, _prepend(first, chunks), attempts)
+                batches = _litellm_stream(d, payload, timeout, self._api_key(d))
+            first = await batches.__anext__()  # provider errors surface here, still retryable
+            return StreamHandle(d, group, _prepend(first, batches), attempts)
 
         return await self._with_retries(decision, deadline, attempts, once)
 
@@ -269,7 +271,7 @@ class Upstream:
         return data
 
     async def _openai_stream(self, d: Deployment, payload: dict[str, Any],
-                             timeout: float) -> AsyncIterator[dict[str, Any]]:
+                             timeout: float) -> AsyncIterator[list[dict[str, Any]]]:
         url, headers = self._openai_target(d, payload)
         with _map_transport_errors(d):
             async with self._session().post(
@@ -278,31 +280,53 @@ class Upstream:
                 if response.status != 200:
                     _raise_for_status(d, response.status, response.headers,
                                       await response.read())
-                done = False
-                async for raw in response.content:
-                    line = raw.strip()
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        done = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        raise UpstreamError(f"model {d.public_name!r} streamed malformed JSON",
-                                            code="stream_error") from None
-                    yield chunk
-                if not done:
+                events = _SSEReader(d)
+                async for data in response.content.iter_any():
+                    batch = events.feed(data)
+                    if batch:
+                        yield batch
+                    if events.done:
+                        return
+                batch = events.feed(b"\n")  # a last line without its newline
+                if batch:
+                    yield batch
+                if not events.done:
                     raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
                                         code="stream_error")
 
 
-async def _prepend(first: dict[str, Any],
-                   rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+class _SSEReader:
+    """Splits streamed bytes into `data:` events; whole lines only, the rest waits."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.name = d.public_name
+        self.pending = b""
+        self.done = False
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        batch = []
+        for raw in lines:
+            line = raw.strip()
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                break
+            try:
+                batch.append(json.loads(payload))
+            except ValueError:
+                raise UpstreamError(f"model {self.name!r} streamed malformed JSON",
+                                    code="stream_error") from None
+        return batch
+
+
+async def _prepend(first: list[dict[str, Any]], rest: AsyncIterator[list[dict[str, Any]]]
+                   ) -> AsyncIterator[list[dict[str, Any]]]:
     yield first
-    async for chunk in rest:
-        yield chunk
+    async for batch in rest:
+        yield batch
 
 
 class _map_transport_errors:
@@ -314,7 +338,7 @@ class _map_transport_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
         if exc is None or not isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return False
         name = self.d.public_name
@@ -424,13 +448,13 @@ async def _litellm_complete(d: Deployment, payload: dict[str, Any], timeout: flo
 
 
 async def _litellm_stream(d: Deployment, payload: dict[str, Any], timeout: float,
-                          api_key: str | None) -> AsyncIterator[dict[str, Any]]:
+                          api_key: str | None) -> AsyncIterator[list[dict[str, Any]]]:
     import openai
 
     litellm = _litellm()
     try:
         response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
         async for chunk in response:
-            yield chunk.model_dump(exclude_none=True)
+            yield [chunk.model_dump(exclude_none=True)]
     except (openai.OpenAIError, httpx.HTTPError) as exc:
         raise _map_litellm_error(d, exc) from None
