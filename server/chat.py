@@ -86,7 +86,7 @@ class Usage:
         }
 
     @classmethod
-    def from_openai(cls, raw: Any) -> "Usage":
+    def from_openai(cls, raw: Any) -> Usage:
         if not isinstance(raw, dict):
             return cls()
         completion_details = raw.get("completion_tokens_details") or {}

@@ -14,8 +14,9 @@ file at all.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -83,7 +84,7 @@ class ModelsConfig(_Strict):
     backups: list[Deployment] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _non_empty_and_unique(self) -> "ModelsConfig":
+    def _non_empty_and_unique(self) -> ModelsConfig:
         if not self.thinking or not self.non_thinking:
             raise ValueError("models.thinking and models.non_thinking need at least one deployment")
         names = [d.public_name for d in self.all()]

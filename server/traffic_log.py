@@ -72,7 +72,7 @@ class TrafficLog:
                 return
 
 
-def _settle(fut: "asyncio.Future[None]", error: BaseException | None) -> None:
+def _settle(fut: asyncio.Future[None], error: BaseException | None) -> None:
     if fut.done():
         return
     if error is None:
