@@ -75,3 +75,25 @@ def test_topk_breaks_ties_by_position() -> None:
     assert topk_indices(scores, 10).tolist() == [1, 2, 3, 0, 4]
     merged = Hits.merge([_hits([1, 2], [5, 1]), _hits([3], [3])], 2)
     assert merged.ids.tolist() == [1, 3]
+
+
+@pytest.mark.parametrize(("query", "kind"), [
+    ("how are refunds computed for cancelled flights", "prose"),
+    ("where is get_user_name defined", "mixed"),
+    ("Return the `Request` for `scope`", "technical"),  # literals are a third of the words
+    ("get_user_name src/app/main.py", "literal"),
+    (("the test failed with AssertionError in tests/test_io.py line 42 after the reader was "
+      "closed twice"), "technical"),  # a long passage holding bare ids: tool output
+])
+def test_query_shape_kinds(query: str, kind: str) -> None:
+    assert query_shape(query).kind == kind
+
+
+def test_auto_fusion_follows_the_shape() -> None:
+    from retrieval.fuse import SHAPE_FUSION, fusion_for
+
+    shape = query_shape("where is get_user_name defined")
+    assert fusion_for(shape, "auto") == SHAPE_FUSION["mixed"].method
+    assert fusion_for(shape, "rrf") == "rrf"
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fusion_for(shape, "borda")
