@@ -170,3 +170,21 @@ def test_hybrid_and_dense_with_minilm(tmp_path: Path, encoder) -> None:
     with Index.open(tmp_path, CONFIG, encoder=encoder) as again:  # dense.faiss reloaded
         assert again.search("refund timing", namespaces=["s1"], k=1,
                             mode="dense")[0].chunk.text == TEXTS[4]
+
+
+def test_rankings_are_what_hybrid_fuses(tmp_path: Path, encoder) -> None:
+    from retrieval.fuse import fuse, fusion_for, query_shape
+
+    query = "KeyError user_42 in src/app/users.py"
+    with Index.open(tmp_path, CONFIG, encoder=encoder) as ix:
+        ix.add(_chunks("s1"))
+        results, weights = ix.rankings(query, namespaces=["s1"])  # search's depth
+        assert set(results) == {"bm25", "grep", "dense"}  # literals: grep runs
+        assert results["grep"].ids[0] == results["bm25"].ids[0]  # the traceback chunk
+        fused = fuse(results, weights, 3, fusion_for(query_shape(query)))
+        hits = ix.search(query, namespaces=["s1"], k=3)
+        rows = ix.store.get_rows(fused.ids.tolist())
+        assert [h.chunk_id for h in hits] == [rows[r].id for r in fused.ids.tolist()]
+        assert hits[0].chunk.text == TEXTS[2] and hits[0].lines == (1,)
+        prose, _ = ix.rankings("how long do refunds take", namespaces=["s1"])
+        assert "grep" not in prose  # no literal: grep is not run
