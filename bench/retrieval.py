@@ -185,7 +185,7 @@ def history_set(name: str, trajectories: Sequence[list[dict]], per_traj: int,
                 for ref in _REF.findall(piece):
                     first_seen.setdefault(ref, (i, cid))
                     refs_here.add(ref)
-            for ref in refs_here:
+            for ref in sorted(refs_here):  # sorted: set order changes with the hash seed
                 if i - first_seen[ref][0] >= 3:
                     candidates.append((ref, i, text))
         rng.shuffle(candidates)
