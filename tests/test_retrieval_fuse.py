@@ -66,7 +66,7 @@ def test_weights_follow_the_shape() -> None:
     prose = weights_for(query_shape("how do I refund a cancelled booking"))
     assert prose.grep == 0 and prose.dense > 0 and prose.bm25 > 0
     ident = weights_for(query_shape("getUserName"))
-    assert ident.grep > ident.bm25 and ident.grep > ident.dense
+    assert ident.grep >= max(ident.bm25, ident.dense) > 0  # grep leads, with company
 
 
 def test_topk_breaks_ties_by_position() -> None:
