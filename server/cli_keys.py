@@ -54,11 +54,11 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="One JSON list.
 def revoke(key_id: str = typer.Argument(..., help="The key id, e.g. key_0123456789."),
            config: Path | None = ConfigOption) -> None:
     """Revoke a key: the next request with it gets a 401."""
-    from server.cli import _guard
+    from server.cli_support import guard
 
     store = _store(config)
     try:
-        info = _guard(lambda: store.revoke(key_id))
+        info = guard(lambda: store.revoke(key_id))
     finally:
         store.close()
     typer.echo(f"revoked {info.key_id}")
@@ -66,10 +66,10 @@ def revoke(key_id: str = typer.Argument(..., help="The key id, e.g. key_01234567
 
 def _store(config: Path | None):  # type: ignore[no-untyped-def]
     from server.auth import KeyStore, keys_path
-    from server.cli import _guard
+    from server.cli_support import guard
     from server.config import load_config
 
-    return KeyStore(keys_path(_guard(lambda: load_config(config))))
+    return KeyStore(keys_path(guard(lambda: load_config(config))))
 
 
 def _when(ts: float | None) -> str:
