@@ -41,6 +41,7 @@ from server.errors import (
     as_switchyard_error,
 )
 from server.limits import ConcurrencyLimiter
+from server.log_setup import REQUEST_ID
 from server.metrics import Metrics
 from server.outcomes import OutcomeService
 from server.streaming import Assembler, parse_chunk
@@ -319,11 +320,13 @@ class Pipeline:
         return str(outcome.body["choices"][0]["message"].get("content") or "")
 
     def _identify(self, request: ChatRequest) -> ChatRequest:
-        if request.request_id and request.session_id:
-            return request
-        return replace(request,
-                       request_id=request.request_id or f"req_{uuid.uuid4().hex[:24]}",
-                       session_id=request.session_id or _derive_session(request.messages))
+        if not (request.request_id and request.session_id):
+            request = replace(
+                request, request_id=request.request_id or f"req_{uuid.uuid4().hex[:24]}",
+                session_id=request.session_id or _derive_session(request.messages))
+        if REQUEST_ID.get() is None:  # gRPC calls: the HTTP edge guard sets it for HTTP
+            REQUEST_ID.set(request.request_id)
+        return request
 
     def _encoding_model(self) -> str:
         return self.config.models.non_thinking[0].model

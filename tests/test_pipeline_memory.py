@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from retrieval.chat import parse_messages
 from server.chat import ChatRequest
 from server.pipeline import RECALL_HEADER
-from retrieval.chat import parse_messages
 
 FACT = "The deploy token for the staging cluster is ZEBRA-4471."
 
@@ -49,3 +49,20 @@ async def test_dropped_facts_come_back_through_recall(pipeline_factory, fake_ups
     db.close()
     assert dropped > 0 and before > after
     assert pipeline.retrieval is not None and pipeline.retrieval.has_chunks("ops-1")
+
+
+async def test_log_lines_of_a_request_carry_its_id(pipeline_factory, fake_upstream) -> None:
+    """gRPC has no HTTP edge to set the id: the pipeline sets it for the request's task."""
+    import asyncio
+
+    from server.log_setup import REQUEST_ID
+
+    pipeline = pipeline_factory()
+
+    async def one() -> tuple[str, str | None]:
+        result = await pipeline.chat(ChatRequest(
+            messages=parse_messages([{"role": "user", "content": "hi"}]), model="switchyard/auto"))
+        return result.request_id, REQUEST_ID.get()
+
+    request_id, logged_id = await asyncio.create_task(one())
+    assert logged_id == request_id and REQUEST_ID.get() is None
