@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,9 +62,10 @@ def serve(
     from server.app import run_server
     from server.config import load_config
 
-    settings = guard(lambda: load_config(config, **{
+    flags: dict[str, Any] = {
         "server.http_port": http_port, "server.grpc_port": grpc_port,
-        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host}))
+        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host}
+    settings = guard(lambda: load_config(config, **flags))
     guard(lambda: run_server(settings))
 
 

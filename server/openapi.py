@@ -69,7 +69,7 @@ _CHAT_RESPONSE = {
 
 
 def openapi_schema() -> dict[str, Any]:
-    secured = [{"bearer": []}]
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "Switchyard proxy", "version": "1",

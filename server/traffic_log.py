@@ -18,6 +18,7 @@ from router.traffic import COLUMNS, TrafficRecord, connect
 _INSERT = (f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join(':' + c for c in COLUMNS)})")
 _STOP = object()
+_Entry = tuple[TrafficRecord, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class TrafficLog:
@@ -58,15 +59,15 @@ class TrafficLog:
                 except queue.Empty:
                     break
             stop = any(i is _STOP for i in batch)
-            entries = [i for i in batch if i is not _STOP]
+            entries: list[_Entry] = [i for i in batch if i is not _STOP]  # type: ignore[misc]
             error: BaseException | None = None
             try:
                 with self._db:
                     self._db.execute("BEGIN")
-                    self._db.executemany(_INSERT, [e[0].as_row() for e in entries])  # type: ignore[index]
+                    self._db.executemany(_INSERT, [e[0].as_row() for e in entries])
             except sqlite3.Error as exc:
                 error = exc
-            for _, loop, fut in entries:  # type: ignore[misc]
+            for _, loop, fut in entries:
                 loop.call_soon_threadsafe(_settle, fut, error)
             if stop:
                 return

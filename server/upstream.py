@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import httpx
@@ -338,7 +338,8 @@ class _map_transport_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
         if exc is None or not isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             return False
         name = self.d.public_name
