@@ -15,25 +15,19 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from proto.switchyard.v1 import gateway_pb2 as pb
 from proto.switchyard.v1 import gateway_pb2_grpc
-from server.grpc_server import start_grpc_server
 from tests.fake_upstream import FakeUpstream
+from tests.grpc_support import serving, user
 
 
 @pytest.fixture
 async def channel(pipeline_factory: Any) -> AsyncIterator[grpc.aio.Channel]:
-    server, port = await start_grpc_server(pipeline_factory(), "127.0.0.1", 0)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+    async with serving(pipeline_factory()) as ch:
         yield ch
-    await server.stop(None)
 
 
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> gateway_pb2_grpc.GatewayStub:
     return gateway_pb2_grpc.GatewayStub(channel)
-
-
-def user(text: str) -> pb.ChatMessage:
-    return pb.ChatMessage(role=pb.ROLE_USER, content=text)
 
 
 async def wait_for(predicate: Any, seconds: float = 5.0) -> bool:

@@ -38,7 +38,7 @@ from server.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from server.grpc_server import start_grpc_server
+from tests.grpc_support import serving, user
 
 DECISION = RouteDecision(model="thinking", thinking=True, reasoning_effort="medium",
                          budget_tokens=None, p_hard=0.8, policy_version="mlp-v1",
@@ -152,20 +152,13 @@ def pipeline() -> RecordingPipeline:
 
 @pytest.fixture
 async def channel(pipeline: RecordingPipeline) -> AsyncIterator[grpc.aio.Channel]:
-    server, port = await start_grpc_server(pipeline, "127.0.0.1", 0)
-    assert port > 0
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+    async with serving(pipeline) as ch:
         yield ch
-    await server.stop(None)
 
 
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> gateway_pb2_grpc.GatewayStub:
     return gateway_pb2_grpc.GatewayStub(channel)
-
-
-def user(text: str) -> pb.ChatMessage:
-    return pb.ChatMessage(role=pb.ROLE_USER, content=text)
 
 
 def tool_round_trip() -> list[pb.ChatMessage]:
