@@ -127,6 +127,16 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path) -> Iterator[i
             proc.kill()
 
 
+def write_results(name: str, figures: dict[str, Any]) -> Path:
+    """bench/results/<name>.json with the commit and the CPU count beside the figures."""
+    out = ROOT / "bench" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    out.write_text(json.dumps({"commit": commit, "cpus": os.cpu_count(), **figures}, indent=2))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
@@ -159,12 +169,7 @@ def main() -> None:
                               f"{prox['p99_ms']:6.2f} ms | added p50 "
                               f"{r['added_p50_ms']:+6.2f} ms, throughput x"
                               f"{r['throughput_ratio']:.2f}", flush=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    (out / "proxy.json").write_text(json.dumps({"commit": commit, "cpus": os.cpu_count(),
-                                                "results": results}, indent=2))
+    write_results("proxy", {"results": results})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.proxy import fake_upstream_process, load, measure, proxy_process
+from bench.proxy import fake_upstream_process, load, measure, proxy_process, write_results
 
 SYSTEM = "You are a helpful coding agent."
 TASK = "Rename the function parse_cfg to parse_config in src/app/config.py and its callers."
@@ -127,14 +126,8 @@ def main() -> None:
                           f"responses {resp['rps']:6.0f} rps p50 {resp['p50_ms']:6.2f} "
                           f"ms p99 {resp['p99_ms']:6.2f} ms | p50 x{r['p50_ratio']:.2f}"
                           f", rps x{r['rps_ratio']:.2f}", flush=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
-                            capture_output=True, text=True).stdout.strip()
-    (out / "responses.json").write_text(json.dumps(
-        {"commit": commit, "cpus": os.cpu_count(), "translate_us": {"responses": resp_us,
-                                                                     "chat": chat_us},
-         "results": results}, indent=2))
+    write_results("responses", {"translate_us": {"responses": resp_us, "chat": chat_us},
+                                "results": results})
 
 
 if __name__ == "__main__":
