@@ -16,10 +16,10 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,8 @@ from .grep import GrepShard, compile_literals, compile_pattern, match_lines
 from .select import Hits
 from .store import MAX_CHUNK_CHARS, ChunkStore
 from .tokenize import STOPWORDS, split_identifier
+
+T = TypeVar("T")
 
 Mode = Literal["bm25", "grep", "dense", "hybrid"]
 MODES: tuple[str, ...] = ("bm25", "grep", "dense", "hybrid")
@@ -159,35 +161,36 @@ class Index:
 
     def _add(self, chunks: Sequence[Chunk]) -> tuple[list[str], int]:
         ids, inserted = self.store.add(chunks)
-        by_ns: dict[str, list[tuple[int, str]]] = {}
-        for rowid, chunk in inserted:
-            by_ns.setdefault(chunk.namespace, []).append((rowid, chunk.text))
-        with self._lock:
-            loaded = {ns: self._shards[ns] for ns in by_ns if ns in self._shards}
-        for ns, shards in loaded.items():
-            shards.bm25.add(by_ns[ns])
-            shards.grep.add(by_ns[ns])
+        by_ns = self._loaded_by_namespace(
+            (chunk.namespace, (rowid, chunk.text)) for rowid, chunk in inserted)
+        for shards, rows in by_ns:
+            shards.bm25.add(rows)
+            shards.grep.add(rows)
             shards.bm25_dirty = True
             shards.generation += 1
         return ids, len(inserted)
 
     def delete(self, ids: Sequence[str]) -> int:
         gone = self.store.delete(ids)
-        by_ns: dict[str, list[int]] = {}
-        for rowid, ns in gone:
-            by_ns.setdefault(ns, []).append(rowid)
-        with self._lock:
-            loaded = {ns: self._shards[ns] for ns in by_ns if ns in self._shards}
-        for ns, shards in loaded.items():
-            shards.bm25.delete(by_ns[ns])
-            shards.grep.delete(by_ns[ns])
+        for shards, rowids in self._loaded_by_namespace((ns, rowid) for rowid, ns in gone):
+            shards.bm25.delete(rowids)
+            shards.grep.delete(rowids)
             shards.bm25_dirty = True
             shards.generation += 1
             with shards.dense_lock:
                 if shards.dense is not None:
-                    shards.dense.delete(by_ns[ns])
+                    shards.dense.delete(rowids)
                     shards.dense_dirty = True
         return len(gone)
+
+    def _loaded_by_namespace(self, items: Iterable[tuple[str, T]]) -> list[tuple[_Shards, list[T]]]:
+        """Group (namespace, item) pairs per namespace, keeping only namespaces whose shards
+        are loaded: the others rebuild from the store when first used."""
+        by_ns: dict[str, list[T]] = {}
+        for ns, item in items:
+            by_ns.setdefault(ns, []).append(item)
+        with self._lock:
+            return [(self._shards[ns], rows) for ns, rows in by_ns.items() if ns in self._shards]
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         return self.store.get(ids)
