@@ -95,17 +95,21 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, list[float]]:
 
 
 # -- data sets ------------------------------------------------------------------------
+def _parsed(root: Path):
+    """(path relative to root's parent, source lines, AST) of each parseable .py under root."""
+    for path in sorted(root.rglob("*.py")) if root.is_dir() else []:
+        try:
+            source = path.read_text()
+            tree = ast.parse(source)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        yield f"{root.name}/{path.relative_to(root).as_posix()}", source.splitlines(), tree
+
+
 def _functions(roots: Sequence[Path]):
     """(relative path, line, docstring first line, code without the docstring) per function."""
     for root in roots:
-        for path in sorted(root.rglob("*.py")) if root.is_dir() else []:
-            try:
-                source = path.read_text()
-                tree = ast.parse(source)
-            except (SyntaxError, UnicodeDecodeError, ValueError):
-                continue
-            lines = source.splitlines()
-            rel = f"{root.name}/{path.relative_to(root).as_posix()}"
+        for rel, lines, tree in _parsed(root):
             for node in ast.walk(tree):
                 if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
@@ -376,14 +380,7 @@ def code_corpus(n: int) -> list[tuple[str, int, str]]:
     sp = Path(site.getsitepackages()[0])
     out: list[tuple[str, int, str]] = []
     for pkg in PACKAGES:
-        for path in sorted((sp / pkg).rglob("*.py")):
-            try:
-                source = path.read_text()
-                tree = ast.parse(source)
-            except (SyntaxError, UnicodeDecodeError, ValueError):
-                continue
-            lines = source.splitlines()
-            rel = f"{pkg}/{path.relative_to(sp / pkg).as_posix()}"
+        for rel, lines, tree in _parsed(sp / pkg):
             if doc := ast.get_docstring(tree):
                 out.append((rel, 1, doc[:4000]))
             for node in ast.walk(tree):
