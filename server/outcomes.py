@@ -100,6 +100,8 @@ class OutcomeService:
             self._spawn(self._shadow(request, record))
 
     def _matching(self, request: ChatRequest, record: TrafficRecord) -> list[VerifierConfig]:
+        if not self.settings.verifiers:
+            return []  # no body re-parse on the hot path when no verifier is configured
         tags = set(request_tags(request))
         return [v for v in self.settings.verifiers
                 if (not v.tags or tags & set(v.tags))
