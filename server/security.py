@@ -31,20 +31,6 @@ Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
-def edge_parts(pipeline: Any) -> Any:
-    """The pipeline's auth, limiter and metrics; a pipeline without them (a test double) gets
-    local-mode defaults, attached once so the counts stay consistent."""
-    if not hasattr(pipeline, "auth"):
-        from server.auth import Authenticator
-        from server.limits import ConcurrencyLimiter
-        from server.metrics import Metrics
-
-        pipeline.auth = Authenticator("local", None)
-        pipeline.limiter = ConcurrencyLimiter(64)
-        pipeline.metrics = Metrics()
-    return pipeline
-
-
 def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex[:24]}"
 
@@ -57,7 +43,7 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        pipeline: Pipeline = edge_parts(scope["app"].state.pipeline)
+        pipeline: Pipeline = scope["app"].state.pipeline
         started, status = time.monotonic(), [500]
         request_id = _ensure_request_id(scope)
         token = REQUEST_ID.set(request_id)
@@ -123,8 +109,6 @@ async def _send_error(send: Any, exc: SwitchyardError, request_id: str) -> None:
 def guard_interceptor(pipeline: Pipeline) -> grpc.aio.ServerInterceptor:
     """The gRPC side: authenticate from `authorization` metadata, hold a concurrency slot."""
     import grpc
-
-    pipeline = edge_parts(pipeline)
 
     class GuardInterceptor(grpc.aio.ServerInterceptor):
         async def intercept_service(self, continuation: Any, details: Any) -> Any:

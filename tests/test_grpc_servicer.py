@@ -30,6 +30,7 @@ from retrieval.chunk import Chunk
 from retrieval.errors import ChatFormatError
 from retrieval.index import Hit
 from router.decision import RouteDecision
+from server.auth import Authenticator
 from server.chat import Attempt, ChatRequest, ChatResult, StreamDelta, ToolCallDelta, Usage
 from server.errors import (
     MissingCredentials,
@@ -38,6 +39,8 @@ from server.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from server.limits import ConcurrencyLimiter
+from server.metrics import Metrics
 from tests.grpc_support import serving, user
 
 DECISION = RouteDecision(model="thinking", thinking=True, reasoning_effort="medium",
@@ -86,6 +89,10 @@ class RecordingPipeline:
     chat_delay: float = 0.0
     chat_cancelled: bool = False
     stream: FakeStream | None = None
+    # What the edge guard takes from a real pipeline: local mode, the default limit.
+    auth: Authenticator = field(default_factory=lambda: Authenticator("local", None))
+    limiter: ConcurrencyLimiter = field(default_factory=lambda: ConcurrencyLimiter(64))
+    metrics: Metrics = field(default_factory=Metrics)
 
     def _enter(self, name: str, arg: Any) -> None:
         self.calls.append((name, arg))
