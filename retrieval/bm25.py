@@ -318,8 +318,9 @@ class Bm25Shard:
         return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        """Merge, then write the bm25s arrays plus our row ids and token lists."""
+    def save(self, directory: Path) -> np.ndarray:
+        """Merge, then write the bm25s arrays plus our row ids and token lists; returns the
+        row ids written."""
         with self._lock:
             if self._delta_rowids or not self._main_alive.all():
                 self.merge()
@@ -334,6 +335,7 @@ class Bm25Shard:
             np.save(directory / "doc_lengths.npy", lengths)
             meta = {"version": FORMAT_VERSION, "params": asdict(self.params), "vocab": self.vocab}
             (directory / "shard.json").write_text(json.dumps(meta))
+            return self._main_rowids.copy()
 
     @classmethod
     def load(cls, directory: Path, live_rowids: np.ndarray | None = None) -> Bm25Shard:

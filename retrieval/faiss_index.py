@@ -160,14 +160,16 @@ class DenseShard:
         ids0, scores0 = ids[0][keep][:k], scores[0][keep][:k]
         return Hits(ids0.astype(np.int64), scores0.astype(np.float32))
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path) -> np.ndarray:
+        """Write the FAISS index (HNSW graph included); returns the row ids written."""
         with self._lock:
             if self._index is None:
-                return
+                self._index = self._new_index(hnsw=False)
             if self._tombstones:
                 self._rebuild(hnsw=self._hnsw)
             path.parent.mkdir(parents=True, exist_ok=True)
             _faiss().write_index(self._index, str(path))
+            return self.ids()
 
     @classmethod
     def load(cls, path: Path, params: DenseParams | None = None) -> DenseShard:

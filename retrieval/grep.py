@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,65 +70,145 @@ def match_lines(text: str, compiled: Any, limit: int = 20) -> tuple[int, ...]:
 
 
 class GrepShard:
-    """The texts of one namespace, scanned as one buffer. Thread-safe."""
+    """The texts of one namespace, scanned as one buffer. Thread-safe.
+
+    Two segments: a *base* buffer (a memory-mapped file after `load`, so a reopen reads no
+    text) with a mask of deleted chunks, and the chunks added since, joined on first scan."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._base: Any = b""
+        self._base_ids = np.empty(0, dtype=np.int64)  # ascending
+        self._base_starts = np.empty(0, dtype=np.int64)
+        self._base_ends = np.empty(0, dtype=np.int64)
+        self._base_alive = np.empty(0, dtype=bool)
         self._rowids: list[int] = []
         self._texts: list[bytes] = []
-        self._lock = threading.Lock()
-        self._buffer: bytes | None = None
+        self._joined: tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._positions: dict[int, int] | None = None
-        self._starts = np.empty(0, dtype=np.int64)
-        self._ends = np.empty(0, dtype=np.int64)
-        self._ids = np.empty(0, dtype=np.int64)
+        self._file: Any = None  # the open file behind a mapped base
 
     def __len__(self) -> int:
-        return len(self._rowids)
+        return int(self._base_alive.sum()) + len(self._rowids)
 
     def rowids(self) -> np.ndarray:
         with self._lock:
-            return np.asarray(self._rowids, dtype=np.int64)
+            return np.concatenate([self._base_ids[self._base_alive],
+                                   np.asarray(self._rowids, dtype=np.int64)])
 
     def add(self, rows: Sequence[tuple[int, str]]) -> None:
         with self._lock:
             for rowid, text in rows:
                 self._rowids.append(int(rowid))
                 self._texts.append(text.encode())
-            self._buffer = None
+            self._joined = None
             self._positions = None
 
     def delete(self, rowids: Sequence[int]) -> None:
         gone = {int(r) for r in rowids}
         with self._lock:
+            if self._base_ids.size:
+                hit = np.isin(self._base_ids, list(gone)) & self._base_alive
+                if hit.any():
+                    self._base_alive = self._base_alive & ~hit
             keep = [i for i, r in enumerate(self._rowids) if r not in gone]
             if len(keep) != len(self._rowids):
                 self._rowids = [self._rowids[i] for i in keep]
                 self._texts = [self._texts[i] for i in keep]
-                self._buffer = None
+                self._joined = None
                 self._positions = None
+
+    def _text_of(self, rowid: int) -> bytes | None:
+        """One chunk's bytes (caller holds the lock)."""
+        if self._positions is None:
+            self._positions = {r: i for i, r in enumerate(self._rowids)}
+        i = self._positions.get(rowid)
+        if i is not None:
+            return self._texts[i]
+        b = int(np.searchsorted(self._base_ids, rowid))
+        if b < self._base_ids.size and self._base_ids[b] == rowid and self._base_alive[b]:
+            return bytes(self._base[int(self._base_starts[b]) : int(self._base_ends[b])])
+        return None
 
     def search_in(self, compiled: Any, rowids: np.ndarray, k: int) -> Hits:
         """Like `search`, but scanning only the given chunks (candidates from an index)."""
+        rows, texts = [], []
         with self._lock:
-            if self._positions is None:
-                self._positions = {r: i for i, r in enumerate(self._rowids)}
-            pos = self._positions
-            rows = [r for r in rowids.tolist() if r in pos]
-            texts = [self._texts[pos[r]] for r in rows]
+            for r in rowids.tolist():
+                text = self._text_of(r)
+                if text is not None:
+                    rows.append(r)
+                    texts.append(text)
         buffer, starts, ends = _join(texts)
         return _rank(compiled, buffer, starts, ends, np.asarray(rows, np.int64), k, MAX_MATCHES)
 
     def _snapshot(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         with self._lock:
-            if self._buffer is None:
-                self._buffer, self._starts, self._ends = _join(self._texts)
-                self._ids = np.asarray(self._rowids, dtype=np.int64)
-            return self._buffer, self._starts, self._ends, self._ids
+            if self._joined is None:
+                buffer, starts, ends = _join(self._texts)
+                self._joined = (buffer, starts, ends, np.asarray(self._rowids, dtype=np.int64))
+            return self._joined
 
     def search(self, compiled: Any, k: int, max_matches: int = MAX_MATCHES) -> Hits:
-        """Top-k chunks by matches; the scan stops after `max_matches` (latency bound)."""
-        buffer, starts, ends, ids = self._snapshot()
-        return _rank(compiled, buffer, starts, ends, ids, k, max_matches)
+        """Top-k chunks by matches; each segment's scan stops after `max_matches`."""
+        with self._lock:
+            base = (self._base, self._base_starts, self._base_ends, self._base_ids,
+                    self._base_alive)
+        parts = [_rank(compiled, *base[:4], k, max_matches, alive=base[4])] \
+            if base[3].size else []
+        if self._rowids:
+            parts.append(_rank(compiled, *self._snapshot(), k, max_matches))
+        return Hits.merge(parts, k)
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, directory: Path) -> np.ndarray:
+        """Write every live chunk, by row id, as one text file plus offsets; returns the row
+        ids written."""
+        with self._lock:
+            items = [(int(r), int(s), int(e)) for r, s, e, a in zip(
+                self._base_ids, self._base_starts, self._base_ends, self._base_alive) if a]
+            extra = sorted(zip(self._rowids, self._texts))
+            base = self._base
+        rowids = np.asarray([r for r, _, _ in items] + [r for r, _ in extra], dtype=np.int64)
+        order = np.argsort(rowids, kind="stable")
+        pieces = [(lambda s=s, e=e: base[s:e]) for _, s, e in items] + \
+                 [(lambda t=t: t) for _, t in extra]
+        starts = np.zeros(rowids.size, np.int64)
+        ends = np.zeros(rowids.size, np.int64)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "text.bin", "wb") as out:
+            pos = 0
+            for n, i in enumerate(order.tolist()):
+                if n:
+                    out.write(_SEP)
+                    pos += len(_SEP)
+                data = pieces[i]()
+                out.write(data)
+                starts[n], ends[n] = pos, pos + len(data)
+                pos += len(data)
+        np.save(directory / "rowids.npy", rowids[order])
+        np.save(directory / "offsets.npy", np.stack([starts, ends]))
+        return rowids[order]
+
+    @classmethod
+    def load(cls, directory: Path) -> GrepShard:
+        """Memory-map a saved shard: its text is read from the page cache as scans need it."""
+        import mmap
+
+        shard = cls()
+        rowids = np.load(directory / "rowids.npy")
+        offsets = np.load(directory / "offsets.npy")
+        if rowids.ndim != 1 or offsets.shape != (2, rowids.size):
+            raise ValueError(f"inconsistent grep index in {directory}")
+        if rowids.size:
+            shard._file = open(directory / "text.bin", "rb")  # noqa: SIM115 - lives with the map
+            shard._base = mmap.mmap(shard._file.fileno(), 0, access=mmap.ACCESS_READ)
+            if len(shard._base) < int(offsets[1].max()):
+                raise ValueError(f"truncated grep index in {directory}")
+        shard._base_ids = rowids.astype(np.int64)
+        shard._base_starts, shard._base_ends = offsets[0], offsets[1]
+        shard._base_alive = np.ones(rowids.size, dtype=bool)
+        return shard
 
 
 def _join(texts: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -139,7 +220,7 @@ def _join(texts: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
 
 
 def _rank(compiled: Any, buffer: bytes, starts: np.ndarray, ends: np.ndarray, ids: np.ndarray,
-          k: int, max_matches: int) -> Hits:
+          k: int, max_matches: int, alive: np.ndarray | None = None) -> Hits:
     """Scan the buffer once; score chunks by distinct alternatives matched, then count."""
     if not ids.size:
         return Hits.empty()
@@ -166,6 +247,8 @@ def _rank(compiled: Any, buffer: bytes, starts: np.ndarray, ends: np.ndarray, id
     pairs = np.unique(np.stack([doc, grp]), axis=1)
     np.add.at(distinct, pairs[0], 1.0)
     scores = distinct + counts / (counts + 1.0)  # distinct patterns dominate, then count
+    if alive is not None:
+        scores[~alive] = 0.0
     top = topk_indices(scores, k)
     top = top[scores[top] > 0]
     return Hits(ids[top], scores[top].astype(np.float32))

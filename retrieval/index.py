@@ -4,9 +4,10 @@
     index.add(chunks)                    # ChunkSink: the compactor's dropped chunks
     hits = index.search("why did the refund fail", namespaces=["session-1"], k=5)
 
-Files: data_dir/chunks.sqlite, and data_dir/index/<namespace>/{bm25/, dense.faiss}. The store
-is the truth; index files are caches rebuilt or caught up from it when a namespace is first
-used, so chunks added by another process show up after a reopen. Dense vectors are computed
+Files: data_dir/chunks.sqlite, and data_dir/index/<namespace>/{bm25/, grep/, dense/}, each
+memory-mapped or read back on reopen. The store is the truth; index files are caches keyed to
+its rows (persist.py), patched or rebuilt from it when a namespace is first used, so chunks
+added by another process show up after a reopen. Dense vectors are computed
 lazily, on the first dense or hybrid search that needs them (or by `index_path`).
 """
 
@@ -16,8 +17,10 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
@@ -30,6 +33,7 @@ from .faiss_index import DenseParams, DenseShard
 from .files import ChunkingParams, chunk_file, iter_files, read_text
 from .fuse import DEFAULT_FUSION, fuse, fusion_for, query_shape, weights_for
 from .grep import GrepShard, compile_literals, compile_pattern, match_lines
+from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
 from .store import MAX_CHUNK_CHARS, ChunkStore
 from .tokenize import STOPWORDS, split_identifier
@@ -84,6 +88,7 @@ class _Shards:
         self.grep = grep
         self.dense: DenseShard | None = None
         self.bm25_dirty = False
+        self.grep_dirty = False
         self.dense_dirty = False
         self.dense_lock = threading.Lock()
         self.generation = 0  # bumped on every add/delete; dense catches up when it differs
@@ -133,24 +138,26 @@ class Index:
         return self.store.has_chunks(namespace)
 
     def _load(self, namespace: str) -> _Shards:
+        """The namespace's BM25 and grep indexes: the saved ones where they match the store
+        (patched for rows added or deleted since), else built from the store's texts."""
         with self._lock:
             shards = self._shards.get(namespace)
             if shards is not None:
                 return shards
-            rows = list(self.store.iter_texts(namespace))
-            live = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
-            bm25_dir = self._dir(namespace) / "bm25"
-            if (bm25_dir / "shard.json").exists():
-                bm25 = Bm25Shard.load(bm25_dir, live)
-                known = set(bm25.main_rowids().tolist())
-                bm25.add([r for r in rows if r[0] not in known])
+            live = self.store.row_keys(namespace)
+            folder = self._dir(namespace)
+            bm25, bm25_plan = _open_saved(folder / "bm25", live, Bm25Shard.load)
+            grep, grep_plan = _open_saved(folder / "grep", live, GrepShard.load)
+            plans = (bm25_plan, grep_plan)
+            if any(plan is None for plan in plans):
+                rows = self.store.texts(namespace)  # something is rebuilt: read every text
             else:
-                bm25 = Bm25Shard(self.config.bm25)
-                bm25.add(rows)
-            grep = GrepShard()
-            grep.add(rows)
-            shards = _Shards(bm25, grep)
-            shards.bm25_dirty = bm25.delta_size > 0
+                need = np.union1d(*(plan.missing for plan in plans if plan is not None))
+                rows = self.store.texts(namespace, need.tolist()) if need.size else []
+            shards = _Shards(_fill(bm25 or Bm25Shard(self.config.bm25), rows, bm25_plan),
+                             _fill(grep or GrepShard(), rows, grep_plan))
+            shards.bm25_dirty = bm25_plan is None or not bm25_plan.current
+            shards.grep_dirty = grep_plan is None or not grep_plan.current
             self._shards[namespace] = shards
             return shards
 
@@ -166,7 +173,7 @@ class Index:
         for shards, rows in by_ns:
             shards.bm25.add(rows)
             shards.grep.add(rows)
-            shards.bm25_dirty = True
+            shards.bm25_dirty = shards.grep_dirty = True
             shards.generation += 1
         return ids, len(inserted)
 
@@ -175,7 +182,7 @@ class Index:
         for shards, rowids in self._loaded_by_namespace((ns, rowid) for rowid, ns in gone):
             shards.bm25.delete(rowids)
             shards.grep.delete(rowids)
-            shards.bm25_dirty = True
+            shards.bm25_dirty = shards.grep_dirty = True
             shards.generation += 1
             with shards.dense_lock:
                 if shards.dense is not None:
@@ -200,9 +207,7 @@ class Index:
         """The namespace's FAISS index, caught up with the store (encodes missing chunks)."""
         with shards.dense_lock:
             if shards.dense is None:
-                path = self._dir(namespace) / "dense.faiss"
-                shards.dense = (DenseShard.load(path, self.config.dense) if path.exists()
-                                else DenseShard(self.config.dense))
+                shards.dense = self._open_dense(namespace)
             dense = shards.dense
             if shards.dense_generation == shards.generation:
                 return dense  # nothing changed since the last catch-up: skip the O(n) diff
@@ -326,22 +331,89 @@ class Index:
             self.flush()
         return IndexStats(len(files), skipped, n_chunks, added, time.monotonic() - t0)
 
+    def _open_dense(self, namespace: str) -> DenseShard:
+        """The saved FAISS index where it matches the store (stale rows removed; the caller
+        encodes the missing ones), else an empty one. An index saved before keys were kept
+        (dense.faiss) is patched by row id alone: re-encoding it all would take minutes."""
+        folder = self._dir(namespace)
+        dense, _ = _open_saved(folder / "dense", self.store.row_keys(namespace),
+                               lambda d: DenseShard.load(d / "index.faiss", self.config.dense))
+        if dense is None and (folder / "dense.faiss").exists():
+            with _unreadable_is_none():
+                dense = DenseShard.load(folder / "dense.faiss", self.config.dense)
+        return dense or DenseShard(self.config.dense)
+
     def flush(self) -> None:
-        """Write changed index files (BM25 arrays, FAISS index) beside the store."""
+        """Write changed index files (BM25 arrays, grep text, FAISS index) beside the store,
+        each with the store keys of its rows (see persist.py)."""
         with self._lock:
             items = list(self._shards.items())
         for ns, shards in items:
+            if not (shards.bm25_dirty or shards.grep_dirty or shards.dense_dirty):
+                continue
+            folder, live = self._dir(ns), self.store.row_keys(ns)
             if shards.bm25_dirty:
-                shards.bm25.save(self._dir(ns) / "bm25")
-                shards.bm25_dirty = False
+                shards.bm25_dirty = False  # cleared first: an add during the save sets it again
+                save_dir(folder / "bm25", shards.bm25.save, live)
+            if shards.grep_dirty:
+                shards.grep_dirty = False
+                save_dir(folder / "grep", shards.grep.save, live)
             with shards.dense_lock:
                 if shards.dense is not None and shards.dense_dirty:
-                    shards.dense.save(self._dir(ns) / "dense.faiss")
+                    save_dir(folder / "dense", partial(_save_dense, shards.dense), live)
+                    (folder / "dense.faiss").unlink(missing_ok=True)
                     shards.dense_dirty = False
 
     def close(self) -> None:
         self.flush()
         self.store.close()
+
+
+S = TypeVar("S", Bm25Shard, GrepShard, DenseShard)
+
+
+def _open_saved(directory: Path, live: RowKeys,
+                load: Callable[[Path], S]) -> tuple[S | None, Reconcile | None]:
+    """A saved index and what it lacks, or (None, None) when it must be rebuilt: absent,
+    without keys (an older format), unreadable, or mostly stale. Stale rows are removed."""
+    saved = load_keys(directory)
+    if saved is None:
+        return None, None
+    plan = reconcile(saved, live)
+    if plan.rebuild:
+        return None, None
+    shard = None
+    with _unreadable_is_none():
+        shard = load(directory)
+    if shard is None:
+        return None, None
+    if plan.stale.size:
+        shard.delete(plan.stale.tolist())
+    return shard, plan
+
+
+@contextmanager
+def _unreadable_is_none() -> Iterator[None]:
+    """A truncated or foreign index file is a cache miss, not an error: rebuild it."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError):
+        pass
+
+
+def _save_dense(dense: DenseShard, directory: Path) -> np.ndarray:
+    return dense.save(directory / "index.faiss")
+
+
+def _fill(shard: S, rows: Sequence[tuple[int, str]], plan: Reconcile | None) -> S:
+    """Add the rows `plan` says the shard lacks (every row for a fresh shard)."""
+    if plan is not None:
+        if not plan.missing.size:
+            return shard
+        missing = set(plan.missing.tolist())
+        rows = [row for row in rows if row[0] in missing]
+    shard.add(rows)
+    return shard
 
 
 def _grep(shards: _Shards, pattern: Any, literals: Sequence[str], depth: int) -> Hits:

@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .chunk import Chunk
 from .errors import ChunkTooLarge, InvalidQuery
+from .persist import RowKeys, content_key
 
 MAX_CHUNK_CHARS = 100_000  # about 25k tokens: bigger than any sensible chunk
 
@@ -187,6 +190,32 @@ class ChunkStore:
             "SELECT rowid, text FROM chunks WHERE namespace = ? ORDER BY rowid", (namespace,)
         )
         yield from cur
+
+    def row_keys(self, namespace: str) -> RowKeys:
+        """(row ids, content keys) of a namespace, ascending: what saved indexes are checked
+        against. Served from the (namespace, content_hash) index, which holds the row id."""
+        rows = self._db().execute(
+            "SELECT rowid, content_hash FROM chunks WHERE namespace = ?", (namespace,)
+        ).fetchall()
+        if not rows:
+            return RowKeys.empty()
+        rowids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
+        keys = np.fromiter((content_key(h) for _, h in rows), dtype=np.int64, count=len(rows))
+        order = np.argsort(rowids, kind="stable")
+        return RowKeys(rowids[order], keys[order])
+
+    def texts(self, namespace: str, rowids: Sequence[int] | None = None) -> list[tuple[int, str]]:
+        """(rowid, text) of a namespace's chunks (or of the given rows), by rowid."""
+        if rowids is None:
+            return list(self.iter_texts(namespace))
+        out: list[tuple[int, str]] = []
+        for batch in _batches([int(r) for r in rowids]):
+            marks = ",".join("?" * len(batch))
+            out.extend(self._db().execute(
+                f"SELECT rowid, text FROM chunks WHERE namespace = ? AND rowid IN ({marks})",
+                [namespace, *batch]))
+        out.sort()
+        return out
 
     def namespaces(self) -> list[str]:
         return [r[0] for r in self._db().execute("SELECT DISTINCT namespace FROM chunks ORDER BY 1")]
