@@ -138,7 +138,7 @@ def _clear_caches(counter) -> None:
     from compaction import features, segment
     from compaction import terms as terms_mod
 
-    counter._cache.clear()
+    counter.clear()
     terms_mod.terms_of._cache.clear()
     segment._SPLITS.clear()
     segment._IDS.clear()

@@ -4,19 +4,21 @@ A group is what must be kept or dropped as a unit: an assistant message with too
 the tool messages answering it, or a single other message. Long texts are split at line
 boundaries into spans of about `chunk_max_tokens`; a span knows its message and its group.
 An assistant's tool calls form one "calls" span that is never elided (its JSON arguments
-must stay whole); it is kept whenever its group is.
+must stay whole); it is kept whenever its group is. A span's token count is its share of
+its message's tokens (`retrieval.tokens.part_counts`): one encoding per message, and a
+message's spans sum exactly to its count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from retrieval.chat import Message
 from retrieval.chunk import chunk_id
 from retrieval.tokens import TokenCounter
 
-_CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted exactly
+_CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted
 
 
 @dataclass(slots=True)
@@ -138,7 +140,14 @@ def segment(
     chunk_max_tokens: int,
     keep_last_groups: int,
     namespace: str = "",
+    overlap: Callable[[list[str]], object] | None = None,
 ) -> Segmentation:
+    """Spans and groups of `messages`, every span counted.
+
+    Each message is encoded once, whole (its text is its spans joined by newlines), and its
+    tokens are credited to its spans: a message's span counts sum exactly to its own count,
+    which lands in the counter's cache. `overlap(span texts)` runs while the tokenizer works
+    on worker threads (the caller's own per-span work: term extraction)."""
     groups = group_messages(messages)
     g_of = _group_index(groups, len(messages))
     spans: list[Span] = []
@@ -159,9 +168,17 @@ def segment(
             calls = "\n".join(f"{c.name}({c.arguments})" for c in m.tool_calls)
             calls_span[i] = len(spans)
             spans.append(Span(len(spans), i, g_of[i], -1, "calls", calls))
-    for span, n in zip(spans, counter.count_many([s.text for s in spans])):
-        span.tokens = n
+    counted = [own + ([calls_span[i]] if i in calls_span else [])
+               for i, own in enumerate(message_spans)]
+    counted = [c for c in counted if c]
+    wait = counter.parts_async([[spans[s].text for s in c] for c in counted])
+    for span in spans:
         span.id = _memo_id(namespace, span.text, span.message_index * 10_000 + span.part + 1)
+    if overlap is not None:
+        overlap([s.text for s in spans])
+    for own, counts in zip(counted, wait()):
+        for s, n in zip(own, counts):
+            spans[s].tokens = n
     seg = Segmentation(list(messages), spans, groups, message_spans, calls_span, g_of)
     seg.mandatory = mandatory_groups(messages, groups, keep_last_groups)
     return seg

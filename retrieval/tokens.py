@@ -5,17 +5,25 @@ offline, so we point `TIKTOKEN_CACHE_DIR` at the copies LiteLLM ships (found wit
 importing LiteLLM, which is slow). Models are mapped to encodings by name prefix; unknown
 models (Claude, Llama, Qwen, ...) fall back to `cl100k_base`, which is within about 10-15%
 of their own tokenizers on English and code - close enough for budgets, never for billing.
+
+Many texts are encoded in one call to tiktoken's Rust core, joined by `<|endoftext|>` and
+encoded with that special token allowed: tiktoken encodes the text between special tokens
+independently, so each text gets exactly its `encode_ordinary` tokens, and the call releases
+the GIL for its whole length (a call per text would wait for the GIL between texts).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import tiktoken
 
     from retrieval.chat import Message
@@ -26,7 +34,10 @@ _CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada"
 # Per-message framing the OpenAI chat format adds (role markers, separators).
 MESSAGE_OVERHEAD_TOKENS = 4
 _MAX_CACHED_CHARS = 64_000_000
-_BATCH_FROM = 16  # below this many texts, tiktoken's thread pool costs more than it saves
+_SEP = "<|endoftext|>"  # joins texts for one Rust call; texts containing it go alone
+_THREADED_FROM = 60_000  # chars: below this, a worker thread costs more than it saves
+_WORKERS = 2  # the deployment target has 2 cores
+_POOL: list[ThreadPoolExecutor] = []
 
 
 def encoding_name_for(model: str | None) -> str:
@@ -47,8 +58,8 @@ def _litellm_tiktoken_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-@lru_cache(maxsize=None)
-def get_encoding(name: str) -> "tiktoken.Encoding":
+@cache
+def get_encoding(name: str) -> tiktoken.Encoding:
     import tiktoken
 
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
@@ -58,6 +69,83 @@ def get_encoding(name: str) -> "tiktoken.Encoding":
     return tiktoken.get_encoding(name)
 
 
+@cache
+def _token_bytes(name: str) -> np.ndarray:
+    """Byte length of every token id of an encoding (special tokens included)."""
+    import numpy as np
+
+    enc = get_encoding(name)
+    lengths = np.zeros(enc.max_token_value + 1, dtype=np.int64)
+    lengths[np.fromiter(enc._mergeable_ranks.values(), dtype=np.int64)] = np.fromiter(
+        map(len, enc._mergeable_ranks), dtype=np.int64)
+    for text, token in enc._special_tokens.items():
+        lengths[token] = len(text.encode("utf-8"))
+    return lengths
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="tokens"))
+    return _POOL[0]
+
+
+def _encode_joined(name: str, texts: Sequence[str]) -> list[np.ndarray]:
+    """The `encode_ordinary` tokens of each text (none may contain `_SEP`), one Rust call."""
+    import numpy as np
+
+    enc = get_encoding(name)
+    sep = enc._special_tokens.get(_SEP)
+    if sep is None or len(texts) == 1:
+        return [np.asarray(enc._core_bpe.encode_ordinary(t), dtype=np.uint32) for t in texts]
+    buf = enc._core_bpe.encode_to_tiktoken_buffer(_SEP.join(texts), {_SEP})
+    ids = np.frombuffer(buf, dtype=np.uint32)
+    at = np.flatnonzero(ids == sep)
+    return np.split(ids, np.concatenate((at, at + 1)).reshape(2, -1).T.ravel())[::2]
+
+
+def _halves(texts: list[str], n: int) -> list[list[str]]:
+    """`texts` cut into n consecutive runs of about equal length."""
+    total = sum(map(len, texts))
+    out: list[list[str]] = [[]]
+    size = 0
+    for t in texts:
+        if size >= total * len(out) / n and len(out) < n:
+            out.append([])
+        out[-1].append(t)
+        size += len(t)
+    return out
+
+
+def encode_many_async(
+    texts: Sequence[str], model: str | None = None
+) -> Callable[[], list[np.ndarray]]:
+    """Start encoding `texts` (ordinary tokens, as uint32 arrays); returns a function that
+    waits for the result. Large batches run on worker threads, so the caller can do other
+    work meanwhile; small ones are encoded before this returns."""
+    name = encoding_name_for(model)
+    alone = [i for i, t in enumerate(texts) if _SEP in t]
+    joined = [t for t in texts if _SEP not in t] if alone else list(texts)
+    if sum(map(len, texts)) < _THREADED_FROM:
+        done = _encode_joined(name, joined) if joined else []
+        return lambda: _reinsert(name, texts, alone, done)
+    futures = [_pool().submit(_encode_joined, name, part) for part in _halves(joined, _WORKERS)
+               if part]
+    return lambda: _reinsert(name, texts, alone, [a for f in futures for a in f.result()])
+
+
+def _reinsert(name: str, texts: Sequence[str], alone: list[int],
+              joined: list[np.ndarray]) -> list[np.ndarray]:
+    if not alone:
+        return joined
+    import numpy as np
+
+    core = get_encoding(name)._core_bpe
+    rest = iter(joined)
+    single = set(alone)
+    return [np.asarray(core.encode_ordinary(t), dtype=np.uint32) if i in single else next(rest)
+            for i, t in enumerate(texts)]
+
+
 def count_tokens(text: str, model: str | None = None) -> int:
     if not text:
         return 0
@@ -65,11 +153,29 @@ def count_tokens(text: str, model: str | None = None) -> int:
 
 
 def count_tokens_batch(texts: list[str], model: str | None = None) -> list[int]:
-    """Counts for many texts at once (tiktoken encodes large batches on several threads)."""
-    enc = get_encoding(encoding_name_for(model))
-    if len(texts) < _BATCH_FROM:
-        return [len(enc.encode_ordinary(t)) if t else 0 for t in texts]
-    return [len(ids) for ids in enc.encode_ordinary_batch(texts)]
+    """Counts for many texts at once (large batches on worker threads)."""
+    return [len(ids) for ids in encode_many_async(texts, model)()]
+
+
+def part_counts(
+    ids: np.ndarray, parts: Sequence[str], name: str, sep: str = "\n"
+) -> tuple[int, ...]:
+    """Token counts of `parts`, given the tokens `ids` of `sep.join(parts)`: each token is
+    credited to the part its first byte is in (a separator belongs to the part before it),
+    so the counts sum exactly to the whole text's count; each is within a token or two of
+    the part's own count."""
+    import numpy as np
+
+    if len(parts) == 1:
+        return (len(ids),)
+    width = len(sep.encode("utf-8"))
+    sizes = [len(p) for p in parts] if all(p.isascii() for p in parts) else [
+        len(p.encode("utf-8")) for p in parts]
+    cuts = np.cumsum(np.asarray(sizes[:-1], dtype=np.int64) + width)  # where parts 1.. start
+    ends = np.cumsum(_token_bytes(name)[ids])
+    starts = np.concatenate(([0], ends[:-1]))
+    before = np.searchsorted(starts, cuts, side="left") if len(ids) else 0 * cuts
+    return tuple(np.diff(np.concatenate(([0], before, [len(ids)]))).tolist())
 
 
 class TokenCounter:
@@ -84,26 +190,63 @@ class TokenCounter:
         self.model = model
         self.encoding = encoding_name_for(model)
         self._cache: dict[str, int] = {}
+        self._parts: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._chars = 0
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self._parts.clear()
+        self._chars = 0
+
+    def _room(self, incoming: int) -> None:
+        if self._chars + incoming > _MAX_CACHED_CHARS:
+            self.clear()
+        self._chars += incoming
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         cache = self._cache
         missing = list({t for t in texts if t and t not in cache})
         if missing:
-            if self._chars > _MAX_CACHED_CHARS:
-                cache.clear()
-                self._chars = 0
+            self._room(sum(map(len, missing)))
             for text, n in zip(missing, count_tokens_batch(missing, self.model)):
                 cache[text] = n
-                self._chars += len(text)
         return [cache[t] if t else 0 for t in texts]
 
     def count(self, text: str) -> int:
         return self.count_many([text])[0] if text else 0
 
-    def messages(self, messages: Sequence["Message"]) -> int:
+    def messages(self, messages: Sequence[Message]) -> int:
         texts = [m.text() for m in messages]
         return sum(self.count_many(texts)) + MESSAGE_OVERHEAD_TOKENS * len(texts)
+
+    def parts_async(
+        self, texts: Sequence[Sequence[str]]
+    ) -> Callable[[], list[tuple[int, ...]]]:
+        """Start counting texts given as parts (each text is `"\\n".join(parts)`): one
+        encoding of each whole text, exact, credited to its parts (`part_counts`). Returns a
+        function that waits for the counts; large uncached work runs on worker threads.
+        Whole texts land in the plain cache too, so `messages()` then costs nothing."""
+        wholes = [p[0] if len(p) == 1 else "\n".join(p) for p in texts]
+        sizes = [tuple(map(len, p)) for p in texts]
+        todo: dict[str, int] = {}
+        for i, (w, s) in enumerate(zip(wholes, sizes)):
+            got = self._parts.get(w)
+            if (got is None or got[0] != s) and w not in todo:
+                todo[w] = i
+        wait = encode_many_async(list(todo), self.model) if todo else None
+
+        def result() -> list[tuple[int, ...]]:
+            if wait is not None:
+                self._room(sum(map(len, todo)))
+                for (w, i), ids in zip(todo.items(), wait()):
+                    self._cache[w] = len(ids)
+                    self._parts[w] = (sizes[i], part_counts(ids, texts[i], self.encoding))
+            return [self._parts[w][1] for w in wholes]
+
+        return result
+
+    def count_parts(self, texts: Sequence[Sequence[str]]) -> list[tuple[int, ...]]:
+        return self.parts_async(texts)()
 
 
 _COUNTERS: dict[str, TokenCounter] = {}
@@ -117,5 +260,5 @@ def counter_for(model: str | None) -> TokenCounter:
     return _COUNTERS[name]
 
 
-def count_message_tokens(messages: Iterable["Message"], model: str | None = None) -> int:
+def count_message_tokens(messages: Iterable[Message], model: str | None = None) -> int:
     return counter_for(model).messages(list(messages))

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from compaction.assemble import Assembled
 from compaction.errors import InvalidHistory
 from compaction.options import CompactionOptions
-from compaction.result import Compaction
+from compaction.result import Compaction, Run
 from compaction.segment import Segmentation, segment
 from compaction.select import Selector
+from compaction.terms import terms_of
 from retrieval.chat import ROLES, Message, validate_tool_pairing
 from retrieval.chunk import Chunk
 from retrieval.tokens import TokenCounter, counter_for
@@ -59,8 +60,12 @@ def prepare(
     msgs = check_history(messages, budget)
     opts = options or CompactionOptions()
     counter = counter_for(model)
+    # The learned scorer and extractive summaries read every span's terms: extract them
+    # while the tokenizer runs on its worker threads.
+    needs_terms = opts.strategy == "learned" or opts.extractive_summary
     seg = segment(msgs, counter, chunk_max_tokens=opts.chunk_max_tokens,
-                  keep_last_groups=opts.keep_last_groups, namespace=namespace)
+                  keep_last_groups=opts.keep_last_groups, namespace=namespace,
+                  overlap=terms_of.many if needs_terms else None)
     return Prepared(seg, counter, opts, counter.messages(msgs), namespace)
 
 
@@ -95,6 +100,7 @@ def result(
             dropped.append(Chunk(id=s.id, namespace=p.namespace, text=s.text, role=role,
                                  message_index=s.message_index, tokens=s.tokens, created_at=0.0))
     summary = "\n".join(x for x in asm.summaries if x)
-    runs = [(at, [s.id for s in spans]) for at, spans in zip(asm.placeholders, asm.runs)]
+    runs = [Run(at, [s.id for s in spans], mentions)
+            for at, spans, mentions in zip(asm.placeholders, asm.runs, asm.mentions)]
     return Compaction(asm.messages, kept_ids, [c.id for c in dropped], p.tokens_before, tokens,
                       summary, strategy, dropped, runs, budget)

@@ -1,0 +1,109 @@
+"""The compactor's fast paths give exactly what the plain ones give: joined encodings,
+per-span token shares, the term extractor, the vectorised feature table."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compaction.segment import segment, split_lines
+from compaction.terms import extract_terms
+from compaction.trajectories import load_all
+from retrieval.tokens import (
+    TokenCounter,
+    count_tokens,
+    encode_many_async,
+    get_encoding,
+    part_counts,
+)
+
+# Text with what moves token boundaries: spaces before newlines, punctuation, digits,
+# multi-byte characters, and the separator the joined encoding relies on.
+PIECES = ["foo", "Bar", " ", "  ", "\n", "\n\n", ".", "_x", "42", "é", "日本", "😀", "'s",
+          "<|endoftext|>", "\t", "a/b.py", "\"q\"", "`c`", "Error"]
+TEXT = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
+
+
+@pytest.fixture(scope="module")
+def real_texts() -> list[str]:
+    texts = [m.text() for t in load_all() for m in t.messages]
+    return texts + [p for t in texts for p in split_lines(t, 48)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(TEXT, min_size=1, max_size=8), model=st.sampled_from([None, "gpt-4o"]))
+def test_joined_encoding_is_each_texts_own(texts: list[str], model: str | None) -> None:
+    enc = get_encoding("o200k_base" if model else "cl100k_base")
+    got = encode_many_async(texts, model)()
+    assert [g.tolist() for g in got] == [enc.encode_ordinary(t) for t in texts]
+
+
+def test_joined_encoding_on_worker_threads_matches(real_texts: list[str]) -> None:
+    texts = real_texts[:400] + ["<|endoftext|> inside"] + real_texts[400:800]
+    assert sum(map(len, texts)) > 100_000  # large enough for the threaded path
+    enc = get_encoding("cl100k_base")
+    got = encode_many_async(texts)()
+    assert [len(g) for g in got] == [len(enc.encode_ordinary(t)) for t in texts]
+    assert got[400].tolist() == enc.encode_ordinary(texts[400])
+
+
+@settings(max_examples=80, deadline=None)
+@given(parts=st.lists(TEXT, min_size=1, max_size=6))
+def test_part_counts_sum_to_the_whole(parts: list[str]) -> None:
+    whole = "\n".join(parts)
+    ids = np.asarray(get_encoding("cl100k_base").encode_ordinary(whole), dtype=np.uint32)
+    got = part_counts(ids, parts, "cl100k_base")
+    assert len(got) == len(parts) and min(got) >= 0
+    assert sum(got) == count_tokens(whole)
+
+
+def test_segment_counts_every_message_exactly() -> None:
+    counter = TokenCounter()
+    for traj in load_all()[:40]:
+        seg = segment(traj.messages, counter, chunk_max_tokens=48, keep_last_groups=2)
+        per_message = [0] * len(seg.messages)
+        for s in seg.spans:
+            per_message[s.message_index] += s.tokens
+        assert per_message == [count_tokens(m.text()) for m in seg.messages]
+        assert counter.messages(seg.messages) == sum(per_message) + 4 * len(seg.messages)
+        # each span's share is close to its own count
+        assert all(abs(s.tokens - count_tokens(s.text)) <= 3 for s in seg.spans)
+
+
+_TERM = re.compile(r"(?<![\w./-])(?=[\w./-]*(?:[_/\d]|[a-z][A-Z]|\w\.\w))[\w./-]{3,}")
+_QUOTED = re.compile(r'"([^"\n]{3,80})"|`([^`\n]{2,80})`')
+_ERROR_LINE = re.compile(r"^[^\n]*\b\w*(?:Error|Exception)\b[^\n]*$", re.MULTILINE)
+
+
+def reference_terms(text: str) -> frozenset[str]:
+    """The extractor as first written (one lookaround regex): the slow reference."""
+    if not text:
+        return frozenset()
+    terms = {t.strip("./-") for t in _TERM.findall(text)}
+    for a, b in _QUOTED.findall(text):
+        q = (a or b).strip()
+        if len(q) >= 3:
+            terms.add(q)
+    for line in _ERROR_LINE.findall(text):
+        terms.add(line.strip()[:120])
+    terms.discard("")
+    return frozenset(t for t in terms if len(t) >= 3)
+
+
+def test_terms_equal_the_reference_on_real_trajectories(real_texts: list[str]) -> None:
+    assert sum(map(len, real_texts)) > 1_000_000
+    assert [extract_terms(t) for t in real_texts] == [reference_terms(t) for t in real_texts]
+
+
+WORDISH = ["abc", "ABC", "Abc", "aBc", "HTTPServer", "x", "a.b", ".", "-", "/", "_", "9",
+           "é", "Éa", "ß", "日本", "²", "٣", " ", "\n", '"', "`", "Error", "Exception", "..."]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(WORDISH), max_size=25).map("".join))
+def test_terms_equal_the_reference_on_generated_text(text: str) -> None:
+    assert extract_terms(text) == reference_terms(text)
