@@ -2,16 +2,19 @@
 
 Kept groups come out whole in structure (every tool call with its result), with elided
 content ranges replaced by inline markers; each maximal run of dropped groups becomes one
-`user` placeholder message. The output always passes `validate_tool_pairing`.
+`user` placeholder message. The output always passes `validate_tool_pairing`. Ledger terms
+(chosen by the learned strategy) are listed where their first hidden occurrence was, unless
+a kept span shows them anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from compaction.segment import Segmentation, Span
-from compaction.summary import extractive_summary, fit_placeholder, marker_text
+from compaction.summary import extractive_summary, fit_placeholder, marker_text, render_mentions
+from compaction.terms import terms_of
 from retrieval.chat import Message
 from retrieval.tokens import TokenCounter
 
@@ -24,6 +27,7 @@ class Assembled:
     runs: list[list[Span]]  # the spans of each dropped run, in order
     placeholders: list[int]  # index in `messages` of each run's placeholder
     summaries: list[str]
+    mentions: list[str]  # each run's rendered ledger terms ("" without a ledger)
 
 
 def kept_groups(seg: Segmentation, keep: set[int]) -> list[bool]:
@@ -33,7 +37,35 @@ def kept_groups(seg: Segmentation, keep: set[int]) -> list[bool]:
     return kept
 
 
-def _content(seg: Segmentation, m: int, keep: set[int], force: bool, max_ids: int) -> str | None:
+class _Ledger:
+    """Where each ledger term is listed: at its first hidden occurrence."""
+
+    def __init__(self, seg: Segmentation, kept: list[bool], keep: set[int],
+                 terms: Sequence[str]) -> None:
+        rank = {t: i for i, t in enumerate(terms)}
+        shown: set[str] = set()
+        for s in seg.spans:
+            if s.index in keep or (kept[s.group] and s.kind != "text") or s.group in seg.mandatory:
+                shown |= terms_of(s.text)
+        left = set(terms) - shown
+        self.at: dict[int, list[str]] = {}
+        for s in seg.spans:
+            if not left:
+                break
+            if s.index in keep or s.group in seg.mandatory:
+                continue
+            here = terms_of(s.text) & left
+            if here:
+                self.at[s.index] = sorted(here, key=rank.__getitem__)
+                left -= here
+
+    def mentions(self, spans: Sequence[Span]) -> str:
+        terms = [t for s in spans for t in self.at.get(s.index, ())]
+        return render_mentions(terms) if terms else ""
+
+
+def _content(seg: Segmentation, m: int, keep: set[int], force: bool, max_ids: int,
+             ledger: _Ledger | None) -> str | None:
     own = seg.message_spans[m]
     if not own:
         return seg.messages[m].content
@@ -41,16 +73,20 @@ def _content(seg: Segmentation, m: int, keep: set[int], force: bool, max_ids: in
         return seg.messages[m].content
     pieces: list[str] = []
     elided: list[Span] = []
+
+    def mark() -> None:
+        pieces.append(marker_text(elided, max_ids, ledger.mentions(elided) if ledger else ""))
+
     for s in own:
         if s in keep:
             if elided:
-                pieces.append(marker_text(elided, max_ids))
+                mark()
                 elided = []
             pieces.append(seg.spans[s].text)
         else:
             elided.append(seg.spans[s])
     if elided:
-        pieces.append(marker_text(elided, max_ids))
+        mark()
     return "\n".join(pieces)
 
 
@@ -63,13 +99,14 @@ def assemble(
     placeholder_cap: int,
     summarize: bool,
     marker_ids: int | None = None,
-    priority: dict[str, float] | None = None,
+    ledger: Sequence[str] | None = None,
 ) -> Assembled:
+    """`ledger`: the terms to list in place of each run's most frequent ones (None: the
+    frequency summary, capped like the rest of the placeholder)."""
     kept = kept_groups(seg, keep)
-    out: list[Message] = []
-    runs: list[list[Span]] = []
-    placeholders: list[int] = []
-    summaries: list[str] = []
+    where = _Ledger(seg, kept, keep, ledger) if ledger is not None and summarize else None
+    asm = Assembled([], [], [], [], [])
+    out = asm.messages
     pending: list[int] = []  # dropped groups of the current run
 
     def flush() -> None:
@@ -77,13 +114,15 @@ def assemble(
             return
         spans = [seg.spans[s] for g in pending for s in seg.group_spans(g)]
         n_msgs = sum(seg.groups[g].stop - seg.groups[g].start for g in pending)
-        summary = (extractive_summary(seg, spans, placeholder_cap * 4, priority)
+        summary = (extractive_summary(seg, spans, placeholder_cap * 4, where is None)
                    if summarize else "")
+        mentions = where.mentions(spans) if where else ""
         text = fit_placeholder(n_msgs, summary, [s.id for s in spans], max_ids, counter,
-                               placeholder_cap)
-        runs.append(spans)
-        placeholders.append(len(out))
-        summaries.append(summary)
+                               placeholder_cap, mentions)
+        asm.runs.append(spans)
+        asm.placeholders.append(len(out))
+        asm.summaries.append(summary)
+        asm.mentions.append(mentions)
         out.append(Message(role="user", content=text))
         pending.clear()
 
@@ -95,7 +134,7 @@ def assemble(
         force = g in seg.mandatory
         for m in range(grp.start, grp.stop):
             msg = seg.messages[m]
-            content = _content(seg, m, keep, force, marker_ids or max_ids)
+            content = _content(seg, m, keep, force, marker_ids or max_ids, where)
             out.append(msg if content == msg.content else replace(msg, content=content))
     flush()
-    return Assembled(out, runs, placeholders, summaries)
+    return asm

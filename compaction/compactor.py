@@ -75,15 +75,18 @@ async def _resummarize(
     slack = max(result.budget - result.tokens_after, 0) // max(len(result.runs), 1)
     messages = list(result.messages)
     summaries: list[str] = []
-    for at, ids in result.runs:
-        old = messages[at].content or ""
-        cap = min(counter.count(old) + slack, options.placeholder_max_tokens)
-        written = " ".join((await summarize("\n\n".join(text_of[i] for i in ids))).split())
-        n_msgs = int(old.split()[1]) if old.split()[1].isdigit() else len(ids)
-        text = fit_placeholder(n_msgs, written, ids, options.placeholder_max_ids, counter, cap)
+    for run in result.runs:
+        old = messages[run.at].content or ""
+        # the ledger's terms stay; the summary around them is what gets rewritten
+        cap = min(counter.count(old) + slack, options.placeholder_max_tokens + counter.count(
+            run.mentions))
+        written = " ".join((await summarize("\n\n".join(text_of[i] for i in run.ids))).split())
+        n_msgs = int(old.split()[1]) if old.split()[1].isdigit() else len(run.ids)
+        text = fit_placeholder(n_msgs, written, run.ids, options.placeholder_max_ids, counter,
+                               cap - counter.count(run.mentions), run.mentions)
         if counter.count(text) > cap:  # even an empty summary is too long: keep the old one
             text = old
-        messages[at] = Message(role="user", content=text)
+        messages[run.at] = Message(role="user", content=text)
         summaries.append(written)
     return replace(result, messages=messages, tokens_after=counter.messages(messages),
                    summary="\n".join(summaries))

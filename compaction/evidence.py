@@ -4,7 +4,8 @@ For a history and the assistant step that followed it, the evidence is the set o
 terms the step uses that appear earlier in the (non-system) history. A term survives if it
 is still visible in the compacted messages. `droppable` restricts the evidence to terms
 found only outside the groups every strategy must keep (system, task, latest turns), which
-is where strategies differ.
+is where strategies differ. `verbatim` counts only terms visible outside placeholders and
+markers: the ledger of terms a placeholder lists keeps a term, not its context.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from compaction.labels import system_terms
 from compaction.segment import group_messages, mandatory_groups
+from compaction.summary import strip_marked
 from compaction.terms import terms_of
 from retrieval.chat import Message
 
@@ -42,10 +44,10 @@ def evidence_for(history: Sequence[Message], step: Message, keep_last_groups: in
     return Evidence(frozenset(needed), frozenset(needed - fixed))
 
 
-def visible_terms(messages: Sequence[Message]) -> set[str]:
+def visible_terms(messages: Sequence[Message], verbatim: bool = False) -> set[str]:
     out: set[str] = set()
     for m in messages:
-        out |= terms_of(m.text())
+        out |= terms_of(strip_marked(m.text()) if verbatim else m.text())
     return out
 
 
@@ -65,10 +67,13 @@ class EvidenceReport:
     total_droppable: dict[float, int]
     points: dict[float, int]
     skipped: dict[float, int]
+    kept_verbatim: dict[float, int]
 
-    def share(self, r: float, droppable: bool = False) -> float:
-        k, t = (self.kept_droppable[r], self.total_droppable[r]) if droppable else (
-            self.kept[r], self.total[r])
+    def share(self, r: float, droppable: bool = False, verbatim: bool = False) -> float:
+        if droppable:
+            k, t = self.kept_droppable[r], self.total_droppable[r]
+        else:
+            k, t = (self.kept_verbatim if verbatim else self.kept)[r], self.total[r]
         return k / t if t else 1.0
 
     def to_json(self) -> dict[str, object]:
@@ -76,6 +81,7 @@ class EvidenceReport:
             str(r): {
                 "evidence_kept": round(self.share(r), 4),
                 "droppable_evidence_kept": round(self.share(r, True), 4),
+                "verbatim_evidence_kept": round(self.share(r, verbatim=True), 4),
                 "evidence_terms": self.total[r], "droppable_terms": self.total_droppable[r],
                 "cut_points": self.points[r], "skipped": self.skipped[r],
             }
@@ -101,7 +107,7 @@ def evaluate(
 
     budget_of = budget_of or compactable_budget
     rs = tuple(ratios)
-    rep = EvidenceReport(rs, *({r: 0 for r in rs} for _ in range(6)))
+    rep = EvidenceReport(rs, *({r: 0 for r in rs} for _ in range(7)))
     for messages in histories:
         msgs = list(messages)
         for t in cut_points(msgs):
@@ -123,6 +129,7 @@ def evaluate(
                 k, n = kept_share(ev.droppable, vis)
                 rep.kept_droppable[r] += k
                 rep.total_droppable[r] += n
+                rep.kept_verbatim[r] += kept_share(ev.all, visible_terms(out.messages, True))[0]
                 rep.points[r] += 1
     return rep
 

@@ -17,6 +17,10 @@ class CompactionOptions(BaseModel):
     placeholder_max_ids: int = Field(3, ge=1, description="chunk ids listed in one placeholder")
     marker_max_ids: int = Field(1, ge=1, description="chunk ids named by an inline marker")
     extractive_summary: bool = True
+    ledger_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="learned strategy: most of the budget above the minimum that placeholders "
+        "may spend listing single terms (the ledger); the rest keeps text verbatim")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,15 @@ from retrieval.chunk import Chunk
 
 
 @dataclass(frozen=True, slots=True)
+class Run:
+    """One dropped run: where its placeholder is, the chunks it dropped, its ledger terms."""
+
+    at: int  # index of the placeholder in `messages`
+    ids: list[str]
+    mentions: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Compaction:
     messages: list[Message]
     kept_ids: list[str]
@@ -19,8 +28,7 @@ class Compaction:
     summary: str
     strategy: str
     dropped_chunks: list[Chunk] = field(default_factory=list, repr=False, compare=False)
-    # (index of the placeholder in `messages`, ids of the chunks its run dropped)
-    runs: list[tuple[int, list[str]]] = field(default_factory=list, repr=False, compare=False)
+    runs: list[Run] = field(default_factory=list, repr=False, compare=False)
     budget: int = field(default=0, repr=False, compare=False)
 
     @property

@@ -6,45 +6,55 @@ placeholders and markers the output will have (a span between two elided neighbo
 marker, one that joins two kept neighbours removes one) and bounds their size from above.
 `finish()` then assembles and counts exactly, and gives back the last accepted units while
 the real count is over budget, so the budget holds whatever the tokenizer does at joins.
+A unit is either spans or one ledger term (listed in a placeholder or marker, at an
+estimated cost: `summary.term_cost`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeAlias
 
 from compaction.assemble import Assembled, assemble
 from compaction.errors import BudgetTooSmall
 from compaction.options import CompactionOptions
 from compaction.segment import Segmentation
-from compaction.summary import worst_marker_tokens
+from compaction.summary import term_cost, worst_marker_tokens
 from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 _JOIN_SLACK = 1  # a join of two texts can tokenise one token longer than its parts
+Unit: TypeAlias = "list[int] | str"  # spans, or one ledger term
 
 
 class Selector:
     def __init__(
-        self, seg: Segmentation, budget: int, counter: TokenCounter, options: CompactionOptions
+        self, seg: Segmentation, budget: int, counter: TokenCounter, options: CompactionOptions,
+        *, ledger: bool = False,
     ) -> None:
+        """`ledger`: placeholders list only the terms offered with `offer_term`, instead of
+        each run's most frequent terms."""
         self.seg, self.budget, self.counter, self.options = seg, budget, counter, options
         self.marker_cost = worst_marker_tokens(counter, options.marker_max_ids)
-        self.term_priority: dict[str, float] | None = None  # summary order (learned)
+        self.ledger: list[str] | None = [] if ledger else None
+        self.ledger_used = 0.0
         self.placeholder_cost = options.placeholder_max_tokens + MESSAGE_OVERHEAD_TOKENS
         self.kept_group = [g in seg.mandatory for g in range(len(seg.groups))]
         self.keep: set[int] = set()
-        self.accepted: list[list[int]] = []
+        self.accepted: list[Unit] = []
         self._undo: list[tuple[str, int]] = []
         base = self._assemble(set())
         self.minimum = counter.messages(base.messages)
         if self.minimum > budget:
             raise BudgetTooSmall(budget, self.minimum)
-        self.used = self.minimum
+        self.used: float = self.minimum
+        self.ledger_cap = options.ledger_share * (budget - self.minimum)
+        self.reserve = 0.0  # tokens `offer` leaves free (for the ledger)
 
     def _assemble(self, keep: set[int]) -> Assembled:
         o = self.options
         return assemble(self.seg, keep, self.counter, max_ids=o.placeholder_max_ids,
                         marker_ids=o.marker_max_ids, placeholder_cap=o.placeholder_max_tokens,
-                        summarize=o.extractive_summary, priority=self.term_priority)
+                        summarize=o.extractive_summary, ledger=self.ledger)
 
     def _group_is_kept(self, g: int) -> bool:
         return 0 <= g < len(self.kept_group) and self.kept_group[g]
@@ -97,7 +107,7 @@ class Selector:
             return True
         self._undo.clear()
         cost = sum(self._add_span(s) for s in unit)
-        if self.used + cost > self.budget:
+        if self.used + cost > self.budget - self.reserve:
             for kind, i in reversed(self._undo):
                 if kind == "g":
                     self.kept_group[i] = False
@@ -108,6 +118,18 @@ class Selector:
         self.accepted.append(unit)
         return True
 
+    def offer_term(self, term: str) -> bool:
+        """List `term` in the placeholder or marker where it was hidden, if it fits."""
+        assert self.ledger is not None, "offer_term needs Selector(..., ledger=True)"
+        cost = term_cost(term)
+        if self.used + cost > self.budget or self.ledger_used + cost > self.ledger_cap:
+            return False
+        self.used += cost
+        self.ledger_used += cost
+        self.ledger.append(term)
+        self.accepted.append(term)
+        return True
+
     def finish(self) -> tuple[Assembled, set[int], int]:
         """Assemble, count exactly, and give back units until the budget holds."""
         while True:
@@ -116,16 +138,19 @@ class Selector:
             if tokens <= self.budget:
                 return asm, set(self.keep), tokens
             if not self.accepted:
-                if self.term_priority is None:
-                    return asm, set(self.keep), tokens
-                # The minimum was measured with frequency-ordered summaries: fall back to them.
-                self.term_priority = None
-                continue
+                return asm, set(self.keep), tokens
             # Give back the latest units until their tokens cover the excess (one recount
             # per round instead of one per unit).
-            freed, over = 0, tokens - self.budget
+            freed, over = 0.0, tokens - self.budget
             while self.accepted and freed < over:
-                for s in self.accepted.pop():
+                unit = self.accepted.pop()
+                if isinstance(unit, str):  # terms are accepted and given back in order
+                    assert self.ledger is not None and self.ledger[-1] == unit
+                    self.ledger.pop()
+                    self.ledger_used -= term_cost(unit)
+                    freed += term_cost(unit)
+                    continue
+                for s in unit:
                     self.keep.discard(s)
                     # a span given back may leave a marker in its place
                     freed += max(self.seg.spans[s].tokens - self.marker_cost, 1)

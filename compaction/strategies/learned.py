@@ -1,9 +1,10 @@
 """The learned strategy: cover the terms later steps will likely need, then the newest text.
 
-The scorer gives each droppable term P(the next step uses it). Spans are kept greedily by
-the weight of the terms they would newly make visible per token (lazy greedy for weighted
-coverage: a span repeating terms already kept gains nothing). Leftover budget goes to the
-newest spans. Dropped runs list their most likely-needed terms in the placeholder summary.
+The scorer gives each droppable term P(the next step uses it). Two kinds of item compete
+for the budget, greedily by the weight they would newly make visible per token (lazy greedy
+for weighted coverage: an item repeating terms already covered gains nothing): a span, kept
+verbatim with its context, or a single term listed in the ledger of the placeholder (or
+marker) standing where it was dropped. Leftover budget goes to the newest spans.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from compaction.features import TermTable, build_table
 from compaction.options import CompactionOptions
 from compaction.result import Compaction
 from compaction.select import Selector
-from compaction.strategies.base import finish, prepare, selector, unchanged
+from compaction.strategies.base import finish, prepare, unchanged
+from compaction.summary import listable, term_cost
 from retrieval.chat import Message
 
 if TYPE_CHECKING:
@@ -41,17 +43,22 @@ def compact(
     p = prepare(messages, budget, model, options, namespace)
     if p.tokens_before <= budget:
         return unchanged(p, NAME)
-    sel = selector(p, budget)
+    ledger = p.options.extractive_summary and p.options.ledger_share > 0
+    sel = Selector(p.seg, budget, p.counter, p.options, ledger=ledger)
     table = build_table(p.seg)
     weight = scorer.predict(table.x).astype(np.float64)
+    if ledger:
+        sel.reserve = sel.ledger_cap
     covered = _cover(sel, table, weight)
+    sel.reserve = 0.0
+    if ledger:
+        _list_terms(sel, table, weight, covered)
     _fill_newest(sel)
-    sel.term_priority = {t: float(w) for t, w, c in zip(table.terms, weight, covered) if not c}
     return finish(p, sel, NAME)
 
 
 def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
-    """Lazy greedy weighted coverage; returns which terms ended up visible."""
+    """Lazy greedy weighted coverage by spans; returns which terms ended up visible."""
     seg = sel.seg
     covered = [False] * len(table.terms)
     w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
@@ -72,6 +79,18 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
             for i in own:
                 covered[i] = True
     return covered
+
+
+def _list_terms(sel: Selector, table: TermTable, weight: np.ndarray, covered: list[bool]) -> None:
+    """The ledger: terms no kept span shows, by weight per token, while its share lasts."""
+    order = sorted((-w / term_cost(t), t) for t, w, c in zip(table.terms, weight.tolist(), covered)
+                   if not c and listable(t))
+    misses = 0
+    for _d, t in order:
+        if not sel.offer_term(t):
+            misses += 1
+            if misses > 64:  # the share is spent
+                break
 
 
 def _fill_newest(sel: Selector) -> None:
