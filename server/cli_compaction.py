@@ -23,6 +23,9 @@ def compact(
                                           help="learned, truncate or observation_mask")] = "learned",
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint",
                                                        help="scorer checkpoint")] = None,
+    ledger_share: Annotated[float, typer.Option(
+        "--ledger-share", min=0.0, max=1.0,
+        help="learned: share of the freed budget spent listing dropped terms")] = 0.5,
 ) -> None:
     """Compact a chat history to a token budget; prints {"messages": [...], "stats": {...}}."""
     from compaction import CompactionOptions, Compactor
@@ -35,7 +38,8 @@ def compact(
     if isinstance(raw, dict):
         raw = raw.get("messages")
     messages = parse_messages(raw)
-    compactor = Compactor.load(checkpoint, CompactionOptions(strategy=strategy))
+    compactor = Compactor.load(checkpoint, CompactionOptions(strategy=strategy,
+                                                             ledger_share=ledger_share))
     result = compactor.compact(messages, budget, model=model)
     typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
 

@@ -120,6 +120,10 @@ class CompactionConfig(_Strict):
     trigger_share: float = Field(0.70, gt=0, le=1)
     target_share: float = Field(0.40, gt=0, le=1)
     abstractive_summary: bool = False
+    ledger_share: float = Field(
+        0.5, ge=0, le=1,
+        description="learned strategy: share of the freed budget placeholders may spend "
+        "listing the dropped text's identifiers, paths, numbers and error lines")
 
 
 class RecallConfig(_Strict):

@@ -501,7 +501,8 @@ def _load_compactor(config: Config) -> Compactor | None:
     if not config.compaction.enabled:
         return None
     try:
-        return Compactor.load(options=CompactionOptions(strategy=config.compaction.strategy))
+        return Compactor.load(options=CompactionOptions(
+            strategy=config.compaction.strategy, ledger_share=config.compaction.ledger_share))
     except CheckpointError as exc:
         logger.warning("compactor checkpoint unusable (%s); compacting by observation masking",
                        exc)
