@@ -142,7 +142,7 @@ def _clear_caches(counter) -> None:
     terms_mod.terms_of._cache.clear()
     segment._SPLITS.clear()
     segment._IDS.clear()
-    features._SHAPES.clear()
+    features._VOCAB.clear()
 
 
 def timing(comps: dict[str, Compactor], trajs, reps: int) -> dict:

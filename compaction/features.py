@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from compaction.terms import terms_of
 
 FEATURE_VERSION = 2
 N_FEATURES = 24
+_N_SHAPE = 9  # columns 13..21: the term's shape
 _PARTS = re.compile(r"[A-Za-z0-9]{3,}")
 
 
@@ -58,60 +60,160 @@ def _sources(seg: Segmentation) -> tuple[set[int], int | None, list[str]]:
     return obs, first_user, [m.role for m in msgs]
 
 
-def build_table(seg: Segmentation) -> TermTable:
-    """Collect the droppable terms and their features in one pass over the spans."""
+class _Vocab:
+    """Terms interned as ids across calls (agents resend the same texts), and each span
+    text's term ids, in the order of the terms' text (so a table does not depend on which
+    texts came first)."""
+
+    def __init__(self) -> None:
+        self.id: dict[str, int] = {}
+        self.terms: list[str] = []
+        self.of_text: dict[str, np.ndarray] = {}
+        self.rows: list[tuple[float, ...]] = []  # shape features of each term
+        self.by_part: dict[str, list[int]] = {}  # lower-case word part -> terms holding it
+        self._shapes = np.zeros((0, _N_SHAPE), dtype=np.float32)
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def _intern(self, t: str) -> int:
+        i = self.id[t] = len(self.terms)
+        self.terms.append(t)
+        self.rows.append(_shape_row(t))
+        for p in {p.lower() for p in _PARTS.findall(t)}:
+            self.by_part.setdefault(p, []).append(i)
+        return i
+
+    def shapes(self) -> np.ndarray:
+        """Shape rows of every term, as one array (extended with the terms added since)."""
+        if len(self._shapes) < len(self.rows):
+            new = np.asarray(self.rows[len(self._shapes):], dtype=np.float32)
+            self._shapes = np.concatenate((self._shapes, new.reshape(-1, _N_SHAPE)))
+        return self._shapes
+
+    def holding(self, parts: set[str]) -> np.ndarray:
+        """Which terms hold one of `parts` (lower-case word parts)."""
+        out = np.zeros(len(self.terms), dtype=bool)
+        for p in parts:
+            out[self.by_part.get(p, [])] = True
+        return out
+
+    def ids(self, text: str) -> np.ndarray:
+        got = self.of_text.get(text)
+        if got is None:
+            out = []
+            for t in sorted(terms_of(text)):
+                i = self.id.get(t)
+                out.append(self._intern(t) if i is None else i)
+            got = self.of_text[text] = np.array(out, dtype=np.int64)
+        return got
+
+
+_VOCAB = _Vocab()
+_MAX_VOCAB = 400_000
+_MESSAGE, _GROUP, _KIND, _TEXT = (attrgetter(a) for a in ("message_index", "group", "kind", "text"))
+
+
+def _span_columns(seg: Segmentation) -> dict[str, np.ndarray]:
+    """Per span: message, group, always kept, system role, assistant role, source flags."""
     obs, first_user, roles = _sources(seg)
-    system: set[str] = set()
-    visible: set[str] = set()
-    span_sets = [terms_of(s.text) for s in seg.spans]
-    for s, ts in zip(seg.spans, span_sets):
-        if roles[s.message_index] in ("system", "developer"):
-            system |= ts
-        elif s.group in seg.mandatory:
-            visible |= ts
-    hidden = visible | system
-    index: dict[str, int] = {}
-    # per term: spans, first msg, last msg, last group, flags bitmask, assistant spans
-    stats: list[list[int]] = []
-    span_terms: list[tuple[int, ...]] = []
-    for s, ts in zip(seg.spans, span_sets):
-        if s.group in seg.mandatory or not ts:
-            span_terms.append(())
-            continue
-        m, role = s.message_index, roles[s.message_index]
-        flag = (1 if m == first_user else 0) | (2 if role == "assistant" else 0) | (
-            4 if s.kind == "calls" else 0) | (8 if m in obs else 0)
-        own = []
-        for t in ts - hidden:
-            i = index.get(t)
-            if i is None:
-                i = index[t] = len(stats)
-                stats.append([0, m, m, s.group, 0, 0])
-            st = stats[i]
-            st[0] += 1
-            st[2] = m
-            st[3] = s.group
-            st[4] |= flag
-            st[5] += role == "assistant"
-            own.append(i)
-        span_terms.append(tuple(sorted(own)))
-    terms = list(index)
-    recent = _recent_terms(seg, span_sets) - system
-    x = _matrix(seg, terms, stats, _recent_parts(recent))
+    msg = np.array(list(map(_MESSAGE, seg.spans)), dtype=np.int64)
+    group = np.array(list(map(_GROUP, seg.spans)), dtype=np.int64)
+    calls = np.array([k == "calls" for k in map(_KIND, seg.spans)], dtype=bool)
+    assistant = np.array([r == "assistant" for r in roles], dtype=bool)[msg]
+    observation = np.zeros(len(roles), dtype=bool)
+    observation[list(obs)] = True
+    kept = np.zeros(len(seg.groups), dtype=bool)
+    kept[list(seg.mandatory)] = True
+    flag = (msg == (-1 if first_user is None else first_user)) | (assistant << 1) | (
+        calls << 2) | (observation[msg] << 3)
+    return {
+        "msg": msg, "group": group, "kept": kept[group], "assistant": assistant,
+        "system": np.array([r in ("system", "developer") for r in roles], dtype=bool)[msg],
+        "flag": flag.astype(np.int64),
+    }
+
+
+def build_table(seg: Segmentation) -> TermTable:
+    """Collect the droppable terms and their features, vectorised over term occurrences
+    (one row per (span, term) pair)."""
+    if len(_VOCAB.terms) > _MAX_VOCAB:
+        _VOCAB.clear()
+    texts = list(map(_TEXT, seg.spans))
+    known = _VOCAB.of_text.get
+    per_span = [known(t) for t in texts]
+    for i in [i for i, a in enumerate(per_span) if a is None]:
+        per_span[i] = _VOCAB.ids(texts[i])
+    n_spans = len(seg.spans)
+    lens = np.fromiter(map(len, per_span), np.int64, n_spans)
+    tid = np.concatenate(per_span) if n_spans else np.zeros(0, np.int64)
+    sid = np.repeat(np.arange(n_spans), lens)
+    col = _span_columns(seg)
+    vocab = len(_VOCAB.terms)
+    is_system = np.zeros(vocab, bool)
+    is_system[tid[col["system"][sid]]] = True
+    is_visible = np.zeros(vocab, bool)
+    is_visible[tid[col["kept"][sid] & ~col["system"][sid]]] = True
+    drop = ~col["kept"][sid] & ~is_system[tid] & ~is_visible[tid]
+    d_tid, d_sid = tid[drop], sid[drop]
+    # local term index: order of first occurrence (spans in order, a span's terms by text)
+    uniq, first = np.unique(d_tid, return_index=True)
+    order = np.argsort(first, kind="stable")
+    gids = uniq[order]
+    local = np.zeros(vocab, np.int64)
+    local[gids] = np.arange(len(gids))
+    d_loc = local[d_tid]
+    stats = _stats(col, d_loc, d_sid, first[order], len(gids))
+    terms = [_VOCAB.terms[g] for g in gids.tolist()]
+    system = {_VOCAB.terms[g] for g in np.flatnonzero(is_system).tolist()}
+    recent = _recent_ids(seg, col, tid, sid, is_system, vocab)
+    recent_terms = {_VOCAB.terms[g] for g in np.flatnonzero(recent).tolist()}
+    x = _matrix(seg, gids, stats, _recent_parts(recent_terms))
+    span_terms = _span_terms(d_loc, d_sid, n_spans)
     # A line naming what the latest turn asks about likely holds the answer (needle lookups).
-    span_recent = [len(ts & recent) if own else 0 for ts, own in zip(span_sets, span_terms)]
-    return TermTable(terms, index, span_terms, span_recent, frozenset(visible),
-                     frozenset(system), x)
+    has_own = np.bincount(d_sid, minlength=n_spans) > 0
+    span_recent = np.bincount(sid, weights=recent[tid], minlength=n_spans).astype(np.int64)
+    span_recent[~has_own] = 0
+    visible = frozenset(_VOCAB.terms[g] for g in np.flatnonzero(is_visible).tolist())
+    return TermTable(terms, dict(zip(terms, range(len(terms)))), span_terms,
+                     span_recent.tolist(), visible, frozenset(system), x)
 
 
-def _recent_terms(seg: Segmentation, span_sets: list[frozenset[str]]) -> set[str]:
-    """Terms of the latest always-kept groups."""
-    tail = set(sorted(seg.mandatory)[-2:])
-    out: set[str] = set()
-    for s, ts in zip(seg.spans, span_sets):
-        if s.group in tail and s.message_index > 0:
-            out |= ts
-    return out
+def _stats(col: dict[str, np.ndarray], d_loc: np.ndarray, d_sid: np.ndarray,
+           first: np.ndarray, n: int) -> np.ndarray:
+    """Per term: spans, first msg, last msg, last group, flags bitmask, assistant spans."""
+    st = np.zeros((n, 6), dtype=np.float64)
+    if not n:
+        return st
+    st[:, 0] = np.bincount(d_loc, minlength=n)
+    st[:, 1] = col["msg"][d_sid[first]]
+    _, from_end = np.unique(d_loc[::-1], return_index=True)
+    last = len(d_loc) - 1 - from_end  # every term occurs, so unique's output is 0..n-1
+    st[:, 2] = col["msg"][d_sid[last]]
+    st[:, 3] = col["group"][d_sid[last]]
+    flags = col["flag"][d_sid]
+    st[:, 4] = sum(bit * (np.bincount(d_loc, weights=(flags & bit) > 0, minlength=n) > 0)
+                   for bit in (1, 2, 4, 8))
+    st[:, 5] = np.bincount(d_loc, weights=col["assistant"][d_sid], minlength=n)
+    return st
+
+
+def _span_terms(d_loc: np.ndarray, d_sid: np.ndarray, n_spans: int) -> list[tuple[int, ...]]:
+    """Per span: its droppable terms' local indices, sorted."""
+    n = int(d_loc.max()) + 1 if len(d_loc) else 1
+    flat = (np.sort(d_sid * n + d_loc) % n).tolist()
+    ends = np.cumsum(np.bincount(d_sid, minlength=n_spans)).tolist()
+    return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends)]
+
+
+def _recent_ids(seg: Segmentation, col: dict[str, np.ndarray], tid: np.ndarray,
+                sid: np.ndarray, is_system: np.ndarray, vocab: int) -> np.ndarray:
+    """Which term ids the latest always-kept groups hold (system terms excluded)."""
+    tail = np.fromiter(sorted(seg.mandatory)[-2:], np.int64)
+    in_tail = np.isin(col["group"], tail) & (col["msg"] > 0)
+    recent = np.zeros(vocab, bool)
+    recent[tid[in_tail[sid]]] = True
+    return recent & ~is_system
 
 
 def _recent_parts(recent: set[str]) -> set[str]:
@@ -119,13 +221,12 @@ def _recent_parts(recent: set[str]) -> set[str]:
     return {p.lower() for t in recent for p in _PARTS.findall(t)}
 
 
-def _matrix(seg: Segmentation, terms: list[str], stats: list[list[int]],
+def _matrix(seg: Segmentation, gids: np.ndarray, st: np.ndarray,
             recent: set[str]) -> np.ndarray:
-    n = len(terms)
+    n = len(gids)
     x = np.zeros((n, N_FEATURES), dtype=np.float32)
     if not n:
         return x
-    st = np.asarray(stats, dtype=np.float64)
     n_msgs = max(len(seg.messages) - 1, 1)
     n_groups = max(len(seg.groups) - 1, 1)
     flags = st[:, 4].astype(np.int64)
@@ -140,32 +241,19 @@ def _matrix(seg: Segmentation, terms: list[str], stats: list[list[int]],
     x[:, 10] = st[:, 0] == 1
     x[:, 11] = math.log1p(n) / 10
     x[:, 12] = math.log1p(len(seg.groups)) / 5
+    x[:, 13:22] = _VOCAB.shapes()[gids]
+    if recent:
+        x[:, 22] = _VOCAB.holding(recent)[gids]
     x[:, 23] = 1.0
-    _shape(terms, x, recent)
     return x
 
 
-_SHAPES: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {}
-_MAX_SHAPES = 200_000
 
-
-def _shape_of(t: str) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """Shape features of a term and its lower-case word parts, memoised (terms recur)."""
-    got = _SHAPES.get(t)
-    if got is None:
-        if len(_SHAPES) > _MAX_SHAPES:
-            _SHAPES.clear()
-        digit = t.isdigit()
-        row = (float(digit), float("/" in t), float("." in t), float("_" in t), float(" " in t),
-               float("Error" in t or "Exception" in t), math.log(len(t)) / 4,
-               float(not t.islower() and any(c.isupper() for c in t)),
-               float(not digit and any(c.isdigit() for c in t)))
-        got = _SHAPES[t] = (row, tuple(p.lower() for p in _PARTS.findall(t)))
-    return got
-
-
-def _shape(terms: list[str], x: np.ndarray, recent: set[str]) -> None:
-    shapes = [_shape_of(t) for t in terms]
-    x[:, 13:22] = np.asarray([row for row, _ in shapes], dtype=np.float32)
-    if recent:
-        x[:, 22] = [any(p in recent for p in parts) for _, parts in shapes]
+def _shape_row(t: str) -> tuple[float, ...]:
+    """Shape features of a term: number, path, dotted, snake, spaced, error, length, capitals,
+    digits inside."""
+    digit = t.isdigit()
+    return (float(digit), float("/" in t), float("." in t), float("_" in t), float(" " in t),
+            float("Error" in t or "Exception" in t), math.log(len(t)) / 4,
+            float(not t.islower() and any(c.isupper() for c in t)),
+            float(not digit and any(c.isdigit() for c in t)))
