@@ -107,3 +107,25 @@ WORDISH = ["abc", "ABC", "Abc", "aBc", "HTTPServer", "x", "a.b", ".", "-", "/", 
 @given(text=st.lists(st.sampled_from(WORDISH), max_size=25).map("".join))
 def test_terms_equal_the_reference_on_generated_text(text: str) -> None:
     assert extract_terms(text) == reference_terms(text)
+
+
+def test_feature_table_does_not_depend_on_what_came_before() -> None:
+    from compaction import features
+
+    trajs = load_all()
+    counter = TokenCounter()
+    target = segment(trajs[3].messages, counter, chunk_max_tokens=48, keep_last_groups=2)
+    features._VOCAB.clear()
+    fresh = features.build_table(target)
+    for t in trajs[4:30]:  # other texts interned first: other term ids
+        features.build_table(segment(t.messages, counter, chunk_max_tokens=48,
+                                     keep_last_groups=2))
+    features._VOCAB.clear()
+    features.build_table(segment(trajs[5].messages, counter, chunk_max_tokens=48,
+                                 keep_last_groups=2))
+    again = features.build_table(target)
+    assert fresh.terms == again.terms and fresh.span_terms == again.span_terms
+    assert np.array_equal(fresh.x, again.x) and fresh.span_recent == again.span_recent
+    assert all(list(s) == sorted(s) for s in again.span_terms)
+    assert again.index == {t: i for i, t in enumerate(again.terms)}
+    assert not set(again.terms) & (again.visible | again.system)
