@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 CHECKPOINT_VERSION = 2
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "scorer.json"
+# OpenBLAS runs a matmul on its calling thread when m*n*k is below this.
+_SINGLE_THREAD_WORK = 262_144
 
 
 def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> torch.nn.Module:
@@ -61,18 +63,26 @@ class Scorer:
         self.meta = meta
         # The forward pass in numpy: a few small matmuls, without torch's per-call overhead.
         self._layers = [(p["weight"].T.copy(), p["bias"].copy()) for p in _linear_params(model)]
+        widest = max((w.shape[0] * w.shape[1] for w, _ in self._layers), default=1)
+        self._block = max(1, (_SINGLE_THREAD_WORK - 1) // widest)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """P(the next step uses the term) for each row of features."""
-        if len(x) == 0:
-            return np.zeros(0, dtype=np.float32)
         h = np.asarray(x, dtype=np.float32)
+        out = np.zeros(len(h), dtype=np.float32)
+        # Blocks small enough that OpenBLAS stays on this thread: on a busy 2-core host a
+        # multi-threaded matmul of this size waits milliseconds for its helper thread.
+        for i in range(0, len(h), self._block):
+            out[i:i + self._block] = self._forward(h[i:i + self._block])
+        return out
+
+    def _forward(self, h: np.ndarray) -> np.ndarray:
         last = len(self._layers) - 1
         for i, (w, b) in enumerate(self._layers):
             h = h @ w + b
             if i < last:
                 np.maximum(h, 0.0, out=h)
-        return (1.0 / (1.0 + np.exp(-h[:, 0]))).astype(np.float32)
+        return 1.0 / (1.0 + np.exp(-h[:, 0]))
 
     @classmethod
     def load(cls, path: Path | None = None) -> Scorer:

@@ -129,3 +129,12 @@ def test_feature_table_does_not_depend_on_what_came_before() -> None:
     assert all(list(s) == sorted(s) for s in again.span_terms)
     assert again.index == {t: i for i, t in enumerate(again.terms)}
     assert not set(again.terms) & (again.visible | again.system)
+
+
+def test_blocked_numpy_forward_matches_the_torch_model() -> None:
+    from compaction.scorer import Scorer
+
+    scorer = Scorer.load()
+    x = np.random.default_rng(0).random((3 * scorer._block + 7, 24), dtype=np.float32)
+    assert np.allclose(scorer.predict(x), scorer.model.predict(x), atol=1e-6)
+    assert scorer.predict(x[:0]).shape == (0,)
