@@ -207,7 +207,7 @@ class Index:
         """The namespace's FAISS index, caught up with the store (encodes missing chunks)."""
         with shards.dense_lock:
             if shards.dense is None:
-                shards.dense = self._open_dense(namespace)
+                shards.dense, shards.dense_dirty = self._open_dense(namespace)
             dense = shards.dense
             if shards.dense_generation == shards.generation:
                 return dense  # nothing changed since the last catch-up: skip the O(n) diff
@@ -331,17 +331,20 @@ class Index:
             self.flush()
         return IndexStats(len(files), skipped, n_chunks, added, time.monotonic() - t0)
 
-    def _open_dense(self, namespace: str) -> DenseShard:
+    def _open_dense(self, namespace: str) -> tuple[DenseShard, bool]:
         """The saved FAISS index where it matches the store (stale rows removed; the caller
-        encodes the missing ones), else an empty one. An index saved before keys were kept
-        (dense.faiss) is patched by row id alone: re-encoding it all would take minutes."""
+        encodes the missing ones), else an empty one; and whether it needs saving. An index
+        saved before keys were kept (dense.faiss) is patched by row id alone, and saved
+        again with keys: re-encoding every chunk would take minutes."""
         folder = self._dir(namespace)
-        dense, _ = _open_saved(folder / "dense", self.store.row_keys(namespace),
-                               lambda d: DenseShard.load(d / "index.faiss", self.config.dense))
-        if dense is None and (folder / "dense.faiss").exists():
+        dense, plan = _open_saved(folder / "dense", self.store.row_keys(namespace),
+                                  lambda d: DenseShard.load(d / "index.faiss", self.config.dense))
+        if dense is not None:
+            return dense, bool(plan and plan.stale.size)
+        if (folder / "dense.faiss").exists():
             with _unreadable_is_none():
-                dense = DenseShard.load(folder / "dense.faiss", self.config.dense)
-        return dense or DenseShard(self.config.dense)
+                return DenseShard.load(folder / "dense.faiss", self.config.dense), True
+        return DenseShard(self.config.dense), False
 
     def flush(self) -> None:
         """Write changed index files (BM25 arrays, grep text, FAISS index) beside the store,

@@ -56,9 +56,10 @@ class RowKeys(NamedTuple):
         return out
 
 
-def content_key(content_hash: str) -> int:
-    """The first 8 bytes of a hex content hash as a signed 64-bit integer."""
-    return int.from_bytes(bytes.fromhex(content_hash[:16]), "big", signed=True)
+def content_keys(hex_hashes: list[str]) -> np.ndarray:
+    """The first 8 bytes of each hex content hash as a signed 64-bit integer."""
+    raw = bytes.fromhex("".join(h[:16] for h in hex_hashes))
+    return np.frombuffer(raw, dtype=">i8").astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .chunk import Chunk
 from .errors import ChunkTooLarge, InvalidQuery
-from .persist import RowKeys, content_key
+from .persist import RowKeys, content_keys
 
 MAX_CHUNK_CHARS = 100_000  # about 25k tokens: bigger than any sensible chunk
 
@@ -195,12 +195,12 @@ class ChunkStore:
         """(row ids, content keys) of a namespace, ascending: what saved indexes are checked
         against. Served from the (namespace, content_hash) index, which holds the row id."""
         rows = self._db().execute(
-            "SELECT rowid, content_hash FROM chunks WHERE namespace = ?", (namespace,)
-        ).fetchall()
+            "SELECT rowid, substr(content_hash, 1, 16) FROM chunks WHERE namespace = ?",
+            (namespace,)).fetchall()
         if not rows:
             return RowKeys.empty()
         rowids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
-        keys = np.fromiter((content_key(h) for _, h in rows), dtype=np.int64, count=len(rows))
+        keys = content_keys([h for _, h in rows])
         order = np.argsort(rowids, kind="stable")
         return RowKeys(rowids[order], keys[order])
 
