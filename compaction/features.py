@@ -253,7 +253,15 @@ def _shape_row(t: str) -> tuple[float, ...]:
     """Shape features of a term: number, path, dotted, snake, spaced, error, length, capitals,
     digits inside."""
     digit = t.isdigit()
+    if t.isascii():  # str methods instead of a scan per character
+        upper = t != t.lower()
+        has_digit = not digit and t != t.translate(_NO_DIGITS)
+    else:
+        upper = not t.islower() and any(c.isupper() for c in t)
+        has_digit = not digit and any(c.isdigit() for c in t)
     return (float(digit), float("/" in t), float("." in t), float("_" in t), float(" " in t),
-            float("Error" in t or "Exception" in t), math.log(len(t)) / 4,
-            float(not t.islower() and any(c.isupper() for c in t)),
-            float(not digit and any(c.isdigit() for c in t)))
+            float("Error" in t or "Exception" in t), math.log(len(t)) / 4, float(upper),
+            float(has_digit))
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")

@@ -157,25 +157,45 @@ def count_tokens_batch(texts: list[str], model: str | None = None) -> list[int]:
     return [len(ids) for ids in encode_many_async(texts, model)()]
 
 
-def part_counts(
-    ids: np.ndarray, parts: Sequence[str], name: str, sep: str = "\n"
-) -> tuple[int, ...]:
-    """Token counts of `parts`, given the tokens `ids` of `sep.join(parts)`: each token is
-    credited to the part its first byte is in (a separator belongs to the part before it),
-    so the counts sum exactly to the whole text's count; each is within a token or two of
-    the part's own count."""
+def part_counts(ids: np.ndarray, parts: Sequence[str], name: str) -> tuple[int, ...]:
+    """Token counts of `parts`, given the tokens `ids` of `"\n".join(parts)`: each token is
+    credited to the part its first byte is in (a newline belongs to the part before it), so
+    the counts sum exactly to the whole text's count; each is within a token or two of the
+    part's own count."""
+    return part_counts_many([ids], [parts], name)[0]
+
+
+def _utf8_sizes(parts: Sequence[str]) -> list[int]:
+    return [len(p) if p.isascii() else len(p.encode("utf-8")) for p in parts]
+
+
+def part_counts_many(
+    ids: Sequence[np.ndarray], parts: Sequence[Sequence[str]], name: str
+) -> list[tuple[int, ...]]:
+    """`part_counts` for many texts (each of one part or more) at once: the texts laid end
+    to end, one search for all the places where parts end."""
     import numpy as np
 
-    if len(parts) == 1:
-        return (len(ids),)
-    width = len(sep.encode("utf-8"))
-    sizes = [len(p) for p in parts] if all(p.isascii() for p in parts) else [
-        len(p.encode("utf-8")) for p in parts]
-    cuts = np.cumsum(np.asarray(sizes[:-1], dtype=np.int64) + width)  # where parts 1.. start
-    ends = np.cumsum(_token_bytes(name)[ids])
-    starts = np.concatenate(([0], ends[:-1]))
-    before = np.searchsorted(starts, cuts, side="left") if len(ids) else 0 * cuts
-    return tuple(np.diff(np.concatenate(([0], before, [len(ids)]))).tolist())
+    flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint32)
+    ends = np.cumsum(_token_bytes(name)[flat])
+    starts = ends - _token_bytes(name)[flat]  # byte where each token begins, all texts
+    cuts: list[int] = []  # global byte where each part ends
+    at = 0
+    for ps in parts:
+        for size in _utf8_sizes(ps):
+            at += size + 1
+            cuts.append(at)
+        at -= 1  # no newline after a text's last part: the next text begins at its end
+        cuts[-1] = at
+    before = np.searchsorted(starts, np.asarray(cuts, dtype=np.int64)).tolist()
+    out: list[tuple[int, ...]] = []
+    k = 0
+    for ps in parts:
+        m = len(ps)
+        bounds = before[k:k + m]  # tokens before each part's end (the last: the text's end)
+        out.append(tuple(b - a for a, b in zip([before[k - 1] if k else 0, *bounds], bounds)))
+        k += m
+    return out
 
 
 class TokenCounter:
@@ -238,9 +258,12 @@ class TokenCounter:
         def result() -> list[tuple[int, ...]]:
             if wait is not None:
                 self._room(sum(map(len, todo)))
-                for (w, i), ids in zip(todo.items(), wait()):
+                encoded = wait()
+                counted = part_counts_many(encoded, [texts[i] for i in todo.values()],
+                                           self.encoding)
+                for (w, i), ids, counts in zip(todo.items(), encoded, counted):
                     self._cache[w] = len(ids)
-                    self._parts[w] = (sizes[i], part_counts(ids, texts[i], self.encoding))
+                    self._parts[w] = (sizes[i], counts)
             return [self._parts[w][1] for w in wholes]
 
         return result

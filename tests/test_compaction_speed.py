@@ -19,6 +19,7 @@ from retrieval.tokens import (
     encode_many_async,
     get_encoding,
     part_counts,
+    part_counts_many,
 )
 
 # Text with what moves token boundaries: spaces before newlines, punctuation, digits,
@@ -59,6 +60,15 @@ def test_part_counts_sum_to_the_whole(parts: list[str]) -> None:
     got = part_counts(ids, parts, "cl100k_base")
     assert len(got) == len(parts) and min(got) >= 0
     assert sum(got) == count_tokens(whole)
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(st.lists(TEXT, min_size=1, max_size=4), min_size=1, max_size=5))
+def test_part_counts_of_many_texts_are_each_texts_own(texts: list[list[str]]) -> None:
+    enc = get_encoding("cl100k_base")
+    ids = [np.asarray(enc.encode_ordinary("\n".join(p)), dtype=np.uint32) for p in texts]
+    assert part_counts_many(ids, texts, "cl100k_base") == [
+        part_counts(i, p, "cl100k_base") for i, p in zip(ids, texts)]
 
 
 def test_segment_counts_every_message_exactly() -> None:
