@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.errors import CheckpointError
+from router.errors import CheckpointError, RoutingError
 from router.features import FeatureSpec
 
 FORMAT = "switchyard-router"
@@ -101,7 +101,7 @@ def load_config(path: Path) -> CheckpointConfig:
         )
     try:
         return CheckpointConfig.from_dict(raw)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RoutingError) as exc:
         raise CheckpointError(f"{meta} is missing or has bad fields: {exc}",
                               path=str(meta)) from exc
 

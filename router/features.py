@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from router.cues import LEXICAL, lexical_cues
 from router.decision import RouteRequest
 from router.errors import RoutingError
 
@@ -31,6 +32,10 @@ STRUCTURAL = (
     "json_requested", "format_requested", "multiple_choice", "questions", "has_system",
     "log_attachments", "log_words", "long_word_share",
 )
+# Opt-in: the counts above plus the task-kind cues of router/cues.py (`train-router --cues`).
+# Not the default: over 5 left-out-family splits they moved DC-Router APGR 0.636 -> 0.649 and
+# MMLU 0.556 -> 0.547, inside the spread (bench/router.py prints both rows).
+WITH_CUES = STRUCTURAL + LEXICAL
 
 SHAPE_CHARS = 4000
 _CODE_BLOCK = re.compile(r"```")
@@ -54,6 +59,12 @@ class FeatureSpec:
             raise RoutingError(
                 f"unknown encoder mode {self.encoder!r}; valid: {', '.join(ENCODER_MODES)}",
                 "encoder",
+            )
+        unknown = [n for n in self.structural if n not in WITH_CUES]
+        if unknown:
+            raise RoutingError(
+                f"unknown structural feature(s) {', '.join(unknown)}; valid: "
+                f"{', '.join(WITH_CUES)}", "structural",
             )
 
     @property
@@ -102,8 +113,8 @@ def _log(n: float) -> float:
     return math.log1p(max(n, 0.0))
 
 
-def structural_features(request: RouteRequest) -> dict[str, float]:
-    """Cheap counts over the request; every value is finite."""
+def structural_features(request: RouteRequest, cues: bool = False) -> dict[str, float]:
+    """Cheap counts over the request (plus the lexical cues if asked); every value is finite."""
     msgs = request.messages
     i = latest_user_index(request)
     full = msgs[i].text() if msgs else ""
@@ -133,6 +144,7 @@ def structural_features(request: RouteRequest) -> dict[str, float]:
         "log_attachments": _log(sum(len(m.attachments) for m in msgs)),
         "log_words": _log(len(words)),
         "long_word_share": sum(1 for w in words if len(w) > 8) / max(len(words), 1),
+        **(lexical_cues(user) if cues else {}),
     }
 
 
@@ -213,7 +225,8 @@ def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
 
 
 def structural_matrix(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:
-    rows = [structural_features(r) for r in requests]
+    cues = any(name in LEXICAL for name in spec.structural)  # ~0.8 ms a 4k turn: only if used
+    rows = [structural_features(r, cues) for r in requests]
     return np.array([[row[name] for name in spec.structural] for row in rows],
                     dtype=np.float32).reshape(len(requests), len(spec.structural))
 

@@ -20,7 +20,7 @@ from router.calibrate import score_quantiles, threshold_for_share
 from router.checkpoint import Calibration, CheckpointConfig
 from router.data import RouterExample, split_families
 from router.decision import RouteRequest
-from router.features import EMBED_DIM, FeatureSpec, featurize
+from router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, featurize
 from router.knobs import DEFAULT_EFFORT_CUTS
 from router.metrics import evaluate_scores, prompt_length_scores, random_scores
 
@@ -232,7 +232,10 @@ def train(
         threshold=threshold,
         effort_cuts=_effort_cuts(g_val[thinking] if thinking.any() else g_val),
     )
-    version = hashlib.sha256(f"{data_hash}:{cfg.seed}:{cfg.hidden}:{cfg.ridge_alpha}:{cfg.epochs}".encode()).hexdigest()[:10]
+    # Feature names enter the version only when not the default, so old versions reproduce.
+    names = "" if cfg.features.structural == STRUCTURAL else ":" + ",".join(cfg.features.structural)
+    version = hashlib.sha256(f"{data_hash}:{cfg.seed}:{cfg.hidden}:{cfg.ridge_alpha}:"
+                             f"{cfg.epochs}{names}".encode()).hexdigest()[:10]
     config = CheckpointConfig(
         policy_version=f"mlp-{version}",
         features=cfg.features,

@@ -53,6 +53,8 @@ def train_router(
         "--write", help="With --from-log: save the new checkpoint to --output.")] = False,
     log_only: Annotated[bool, typer.Option(
         "--log-only", help="With --from-log: leave the shipped data sets out.")] = False,
+    cues: Annotated[bool, typer.Option(
+        "--cues", help="Add the lexical task-kind cues (router/cues.py) to the features.")] = False,
 ) -> None:
     """Train the router; print PGR/APGR/CPT on left-out families vs random and prompt length."""
     if from_log is not None:
@@ -62,13 +64,15 @@ def train_router(
         return
     from router.checkpoint import save_checkpoint
     from router.data import load_all
+    from router.features import WITH_CUES, FeatureSpec
     from router.train import TrainConfig, train
 
     examples, data_hash = load_all(data_dir)
     if limit:
         examples = _limit_per_source(examples, limit, seed)
+    spec = FeatureSpec(structural=WITH_CUES) if cues else FeatureSpec()
     cfg = TrainConfig(hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs, seed=seed,
-                      default_thinking_share=thinking_share)
+                      default_thinking_share=thinking_share, features=spec)
     from router.train import featurize_examples
 
     features = featurize_examples(examples, cfg.features)

@@ -140,3 +140,17 @@ def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "APGR" in result.output and "prompt_length" in result.output
     assert "CPT(50%)" in result.output and out.is_file() and out.with_suffix(".json").is_file()
+
+
+@needs_data
+def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> None:
+    from router.features import WITH_CUES
+
+    spec = FeatureSpec(structural=WITH_CUES)
+    result = train(_tiny(), TrainConfig(progress=False, features=spec), data_hash="tiny")
+    path = save_checkpoint(result.model, result.config, tmp_path / "cues.pt")
+    router = MLPRouter.from_checkpoint(path)
+    assert router.spec.structural == WITH_CUES
+    req = RouteRequest(messages=(Message(role="user", content="Write a function to add."),))
+    assert router.decide(req) == router.decide_batch([req])[0]
+    assert FeatureSpec().structural != WITH_CUES  # the default stays the measured winner

@@ -94,3 +94,27 @@ def test_tiny_train_on_synthetic_rows_records_its_shape() -> None:
     result = train(examples, TrainConfig(progress=False), data_hash="syn", features=x)
     assert result.config.model["hidden"] == 0
     assert result.config.training["config"]["ridge_alpha"] == 100.0
+
+
+def test_lexical_cues_name_the_task_kind() -> None:
+    from router.cues import LEXICAL, lexical_cues
+
+    code = lexical_cues('Write a function to sum a list.\n>>> f([1, 2])\n3')
+    assert code["cue_write_code"] == 1.0 and code["cue_doctest"] == 1.0
+    assert code["cue_code_words"] > 0 and code["cue_math_words"] > 0
+    mc = lexical_cues("Which gas is inert?\nA. O2\nB. N2\nC. Ar\nD. H2\nAnswer:")
+    assert mc["cue_options"] > lexical_cues("Which gas is inert?")["cue_options"]
+    assert mc["cue_answer_suffix"] == 1.0 and mc["cue_wh_start"] == 1.0
+    assert lexical_cues("dog, frisbee, catch, throw, park")["cue_word_list"] == 1.0
+    for text in ("", "x" * 10_000, "how many more than half?"):
+        values = lexical_cues(text)
+        assert tuple(values) == LEXICAL and all(np.isfinite(v) for v in values.values())
+
+
+def test_feature_spec_rejects_unknown_structural_names() -> None:
+    from router.errors import RoutingError
+    from router.features import WITH_CUES
+
+    assert FeatureSpec(structural=WITH_CUES).dim == EMBED_DIM + len(WITH_CUES)
+    with pytest.raises(RoutingError, match="cue_nope"):
+        FeatureSpec(structural=(*STRUCTURAL, "cue_nope"))
