@@ -138,12 +138,14 @@ def _clear_caches(counter) -> None:
     """Cold: nothing counted, parsed, split or featurised yet."""
     from compaction import features, segment
     from compaction import terms as terms_mod
+    from compaction.strategies import base
 
     counter.clear()
     terms_mod.terms_of._cache.clear()
     segment._SPLITS.clear()
     segment._IDS.clear()
     features._VOCAB.clear()
+    base._CHUNKS.clear()
 
 
 def _timed(fn) -> tuple[float, float]:

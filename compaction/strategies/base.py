@@ -18,6 +18,10 @@ from retrieval.chat import ROLES, Message, validate_tool_pairing
 from retrieval.chunk import Chunk
 from retrieval.tokens import TokenCounter, counter_for
 
+# Dropped chunks are frozen and an agent's next call drops mostly the same ones: reuse them.
+_CHUNKS: dict[tuple[str, str, str, int], Chunk] = {}
+_MAX_CHUNKS = 100_000
+
 
 @dataclass(slots=True)
 class Prepared:
@@ -92,13 +96,20 @@ def result(
     present = {g for g in seg.mandatory}
     kept_ids: list[str] = []
     dropped: list[Chunk] = []
+    if len(_CHUNKS) > _MAX_CHUNKS:
+        _CHUNKS.clear()
     for s in seg.spans:
         if s.group in present or s.index in keep:
             kept_ids.append(s.id)
-        else:
-            role = seg.messages[s.message_index].role
-            dropped.append(Chunk(id=s.id, namespace=p.namespace, text=s.text, role=role,
-                                 message_index=s.message_index, tokens=s.tokens, created_at=0.0))
+            continue
+        role = seg.messages[s.message_index].role
+        key = (s.id, p.namespace, role, s.tokens)  # the id hashes text and position
+        chunk = _CHUNKS.get(key)
+        if chunk is None:
+            chunk = _CHUNKS[key] = Chunk(
+                id=s.id, namespace=p.namespace, text=s.text, role=role,
+                message_index=s.message_index, tokens=s.tokens, created_at=0.0)
+        dropped.append(chunk)
     summary = "\n".join(x for x in asm.summaries if x)
     runs = [Run(at, [s.id for s in spans], mentions)
             for at, spans, mentions in zip(asm.placeholders, asm.runs, asm.mentions)]
