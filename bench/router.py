@@ -66,14 +66,19 @@ def bench_quality(router, examples, seed: int) -> dict:
 def bench_crossval(examples, splits: int, seed: int) -> dict:
     """Mean/spread over `splits` left-out-family splits: linear (default) and MLP heads."""
     from router.crossval import cross_validate
-    from router.features import FeatureSpec
+    from router.features import WITH_CUES, FeatureSpec
     from router.train import TrainConfig, featurize_examples
 
-    x = featurize_examples(examples, FeatureSpec())
+    cues = FeatureSpec(structural=WITH_CUES)
+    x = featurize_examples(examples, cues)  # the default spec's columns are a prefix
+    x_default = x[:, :FeatureSpec().dim]
     seeds = range(seed, seed + splits)
     return {"seeds": list(seeds), **{
-        name: cross_validate(examples, cfg, x, seeds=seeds)
-        for name, cfg in (("linear", TrainConfig()), ("mlp128", TrainConfig(hidden=128, epochs=15)))}}
+        name: cross_validate(examples, cfg, xs, seeds=seeds)
+        for name, cfg, xs in (
+            ("linear", TrainConfig(), x_default),
+            ("linear+cues", TrainConfig(features=cues), x),
+            ("mlp128", TrainConfig(hidden=128, epochs=15), x_default))}}
 
 
 def bench_encoders(examples, rows: int, seed: int, splits: int = 3) -> dict:
@@ -172,7 +177,7 @@ def _print(r: dict) -> None:
             f"{routers['mlp']['apgr'] / base:.2f}")
     splits = r["quality_left_out_splits"]
     print(f"  left-out families over {len(splits['seeds'])} splits (mean +- std):")
-    for model in ("linear", "mlp128"):
+    for model in ("linear", "linear+cues", "mlp128"):
         for src, routers in splits[model].items():
             names = routers if model == "linear" else {"mlp": routers["mlp"]}
             print(f"    [{model}] {src}: " + "; ".join(

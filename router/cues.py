@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from itertools import pairwise
 
 CUE_CHARS = 4000
 _VOCAB = {
@@ -50,7 +51,7 @@ def lexical_cues(text: str) -> dict[str, float]:
     lower = turn.lower()
     toks = _WORD.findall(lower)
     counts = Counter(toks)
-    counts.update(f"{a} {b}" for a, b in zip(toks, toks[1:]))
+    counts.update(f"{a} {b}" for a, b in pairwise(toks))
     words = turn.split()
     n_words = max(len(words), 1)
     out = {name: math.log1p(sum(counts[t] for t in terms)) for name, terms in _TERMS.items()}
