@@ -144,6 +144,7 @@ def _clear_caches(counter) -> None:
     terms_mod.terms_of._cache.clear()
     segment._SPLITS.clear()
     segment._IDS.clear()
+    segment._MESSAGES.clear()
     features._VOCAB.clear()
     base._CHUNKS.clear()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from retrieval.chat import Message
 from retrieval.chunk import chunk_id
-from retrieval.tokens import TokenCounter
+from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 _CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted
 
@@ -49,6 +49,10 @@ class Segmentation:
     calls_span: dict[int, int]  # message index -> its calls span
     group_of_message: list[int]
     mandatory: set[int] = field(default_factory=set)  # group indices always kept
+
+    def tokens(self) -> int:
+        """The history's exact count: a message's spans hold all of its tokens."""
+        return sum(s.tokens for s in self.spans) + MESSAGE_OVERHEAD_TOKENS * len(self.messages)
 
     def group_spans(self, g: int) -> list[int]:
         grp = self.groups[g]
@@ -133,6 +137,33 @@ def _group_index(groups: list[Group], n: int) -> list[int]:
     return out
 
 
+# (part, kind, text, id, tokens) of each span of one message
+_Row = tuple[int, str, str, str, int]
+# A message's spans, by (namespace, index, content, calls, attachments, chunk size): an agent
+# resends its history with one more turn, so most messages come back at the same index.
+_MESSAGES: dict[tuple[str, int, str | None, str | None, bool, int], tuple[_Row, ...]] = {}
+
+
+def _calls_text(m: Message) -> str | None:
+    if not m.tool_calls:
+        return None
+    return "\n".join(f"{c.name}({c.arguments})" for c in m.tool_calls)
+
+
+def _fresh_rows(m: Message, i: int, calls: str | None, chunk_max_tokens: int,
+                namespace: str) -> list[tuple[int, str, str, str]]:
+    """(part, kind, text, id) of a message's spans: content pieces, then its calls."""
+    if m.attachments:
+        pieces, kind = [m.content or ""], "whole"
+    else:
+        pieces, kind = _memo_split(m.content or "", chunk_max_tokens), "text"
+    rows = [(part, kind, piece) for part, piece in enumerate(pieces) if piece or len(pieces) > 1]
+    if calls is not None:
+        rows.append((-1, "calls", calls))
+    return [(part, kind, text, _memo_id(namespace, text, i * 10_000 + part + 1))
+            for part, kind, text in rows]
+
+
 def segment(
     messages: Sequence[Message],
     counter: TokenCounter,
@@ -153,32 +184,30 @@ def segment(
     spans: list[Span] = []
     message_spans: list[list[int]] = []
     calls_span: dict[int, int] = {}
+    fresh: list[tuple[tuple, list[int]]] = []  # messages not memoised: key, their spans
+    if len(_MESSAGES) > _MAX_MEMO:
+        _MESSAGES.clear()
     for i, m in enumerate(messages):
-        own: list[int] = []
-        if m.attachments:
-            pieces, kind = [m.content or ""], "whole"
-        else:
-            pieces, kind = _memo_split(m.content or "", chunk_max_tokens), "text"
-        for part, piece in enumerate(pieces):
-            if piece or len(pieces) > 1:
-                own.append(len(spans))
-                spans.append(Span(len(spans), i, g_of[i], part, kind, piece))
+        calls = _calls_text(m)
+        key = (namespace, i, m.content, calls, bool(m.attachments), chunk_max_tokens)
+        rows = _MESSAGES.get(key)
+        made = rows or [(*r, 0) for r in _fresh_rows(m, i, calls, chunk_max_tokens, namespace)]
+        own = list(range(len(spans), len(spans) + len(made)))
+        for s, (part, kind, text, sid, n) in zip(own, made):
+            spans.append(Span(s, i, g_of[i], part, kind, text, n, sid))
+        if calls is not None:
+            calls_span[i] = own.pop()
         message_spans.append(own)
-        if m.tool_calls:
-            calls = "\n".join(f"{c.name}({c.arguments})" for c in m.tool_calls)
-            calls_span[i] = len(spans)
-            spans.append(Span(len(spans), i, g_of[i], -1, "calls", calls))
-    counted = [own + ([calls_span[i]] if i in calls_span else [])
-               for i, own in enumerate(message_spans)]
-    counted = [c for c in counted if c]
-    wait = counter.parts_async([[spans[s].text for s in c] for c in counted])
-    for span in spans:
-        span.id = _memo_id(namespace, span.text, span.message_index * 10_000 + span.part + 1)
+        if rows is None and made:
+            fresh.append((key, own + ([calls_span[i]] if calls is not None else [])))
+    wait = counter.parts_async([[spans[s].text for s in own] for _, own in fresh])
     if overlap is not None:
         overlap([s.text for s in spans])
-    for own, counts in zip(counted, wait()):
+    for (key, own), counts in zip(fresh, wait()):
         for s, n in zip(own, counts):
             spans[s].tokens = n
+        _MESSAGES[key] = tuple((spans[s].part, spans[s].kind, spans[s].text, spans[s].id,
+                                spans[s].tokens) for s in own)
     seg = Segmentation(list(messages), spans, groups, message_spans, calls_span, g_of)
     seg.mandatory = mandatory_groups(messages, groups, keep_last_groups)
     return seg

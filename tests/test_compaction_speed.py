@@ -80,8 +80,27 @@ def test_segment_counts_every_message_exactly() -> None:
             per_message[s.message_index] += s.tokens
         assert per_message == [count_tokens(m.text()) for m in seg.messages]
         assert counter.messages(seg.messages) == sum(per_message) + 4 * len(seg.messages)
+        assert seg.tokens() == sum(per_message) + 4 * len(seg.messages)
         # each span's share is close to its own count
         assert all(abs(s.tokens - count_tokens(s.text)) <= 3 for s in seg.spans)
+
+
+def test_memoised_messages_segment_as_fresh_ones() -> None:
+    from compaction import segment as segment_mod
+
+    msgs = load_all()[7].messages
+    counter = TokenCounter()
+    segment_mod._MESSAGES.clear()
+    fresh = segment(msgs[:-3], counter, chunk_max_tokens=48, keep_last_groups=2, namespace="n")
+    grown = segment(msgs, counter, chunk_max_tokens=48, keep_last_groups=2, namespace="n")
+    segment_mod._MESSAGES.clear()
+    counter.clear()
+    plain = segment(msgs, counter, chunk_max_tokens=48, keep_last_groups=2, namespace="n")
+    assert grown.spans == plain.spans and grown.message_spans == plain.message_spans
+    assert grown.calls_span == plain.calls_span and grown.tokens() == plain.tokens()
+    assert grown.spans[:len(fresh.spans)] == fresh.spans[:len(fresh.spans)]
+    other = segment(msgs, counter, chunk_max_tokens=48, keep_last_groups=2, namespace="m")
+    assert [s.id for s in other.spans] != [s.id for s in plain.spans]
 
 
 _TERM = re.compile(r"(?<![\w./-])(?=[\w./-]*(?:[_/\d]|[a-z][A-Z]|\w\.\w))[\w./-]{3,}")

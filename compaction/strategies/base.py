@@ -70,7 +70,7 @@ def prepare(
     seg = segment(msgs, counter, chunk_max_tokens=opts.chunk_max_tokens,
                   keep_last_groups=opts.keep_last_groups, namespace=namespace,
                   overlap=terms_of.many if needs_terms else None)
-    return Prepared(seg, counter, opts, counter.messages(msgs), namespace)
+    return Prepared(seg, counter, opts, seg.tokens(), namespace)
 
 
 def unchanged(p: Prepared, strategy: str) -> Compaction:
