@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 
 import numpy as np
@@ -51,6 +51,14 @@ class TermTable:
     visible: frozenset[str]  # terms of the always-kept groups (system excluded)
     system: frozenset[str]
     x: np.ndarray  # (len(terms), N_FEATURES) float32
+    # span_terms as arrays: all spans' terms end to end, and where each span's end
+    flat_terms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    span_ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+
+    def span_weight(self, weight: np.ndarray) -> np.ndarray:
+        """Per span, the summed weight of its droppable terms (one pass, no Python loop)."""
+        sums = np.concatenate(([0.0], np.cumsum(np.asarray(weight, np.float64)[self.flat_terms])))
+        return sums[self.span_ends] - sums[np.concatenate(([0], self.span_ends[:-1]))]
 
 
 def _sources(seg: Segmentation) -> tuple[set[int], int | None, list[str]]:
@@ -134,6 +142,17 @@ def _span_columns(seg: Segmentation) -> dict[str, np.ndarray]:
     }
 
 
+def prime(texts: list[str]) -> None:
+    """Extract and intern the terms of span texts ahead of `build_table` (the learned
+    strategy runs this while the tokenizer works on its worker threads)."""
+    if len(_VOCAB.terms) > _MAX_VOCAB:
+        _VOCAB.clear()
+    known = _VOCAB.of_text
+    for t in texts:
+        if t not in known:
+            _VOCAB.ids(t)
+
+
 def build_table(seg: Segmentation) -> TermTable:
     """Collect the droppable terms and their features, vectorised over term occurrences
     (one row per (span, term) pair)."""
@@ -169,14 +188,14 @@ def build_table(seg: Segmentation) -> TermTable:
     recent = _recent_ids(seg, col, tid, sid, is_system, vocab)
     recent_terms = {_VOCAB.terms[g] for g in np.flatnonzero(recent).tolist()}
     x = _matrix(seg, gids, stats, _recent_parts(recent_terms))
-    span_terms = _span_terms(d_loc, d_sid, n_spans)
+    span_terms, flat, ends = _span_terms(d_loc, d_sid, n_spans)
     # A line naming what the latest turn asks about likely holds the answer (needle lookups).
     has_own = np.bincount(d_sid, minlength=n_spans) > 0
     span_recent = np.bincount(sid, weights=recent[tid], minlength=n_spans).astype(np.int64)
     span_recent[~has_own] = 0
     visible = frozenset(_VOCAB.terms[g] for g in np.flatnonzero(is_visible).tolist())
     return TermTable(terms, dict(zip(terms, range(len(terms)))), span_terms,
-                     span_recent.tolist(), visible, frozenset(system), x)
+                     span_recent.tolist(), visible, frozenset(system), x, flat, ends)
 
 
 def _stats(col: dict[str, np.ndarray], d_loc: np.ndarray, d_sid: np.ndarray,
@@ -198,12 +217,14 @@ def _stats(col: dict[str, np.ndarray], d_loc: np.ndarray, d_sid: np.ndarray,
     return st
 
 
-def _span_terms(d_loc: np.ndarray, d_sid: np.ndarray, n_spans: int) -> list[tuple[int, ...]]:
-    """Per span: its droppable terms' local indices, sorted."""
+def _span_terms(d_loc: np.ndarray, d_sid: np.ndarray, n_spans: int
+                ) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+    """Per span: its droppable terms' local indices, sorted; also as flat array and ends."""
     n = int(d_loc.max()) + 1 if len(d_loc) else 1
-    flat = (np.sort(d_sid * n + d_loc) % n).tolist()
-    ends = np.cumsum(np.bincount(d_sid, minlength=n_spans)).tolist()
-    return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends)]
+    flat = np.sort(d_sid * n + d_loc) % n
+    ends = np.cumsum(np.bincount(d_sid, minlength=n_spans))
+    items, bounds = flat.tolist(), ends.tolist()
+    return [tuple(items[a:b]) for a, b in zip([0, *bounds[:-1]], bounds)], flat, ends
 
 
 def _recent_ids(seg: Segmentation, col: dict[str, np.ndarray], tid: np.ndarray,

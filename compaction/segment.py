@@ -150,18 +150,17 @@ def _calls_text(m: Message) -> str | None:
     return "\n".join(f"{c.name}({c.arguments})" for c in m.tool_calls)
 
 
-def _fresh_rows(m: Message, i: int, calls: str | None, chunk_max_tokens: int,
-                namespace: str) -> list[tuple[int, str, str, str]]:
-    """(part, kind, text, id) of a message's spans: content pieces, then its calls."""
+def _fresh_rows(m: Message, calls: str | None, chunk_max_tokens: int) -> list[_Row]:
+    """A message's spans, content pieces then its calls (ids and counts not known yet)."""
     if m.attachments:
         pieces, kind = [m.content or ""], "whole"
     else:
         pieces, kind = _memo_split(m.content or "", chunk_max_tokens), "text"
-    rows = [(part, kind, piece) for part, piece in enumerate(pieces) if piece or len(pieces) > 1]
+    rows = [(part, kind, piece, "", 0) for part, piece in enumerate(pieces)
+            if piece or len(pieces) > 1]
     if calls is not None:
-        rows.append((-1, "calls", calls))
-    return [(part, kind, text, _memo_id(namespace, text, i * 10_000 + part + 1))
-            for part, kind, text in rows]
+        rows.append((-1, "calls", calls, "", 0))
+    return rows
 
 
 def segment(
@@ -191,7 +190,7 @@ def segment(
         calls = _calls_text(m)
         key = (namespace, i, m.content, calls, bool(m.attachments), chunk_max_tokens)
         rows = _MESSAGES.get(key)
-        made = rows or [(*r, 0) for r in _fresh_rows(m, i, calls, chunk_max_tokens, namespace)]
+        made = rows or _fresh_rows(m, calls, chunk_max_tokens)
         own = list(range(len(spans), len(spans) + len(made)))
         for s, (part, kind, text, sid, n) in zip(own, made):
             spans.append(Span(s, i, g_of[i], part, kind, text, n, sid))
@@ -201,6 +200,10 @@ def segment(
         if rows is None and made:
             fresh.append((key, own + ([calls_span[i]] if calls is not None else [])))
     wait = counter.parts_async([[spans[s].text for s in own] for _, own in fresh])
+    for _, own in fresh:  # hashed while the tokenizer works
+        for s in own:
+            span = spans[s]
+            span.id = _memo_id(namespace, span.text, span.message_index * 10_000 + span.part + 1)
     if overlap is not None:
         overlap([s.text for s in spans])
     for (key, own), counts in zip(fresh, wait()):

@@ -158,6 +158,8 @@ def test_feature_table_does_not_depend_on_what_came_before() -> None:
     assert all(list(s) == sorted(s) for s in again.span_terms)
     assert again.index == {t: i for i, t in enumerate(again.terms)}
     assert not set(again.terms) & (again.visible | again.system)
+    w = np.random.default_rng(1).random(len(again.terms))
+    assert np.allclose(again.span_weight(w), [sum(w[i] for i in s) for s in again.span_terms])
 
 
 def test_blocked_numpy_forward_matches_the_torch_model() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from compaction.assemble import Assembled
 from compaction.errors import InvalidHistory
+from compaction.features import prime
 from compaction.options import CompactionOptions
 from compaction.result import Compaction, Run
 from compaction.segment import Segmentation, segment
@@ -65,11 +66,11 @@ def prepare(
     opts = options or CompactionOptions()
     counter = counter_for(model)
     # The learned scorer and extractive summaries read every span's terms: extract them
-    # while the tokenizer runs on its worker threads.
-    needs_terms = opts.strategy == "learned" or opts.extractive_summary
+    # (and intern them for the feature table) while the tokenizer runs on worker threads.
+    overlap = prime if opts.strategy == "learned" else (
+        terms_of.many if opts.extractive_summary else None)
     seg = segment(msgs, counter, chunk_max_tokens=opts.chunk_max_tokens,
-                  keep_last_groups=opts.keep_last_groups, namespace=namespace,
-                  overlap=terms_of.many if needs_terms else None)
+                  keep_last_groups=opts.keep_last_groups, namespace=namespace, overlap=overlap)
     return Prepared(seg, counter, opts, seg.tokens(), namespace)
 
 
