@@ -38,6 +38,7 @@ _SEP = "<|endoftext|>"  # joins texts for one Rust call; texts containing it go 
 _THREADED_FROM = 16_000  # chars (~3 ms of encoding): below, a thread handoff costs more
 _WORKERS = 2  # the deployment target has 2 cores
 _POOL: list[ThreadPoolExecutor] = []
+_FORK_HOOK: list[bool] = []
 
 
 def encoding_name_for(model: str | None) -> str:
@@ -85,6 +86,9 @@ def _token_bytes(name: str) -> np.ndarray:
 
 def _pool() -> ThreadPoolExecutor:
     if not _POOL:
+        if not _FORK_HOOK:  # a forked child has none of the parent's threads: start afresh
+            os.register_at_fork(after_in_child=_POOL.clear)
+            _FORK_HOOK.append(True)
         _POOL.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="tokens"))
     return _POOL[0]
 

@@ -169,3 +169,19 @@ def test_blocked_numpy_forward_matches_the_torch_model() -> None:
     x = np.random.default_rng(0).random((3 * scorer._block + 7, 24), dtype=np.float32)
     assert np.allclose(scorer.predict(x), scorer.model.predict(x), atol=1e-6)
     assert scorer.predict(x[:0]).shape == (0,)
+
+
+def _count_in_child(texts: list[str]) -> int:
+    from retrieval.tokens import count_tokens_batch
+
+    return sum(count_tokens_batch(texts))
+
+
+def test_a_forked_child_counts_on_its_own_worker_threads(real_texts: list[str]) -> None:
+    import multiprocessing
+
+    texts = real_texts[:300]
+    assert sum(map(len, texts)) > 20_000  # the threaded path
+    expected = _count_in_child(texts)  # the parent's worker pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_count_in_child, (texts,)).get(timeout=60) == expected
