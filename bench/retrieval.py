@@ -3,11 +3,14 @@
     .venv/bin/python bench/retrieval.py [--quick] [--scale 100000] [--repeat 3]
 
 Quality sets (built here, from real data), split in two halves by trajectory / function;
-fusion method and weights are tuned per query shape on one half and reported on the other,
-then the halves swap (2-fold cross-validation: every query is held out once):
+the fusion's weights per query shape (and one RRF constant) are tuned on one half and
+reported on the other, then the halves swap (2-fold cross-validation: every query is held
+out once). The tuning objective is robust: the worst margin, over sets and metrics, of the
+fusion over each set's best single retriever (not the pooled mean, which one big set rules):
 - code-search: docstring first line -> the function (docstring removed from the indexed
   code, as in CodeSearchNet), over starlette, httpx and pydantic from the venv.
-- history-tau / history-swe: tau-bench airline and SWE-agent trajectories; a later message's
+- history-tau / history-swe: tau-bench airline (the first 40 runs; history-tau-all: all 200,
+  trials of one task in one half) and SWE-agent trajectories; a later message's
   reference (an id, a number, an identifier) with its surrounding words -> the earliest chunk
   containing it. Only chunks before the later message count (the recall step looks back).
 Speed: BM25 against rank-bm25 on a real code corpus (functions, classes and module docstrings
@@ -44,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval import Chunk, Index, IndexConfig, chunk_id
 from retrieval.bm25 import Bm25Params, Bm25Shard
-from retrieval.fuse import FUSIONS, SHAPE_FUSION, SHAPE_KINDS, fuse, query_shape
+from retrieval.fuse import SHAPE_FUSION, SHAPE_KINDS, fuse, query_shape
 from retrieval.grep import compile_literals
 from retrieval.index import HYBRID_MAX_MATCHES
 from retrieval.select import Hits
@@ -56,7 +59,8 @@ SWE = DATA / "swe-agent"
 SINGLE = ("bm25", "grep", "dense")
 PACKAGES = ("numpy", "scipy", "torch", "transformers", "litellm", "pydantic", "starlette",
             "httpx", "sympy")
-GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+GRID = (0.0, 0.5, 1.0)  # coarse on purpose: 26 weightings per shape, not 124
+RRF_CS = (2, 3, 5, 10, 60)  # RRF constants the auto procedure chooses from
 
 
 @dataclass
@@ -168,13 +172,15 @@ def _pieces(text: str, size: int = 4000) -> list[str]:
 
 
 def history_set(name: str, trajectories: Sequence[list[dict]], per_traj: int,
-                seed: int = 0) -> Benchmark:
+                seed: int = 0, groups: Sequence[int] | None = None) -> Benchmark:
     """Each trajectory is a namespace; a query is a later message's words around a reference
-    first seen >= 3 messages earlier; the gold is the chunk where it was first seen."""
+    first seen >= 3 messages earlier; the gold is the chunk where it was first seen.
+    `groups`: trajectories of one group (trials of one task) fall in the same CV half."""
     bench = Benchmark(name)
     rng = random.Random(seed)
     for t_i, messages in enumerate(trajectories):
         ns = f"{name}-{t_i}"
+        split = _split(f"{name}-{groups[t_i] if groups else t_i}")
         first_seen: dict[str, tuple[int, str]] = {}
         candidates = []
         for i, m in enumerate(messages):
@@ -202,13 +208,15 @@ def history_set(name: str, trajectories: Sequence[list[dict]], per_traj: int,
             at = next((w for w, tok in enumerate(words) if ref in tok), 0)
             window = " ".join(words[max(0, at - 8) : at + 9])
             bench.queries.append(Query(window, ns, first_seen[ref][1], before=later,
-                                       split=_split(ns)))
+                                       split=split))
     return bench
 
 
-def history_tau(n_traj: int) -> Benchmark:
-    trajectories = [t["traj"] for t in json.loads(TAU.read_text())[:n_traj]]
-    return history_set("history-tau", trajectories, per_traj=4)
+def history_tau(n_traj: int, name: str = "history-tau") -> Benchmark:
+    """The first `n_traj` of 200 runs (50 tasks, then their 2nd, 3rd and 4th trials)."""
+    runs = json.loads(TAU.read_text())[:n_traj]
+    return history_set(name, [t["traj"] for t in runs], per_traj=4,
+                       groups=[int(t["task_id"]) for t in runs])
 
 
 def history_swe(n_traj: int) -> Benchmark:
@@ -256,65 +264,151 @@ class Judge:
         return 1.0, 1 / math.log2(top.index(q.gold) + 2)
 
 
-def _fused_ids(r: Ranked, weights: dict[str, float], method: str) -> np.ndarray:
-    return fuse(r.results, weights, 50, method).ids
+FUSED_DEPTH = 50
 
 
-def _grid(kind: str) -> list[dict[str, float]]:
-    if kind == "prose":  # no literals: grep does not run
-        return [{"bm25": b, "grep": 0.0, "dense": d} for b, d in itertools.product(GRID, GRID)
-                if b or d]
-    return [{"bm25": b, "grep": g, "dense": d} for b, g, d in itertools.product(GRID, GRID, GRID)
+def weight_options() -> list[dict[str, float]]:
+    return [{"bm25": b, "grep": g, "dense": d} for b, g, d in itertools.product(GRID, repeat=3)
             if b or g or d]
 
 
-def tune(dev: dict[str, list[Ranked]], judges: dict[str, Judge]) -> dict[str, dict]:
-    """Per query shape and fusion, the weights maximising the mean over sets of dev nDCG@10
-    (each set counts equally). The objective is a sum over queries, so shapes tune apart."""
-    table: dict[str, dict] = {}
-    for kind in SHAPE_KINDS:
-        items = [(name, r) for name, rs in dev.items() for r in rs if r.kind == kind]
-        for method in FUSIONS:
-            shipped = SHAPE_FUSION[kind].weights.as_dict()
-            scored = [(0.0, shipped)]
-            if items:
-                scored = [(sum(judges[n](_fused_ids(r, w, method), r.query)[1] / len(dev[n])
-                               for n, r in items), w) for w in [shipped, *_grid(kind)]]
-            objective, weights = max(scored, key=lambda x: x[0])  # ties: the first (shipped)
-            table.setdefault(kind, {})[method] = {"weights": weights, "dev": objective,
-                                                  "dev_queries": len(items)}
-    return table
+@dataclass
+class Options:
+    """Held-out metrics of every fusion option on every query: per set, an array
+    (queries x options x [recall@10, nDCG@10]). An option is (RRF constant, weights)."""
+
+    method: str
+    options: list[tuple[int, dict[str, float]]]
+    per_set: dict[str, np.ndarray]
 
 
-def configs_from(tuned: dict[str, dict]) -> dict[str, tuple[dict, dict]]:
-    """Fusion configs to report: (kind -> method, kind -> weights)."""
-    out = {f"hybrid-{m}": ({k: m for k in tuned}, {k: t[m]["weights"] for k, t in tuned.items()})
-           for m in FUSIONS}
-    best = {k: max(FUSIONS, key=lambda m: t[m]["dev"]) for k, t in tuned.items()}
-    out["hybrid-auto"] = (best, {k: tuned[k][best[k]]["weights"] for k in tuned})
-    out["shipped"] = ({k: f.method for k, f in SHAPE_FUSION.items()},
-                      {k: f.weights.as_dict() for k, f in SHAPE_FUSION.items()})
+def score_options(ranked: dict[str, list[Ranked]], judges: dict[str, Judge], method: str,
+                  constants: Sequence[int]) -> Options:
+    options = [(c, w) for c in constants for w in weight_options()]
+    per_set = {}
+    for name, rs in ranked.items():
+        out = np.zeros((len(rs), len(options), 2))
+        for qi, r in enumerate(rs):
+            seen: dict[tuple, tuple[float, float]] = {}
+            for oi, (c, w) in enumerate(options):
+                live = {n: (w[n] if n in r.results else 0.0) for n in w}  # no literals: no grep
+                key = (c, *live.values())
+                if key not in seen:
+                    seen[key] = judges[name](fuse(r.results, live, FUSED_DEPTH, method, c).ids,
+                                             r.query) if any(live.values()) else (0.0, 0.0)
+                out[qi, oi] = seen[key]
+        per_set[name] = out
+    return Options(method, options, per_set)
+
+
+def single_scores(ranked: dict[str, list[Ranked]], judges: dict[str, Judge]) -> dict:
+    """Per set, (queries x [bm25, grep, dense] x [recall@10, nDCG@10])."""
+    out = {}
+    for name, rs in ranked.items():
+        runs = [[judges[name](ids, r.query) for ids in
+                 (r.results["bm25"].ids, r.grep_alone.ids, r.results["dense"].ids)] for r in rs]
+        out[name] = np.asarray(runs, dtype=np.float64).reshape(len(rs), len(SINGLE), 2)
     return out
 
 
-def report(ranked: list[Ranked], judge: Judge, configs: dict[str, tuple[dict, dict]]) -> dict:
-    """recall@10 / nDCG@10 of each retriever alone and of each fusion config."""
-    sums: dict[str, list[float]] = {}
-    for r in ranked:
-        runs = {"bm25": r.results["bm25"].ids, "dense": r.results["dense"].ids,
-                "grep": r.grep_alone.ids}
-        for name, (methods, table) in configs.items():
-            runs[name] = _fused_ids(r, table[r.kind], methods[r.kind])
-        for name, ids in runs.items():
-            rec, nd = judge(ids, r.query)
-            acc = sums.setdefault(name, [0.0, 0.0])
-            acc[0] += rec
-            acc[1] += nd
-    n = max(len(ranked), 1)
-    return {name: {"recall@10": a / n, "ndcg@10": b / n} for name, (a, b) in sums.items()}
+def _held(options: Options, ranked: dict[str, list[Ranked]], choice: dict[str, int],
+          rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Mean [recall, nDCG] per set of the chosen option per shape, over the given queries."""
+    out = {}
+    for name, rs in ranked.items():
+        picks = np.asarray([choice[rs[q].kind] for q in rows[name]], dtype=np.int64)
+        out[name] = options.per_set[name][rows[name], picks].mean(axis=0)
+    return out
 
 
-def quality(benches: Sequence[Benchmark], encoder) -> dict:
+def _objective(options: Options, ranked, singles, choice, rows) -> tuple[float, ...]:
+    """The margins of the fusion over each set's best single retriever (every set, both
+    metrics), sorted worst first, compared lexicographically (leximin): the worst margin
+    decides, then the next; a table that wins on average by losing one set scores low."""
+    got = _held(options, ranked, choice, rows)
+    margins = np.concatenate([got[n] - singles[n][rows[n]].mean(axis=0).max(axis=0)
+                              for n in ranked])
+    return tuple(np.round(np.sort(margins), 9).tolist())
+
+
+def tune_robust(options: Options, ranked: dict[str, list[Ranked]], singles: dict,
+                rows: dict[str, np.ndarray]) -> tuple[dict[str, int], tuple[float, ...]]:
+    """Per shape, the option maximising the margins (leximin); one RRF constant for all
+    shapes. Coordinate ascent: the objective is not a sum over shapes."""
+    best: tuple[dict[str, int], tuple[float, ...]] | None = None
+    for c in dict.fromkeys(c for c, _ in options.options):
+        allowed = {kind: [i for i, (ci, w) in enumerate(options.options)
+                          if ci == c and _fits_design(kind, w)] for kind in SHAPE_KINDS}
+        start = next(i for i in allowed["literal"]
+                     if set(options.options[i][1].values()) == {GRID[-1]})
+        choice = dict.fromkeys(SHAPE_KINDS, start)
+        score = _objective(options, ranked, singles, choice, rows)
+        for _ in range(4):
+            improved = False
+            for kind in SHAPE_KINDS:
+                for i in allowed[kind]:
+                    trial = {**choice, kind: i}
+                    value = _objective(options, ranked, singles, trial, rows)
+                    if value > score:
+                        choice, score, improved = trial, value, True
+            if not improved:
+                break
+        if best is None or score > best[1]:
+            best = (choice, score)
+    assert best is not None
+    return best
+
+
+def _fits_design(kind: str, weights: dict[str, float]) -> bool:
+    """DESIGN.md: a query that is only literals (an identifier, a path, a quoted string) is
+    grep's first, with company; the other shapes are free."""
+    if kind != "literal":
+        return True
+    others = max(weights["bm25"], weights["dense"])
+    return weights["grep"] >= others > 0
+
+
+def cross_validate(options: Options, ranked: dict[str, list[Ranked]],
+                   singles: dict) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """2-fold: tune on one half (by trajectory / function), measure the other, swap."""
+    split = {n: np.asarray([r.query.split for r in rs]) for n, rs in ranked.items()}
+    totals = {n: np.zeros(2) for n in ranked}
+    tables = []
+    for train, held in (("dev", "test"), ("test", "dev")):
+        fit = {n: np.flatnonzero(split[n] == train) for n in ranked}
+        out = {n: np.flatnonzero(split[n] == held) for n in ranked}
+        choice, _ = tune_robust(options, ranked, singles, fit)
+        tables.append(table_of(options, choice))
+        for name, value in _held(options, ranked, choice, out).items():
+            totals[name] += value * out[name].size / max(len(ranked[name]), 1)
+    return totals, tables
+
+
+def table_of(options: Options, choice: dict[str, int]) -> dict:
+    return {kind: {"method": options.method, "rrf_c": options.options[i][0],
+                   "weights": options.options[i][1]} for kind, i in choice.items()}
+
+
+def quality(benches: Sequence[Benchmark], encoder, tau_traj: int) -> dict:
+    """The fusion evaluated on the three sets (history-tau: its first `tau_traj` runs), and
+    again with every tau run as history-tau-all (more queries, the same procedure)."""
+    ranked, judges, builds = rank_all(benches, encoder)
+    base = {**ranked, "history-tau": [r for r in ranked["history-tau"]
+                                      if int(r.query.namespace.rsplit("-", 1)[1]) < tau_traj]}
+    tau_build = {**builds["history-tau"], "queries": len(base["history-tau"]),
+                 "note": f"chunks and build: all tau runs; queries: the first {tau_traj}"}
+    out = evaluate_ranked(base, judges, {**builds, "history-tau": tau_build})
+    wide = {("history-tau-all" if n == "history-tau" else n): rs for n, rs in ranked.items()}
+    rename = {"history-tau-all": "history-tau"}
+    out["with_tau_all"] = evaluate_ranked(
+        wide, {n: judges[rename.get(n, n)] for n in wide},
+        {n: builds[rename.get(n, n)] for n in wide})
+    return out
+
+
+def rank_all(benches: Sequence[Benchmark],
+             encoder) -> tuple[dict[str, list[Ranked]], dict[str, Judge], dict[str, dict]]:
+    """Index each set and collect every query's rankings."""
     ranked: dict[str, list[Ranked]] = {}
     judges: dict[str, Judge] = {}
     builds: dict[str, dict] = {}
@@ -335,38 +429,55 @@ def quality(benches: Sequence[Benchmark], encoder) -> dict:
             ranked[bench.name] = collect(bench, index)
             judges[bench.name] = Judge(index)
             index.close()
-    return evaluate_ranked(ranked, judges, builds)
+    return ranked, judges, builds
+
+
+# (name, fusion, RRF constants tried): the shipped procedure and two one-method baselines
+PROCEDURES = (("hybrid-auto", "rrf", RRF_CS), ("hybrid-rrf60", "rrf", (60,)),
+              ("hybrid-convex", "convex", (60,)))
 
 
 def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
                     builds: dict[str, dict]) -> dict:
-    """Two-fold cross-validation: tune on one half (by trajectory / function), report on the
-    other, then swap; every query is held out once. The table to ship is tuned on all."""
-    halves = ("dev", "test")
-    tables = {}
+    """Each procedure cross-validated (every query held out once); the table to ship is the
+    hybrid-auto procedure tuned on all queries; 'shipped' is SHAPE_FUSION (in-sample)."""
+    singles = single_scores(ranked, judges)
+    every = {n: np.arange(len(rs)) for n, rs in ranked.items()}
     per_set: dict[str, dict] = {n: {} for n in ranked}
-    for train, held in (halves, halves[::-1]):
-        part = {n: [r for r in rs if r.query.split == train] for n, rs in ranked.items()}
-        configs = configs_from(tune(part, judges))
-        tables[train] = configs["hybrid-auto"]
-        for name, rs in ranked.items():
-            held_out = [r for r in rs if r.query.split == held]
-            for config, m in report(held_out, judges[name], configs).items():
-                acc = per_set[name].setdefault(config, {"recall@10": 0.0, "ndcg@10": 0.0})
-                for key in acc:
-                    acc[key] += m[key] * len(held_out) / max(len(rs), 1)
-    tuned = tune(ranked, judges)
-    out: dict = {"tuned": tuned, "auto": configs_from(tuned)["hybrid-auto"],
-                 "fold_tables": tables, "sets": {}}
-    for name, rs in ranked.items():
-        t = per_set[name]
-        out["sets"][name] = {"build": builds[name], "test_queries": len(rs),
-                             "test_shapes": {k: sum(r.kind == k for r in rs) for k in SHAPE_KINDS},
-                             "test": t,
-                             "gain": {m: t["hybrid-auto"][m] - max(t[r][m] for r in SINGLE)
-                                      for m in ("recall@10", "ndcg@10")}}
+    for n in ranked:
+        for j, name in enumerate(SINGLE):
+            m = singles[n].mean(axis=0)[j]
+            per_set[n][name] = {"recall@10": m[0], "ndcg@10": m[1]}
+    out: dict = {"grid": GRID, "rrf_constants": RRF_CS, "fold_tables": {}}
+    for proc, method, constants in PROCEDURES:
+        options = score_options(ranked, judges, method, constants)
+        held, tables = cross_validate(options, ranked, singles)
+        out["fold_tables"][proc] = tables
+        for n, m in held.items():
+            per_set[n][proc] = {"recall@10": m[0], "ndcg@10": m[1]}
+        if proc == "hybrid-auto":
+            choice, score = tune_robust(options, ranked, singles, every)
+            out["auto"] = table_of(options, choice)
+            out["auto_in_sample_margin"] = {"worst": score[0], "mean": float(np.mean(score))}
+    shipped = {k: {"method": f.method, "rrf_c": f.rrf_c, "weights": f.weights.as_dict()}
+               for k, f in SHAPE_FUSION.items()}
+    for n, rs in ranked.items():
+        runs = [judges[n](fuse(r.results, shipped[r.kind]["weights"], FUSED_DEPTH,
+                               shipped[r.kind]["method"], shipped[r.kind]["rrf_c"]).ids, r.query)
+                for r in rs]
+        m = np.asarray(runs).mean(axis=0)
+        per_set[n]["shipped"] = {"recall@10": m[0], "ndcg@10": m[1]}
+    out["sets"] = {}
+    for n, rs in ranked.items():
+        t = per_set[n]
+        out["sets"][n] = {"build": builds[n], "test_queries": len(rs),
+                          "test_shapes": {k: sum(r.kind == k for r in rs) for k in SHAPE_KINDS},
+                          "test": t,
+                          "gain": {m: t["hybrid-auto"][m] - max(t[r][m] for r in SINGLE)
+                                   for m in ("recall@10", "ndcg@10")}}
     out["mean_gain"] = {m: float(np.mean([s["gain"][m] for s in out["sets"].values()]))
                         for m in ("recall@10", "ndcg@10")}
+    out["worst_gain"] = float(min(min(s["gain"].values()) for s in out["sets"].values()))
     return out
 
 
@@ -505,7 +616,7 @@ def _stage_times(index: Index, shards, dense, q: str, encoder, stages: dict) -> 
     lap("encode_cached")
     hits["dense"] = dense.search(qvec, 50)
     lap("dense")
-    fused = fuse(hits, plan.weights, 10)
+    fused = fuse(hits, plan.weights, 10, plan.fusion, plan.rrf_c)
     lap("fuse")
     index._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
     lap("hydrate")
@@ -571,6 +682,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=None, help="chunks in the scale test")
     parser.add_argument("--code", type=int, default=None, help="functions in code-search")
     parser.add_argument("--traj", type=int, default=None, help="trajectories per history set")
+    parser.add_argument("--tau-all", type=int, default=None,
+                        help="tau runs in the extended history-tau-all set (of 200)")
     parser.add_argument("--corpus", type=int, default=None, help="documents in the BM25 test")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (best, spread)")
     parser.add_argument("--only", choices=("quality", "bm25", "scale"), default=None)
@@ -578,6 +691,7 @@ def main() -> None:
     args = parser.parse_args()
     n_code = args.code or (300 if args.quick else 1500)
     n_traj = args.traj or (10 if args.quick else 40)
+    n_tau_all = max(n_traj, args.tau_all or (20 if args.quick else 200))
     n_scale = args.scale or (20_000 if args.quick else 100_000)
     n_corpus = args.corpus or (20_000 if args.quick else 100_000)
 
@@ -589,9 +703,11 @@ def main() -> None:
     report: dict = {"commit": commit, "args": vars(args)}
     code = code_search(n_code)
     if args.only in (None, "quality"):
-        report["quality"] = q = quality([code, history_tau(n_traj), history_swe(n_traj)],
-                                        encoder)
+        report["quality"] = q = quality([code, history_tau(n_tau_all), history_swe(n_traj)],
+                                        encoder, n_traj)
         print_quality(q)
+        print(f"\nagain with {n_tau_all} tau runs as history-tau-all:")
+        print_quality(q["with_tau_all"])
     units = code_corpus(max(n_corpus, n_scale)) if args.only != "quality" else []
     prose = [x.text for x in code.queries]
     if args.only in (None, "bm25"):
@@ -634,19 +750,19 @@ def _fmt(xs: Sequence[float], digits: int = 0) -> str:
 
 
 def print_quality(q: dict) -> None:
-    methods, weights = q["auto"]
-    print("fusion per query shape, tuned on the dev halves (paste into SHAPE_FUSION):")
+    print("fusion per query shape, tuned on all queries (paste into SHAPE_FUSION):")
     for kind in SHAPE_KINDS:
-        w = weights[kind]
-        print(f'    "{kind}": ShapeFusion("{methods[kind]}", Weights(bm25={w["bm25"]}, '
-              f'grep={w["grep"]}, dense={w["dense"]})),  # dev nDCG '
-              f'{q["tuned"][kind][methods[kind]]["dev"]:.3f}, '
-              f'{q["tuned"][kind][methods[kind]]["dev_queries"]} queries')
+        t = q["auto"][kind]
+        w = t["weights"]
+        print(f'    "{kind}": ShapeFusion("{t["method"]}", Weights(bm25={w["bm25"]}, '
+              f'grep={w["grep"]}, dense={w["dense"]}), rrf_c={t["rrf_c"]}),')
+    print(f"  in-sample margins: worst {q['auto_in_sample_margin']['worst']:+.3f}, "
+          f"mean {q['auto_in_sample_margin']['mean']:+.3f}")
     for name, s in q["sets"].items():
         b = s["build"]
         print(f"\n{name}: {b['chunks']} chunks, {b['queries']} queries, each held out once "
-              f"(2-fold; shapes {s['test_shapes']}; 'shipped' is in-sample); build {b['store+bm25+grep_s']:.1f} s "
-              f"(+ dense {b['dense_s']:.1f} s)")
+              f"(2-fold; shapes {s['test_shapes']}; 'shipped' is in-sample); build "
+              f"{b['store+bm25+grep_s']:.1f} s (+ dense {b['dense_s']:.1f} s)")
         print(f"  {'retriever':<15}{'recall@10':>10}{'nDCG@10':>10}")
         for name_r, m in s["test"].items():
             print(f"  {name_r:<15}{m['recall@10']:>10.3f}{m['ndcg@10']:>10.3f}")
@@ -654,7 +770,8 @@ def print_quality(q: dict) -> None:
     for name, s in q["sets"].items():
         g = s["gain"]
         print(f"  {name:<15}{g['recall@10']:>+8.3f}{g['ndcg@10']:>+8.3f}")
-    print(f"  {'mean':<15}{q['mean_gain']['recall@10']:>+8.3f}{q['mean_gain']['ndcg@10']:>+8.3f}")
+    print(f"  {'mean':<15}{q['mean_gain']['recall@10']:>+8.3f}{q['mean_gain']['ndcg@10']:>+8.3f}"
+          f"   (worst {q['worst_gain']:+.3f})")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ places that know the JSON shape.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Sequence, get_args
+from typing import Any, Literal, get_args
 
 from retrieval.errors import ChatFormatError
 
@@ -48,7 +49,7 @@ class ToolDefinition:
         }
 
     @classmethod
-    def from_openai(cls, raw: Any, index: int = 0) -> "ToolDefinition":
+    def from_openai(cls, raw: Any, index: int = 0) -> ToolDefinition:
         where = f"tools[{index}]"
         if not isinstance(raw, dict) or raw.get("type", "function") != "function":
             raise ChatFormatError(f"{where} must be an object with type 'function'", where)
@@ -109,7 +110,7 @@ class Message:
         return out
 
     @classmethod
-    def from_openai(cls, raw: Any, index: int = 0) -> "Message":
+    def from_openai(cls, raw: Any, index: int = 0) -> Message:
         where = f"messages[{index}]"
         if not isinstance(raw, dict):
             raise ChatFormatError(f"{where} must be an object", where)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -99,7 +100,7 @@ class Encoder:
         return result
 
 
-def _mean_pool(hidden: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     import torch
 
     weights = mask.unsqueeze(-1).to(hidden.dtype)

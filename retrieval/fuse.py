@@ -2,8 +2,9 @@
 
 Two fusions: reciprocal rank fusion (RRF, Cormack et al. 2009) uses only ranks; the convex
 combination uses min-max normalised scores, so a retriever that is confident (a large gap
-between its first hit and the rest) counts for more. Which one applies, and with which
-weights, depends on the query's shape (SHAPE_FUSION, tuned by bench/retrieval.py).
+between its first hit and the rest) counts for more. The default ("auto") is one fusion for
+every query, a steep RRF (constant AUTO_RRF_C), whose weights the query's shape shifts
+(SHAPE_FUSION, tuned by bench/retrieval.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from .select import Hits, topk_indices
 
 FusionName = Literal["rrf", "convex"]
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
-# "auto": each query shape has its own fusion and weights (SHAPE_FUSION). One fusion for
-# every shape lost to a retriever alone on some set: convex on SWE-agent history (nDCG .684
-# vs grep .703), RRF on code search (.615 vs dense .635).
+# "auto": RRF with constant AUTO_RRF_C and the shape's weights (SHAPE_FUSION). Alternatives
+# tuned the same way lost more (bench/retrieval.py, 2-fold held out, nDCG@10): convex on
+# tau (.678 vs grep .730) and code search (.610 vs dense .635), RRF with c=60 likewise
+# (.696, .611); round 2's fusion chosen per shape lost to dense on code search (.633/.635).
 DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
+# A steep RRF: rank 1 scores 1/4, rank 2 1/5, rank 10 1/13, so a retriever's first hits
+# count far more than its tail; c=60 lets many middling ranks outvote one retriever's sure
+# first hit. The constant is chosen with the weights by bench/retrieval.py.
+AUTO_RRF_C = 3
 DENSE_LITERALS = 0.25  # literals per word above which a prose query counts as "technical"
 LONG_QUERY = 14  # words: a passage (a tool result, a log) rather than a question
 
@@ -78,19 +84,23 @@ class Weights:
 class ShapeFusion:
     method: FusionName
     weights: Weights
+    rrf_c: int = AUTO_RRF_C
 
 
-# Tuned by bench/retrieval.py on all its queries (mean over sets of nDCG@10). 2-fold
-# cross-validated (held-out) recall@10 / nDCG@10 of this procedure vs the best retriever:
-#   code-search (821 q): .805/.633 vs dense .809/.635 (convex for every shape: .827/.649)
-#   history-tau (121 q): .959/.701 vs bm25 .975/.674, grep .942/.709
-#   history-swe (152 q): .974/.754 vs bm25 .954/.639, grep .842/.711
-# "technical" queries are mostly history (tool output): grep's exact ids, ranked by RRF.
+# Tuned by bench/retrieval.py (code search, all 200 tau runs, SWE-agent): the weights (grid
+# 0, .5, 1) and one RRF constant (2, 3, 5, 10 or 60) maximising the margins, worst first, of
+# the fusion over each set's best single retriever (both metrics). The procedure's 2-fold
+# held-out recall@10 / nDCG@10 (margin over the best retriever of each metric):
+#   code-search     (821 q): .815/.635 vs dense .809/.635              (+.006/-.000)
+#   history-tau-all (591 q): .968/.715 vs bm25 .973/.675, grep .959/.730 (-.005/-.015)
+#   history-swe     (152 q): .974/.768 vs bm25 .954/.639, grep .842/.711 (+.020/+.057)
+# Not yet "at least the best retriever on every set": on tau, grep's ranking (most distinct
+# literals, then the earliest chunk) keeps a .015 nDCG lead no weighting recovers.
 SHAPE_FUSION: dict[str, ShapeFusion] = {
-    "prose": ShapeFusion("convex", Weights(bm25=0.25, grep=0.0, dense=0.5)),
-    "mixed": ShapeFusion("convex", Weights(bm25=0.25, grep=0.5, dense=1.0)),
-    "technical": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.25, dense=0.0)),
-    "literal": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=0.75)),
+    "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
+    "mixed": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.5, dense=1.0)),
+    "technical": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0)),
+    "literal": ShapeFusion("rrf", Weights(bm25=0.5, grep=1.0, dense=0.5)),
 }
 
 
@@ -121,11 +131,18 @@ def weights_for(shape: QueryShape) -> Weights:
 
 def fusion_for(shape: QueryShape, configured: str = DEFAULT_FUSION) -> str:
     """The fusion to use: the configured one, or the shape's own under "auto"."""
+    return fusion_params(shape, configured)[0]
+
+
+def fusion_params(shape: QueryShape, configured: str = DEFAULT_FUSION) -> tuple[str, int]:
+    """(fusion, RRF constant): the shape's own under "auto", else the configured fusion with
+    the classic RRF constant."""
     if configured == "auto":
-        return SHAPE_FUSION[shape.kind].method
+        spec = SHAPE_FUSION[shape.kind]
+        return spec.method, spec.rrf_c
     if configured not in FUSIONS:
         raise ValueError(f"unknown fusion {configured!r}; choose auto or one of {FUSIONS}")
-    return configured
+    return configured, RRF_C
 
 
 class Fused(NamedTuple):
@@ -184,9 +201,9 @@ def convex(results: Mapping[str, Hits], weights: Mapping[str, float], k: int) ->
 
 
 def fuse(results: Mapping[str, Hits], weights: Mapping[str, float], k: int,
-         method: str = "convex") -> Fused:
+         method: str = "convex", rrf_c: int = RRF_C) -> Fused:
     if method == "rrf":
-        return rrf(results, weights, k)
+        return rrf(results, weights, k, rrf_c)
     if method == "convex":
         return convex(results, weights, k)
     raise ValueError(f"unknown fusion {method!r}; choose one of {FUSIONS}")

@@ -31,7 +31,7 @@ from .chunk import Chunk
 from .errors import InvalidQuery, UnknownNamespace
 from .faiss_index import DenseParams, DenseShard
 from .files import ChunkingParams, chunk_file, iter_files, read_text
-from .fuse import DEFAULT_FUSION, fuse, fusion_for, query_shape, weights_for
+from .fuse import DEFAULT_FUSION, RRF_C, fuse, fusion_params, query_shape, weights_for
 from .grep import GrepShard, compile_literals, compile_pattern, match_lines
 from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
@@ -238,7 +238,7 @@ class Index:
         depth = max(k, self.config.depth) if mode == "hybrid" else k
         results = self._retrieve(query, shards, plan, depth)
         if mode == "hybrid":
-            fused = fuse(results, plan.weights, k, plan.fusion)
+            fused = fuse(results, plan.weights, k, plan.fusion, plan.rrf_c)
             return self._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
         (name, hits), = results.items()  # one retriever: keep its own scores
         ranks = [{name: r} for r in range(1, len(hits) + 1)]
@@ -247,10 +247,11 @@ class Index:
     def rankings(self, query: str, *, namespaces: Sequence[str],
                  depth: int | None = None) -> tuple[dict[str, Hits], dict[str, float]]:
         """What hybrid search fuses: each retriever's best-first row ids and scores, and the
-        weights the query's shape gives them (for evaluation and fusion tuning)."""
+        weights the query's shape gives them (for evaluation and fusion tuning: grep runs on
+        the query's literals even where the shape's weights leave it out)."""
         depth = depth or self.config.depth
         shards = self._validate(query, namespaces, depth, "hybrid")
-        plan = _plan(query, "hybrid", None, self.config.fusion)
+        plan = _plan(query, "hybrid", None, self.config.fusion, grep_always=True)
         return self._retrieve(query, shards, plan, depth), plan.weights
 
     def _retrieve(self, query: str, shards: dict[str, _Shards], plan: _Plan,
@@ -457,21 +458,25 @@ class _Plan:
     mode: str
     weights: dict[str, float]
     fusion: str = "convex"
+    rrf_c: int = RRF_C
     pattern: Any = None
     literals: tuple[str, ...] = ()  # hybrid grep: narrow to chunks holding their words
 
 
-def _plan(query: str, mode: str, regex: bool | None, fusion: str = DEFAULT_FUSION) -> _Plan:
+def _plan(query: str, mode: str, regex: bool | None, fusion: str = DEFAULT_FUSION,
+          grep_always: bool = False) -> _Plan:
     if mode == "grep":
         return _Plan(mode, {"grep": 1.0}, pattern=_grep_pattern(query, regex))
     if mode != "hybrid":
         return _Plan(mode, {mode: 1.0})
     shape = query_shape(query)
     weights = weights_for(shape).as_dict()
-    method = fusion_for(shape, fusion)
-    if shape.literals and weights["grep"] > 0:  # grep only when the query names something
-        return _Plan(mode, weights, method, compile_literals(shape.literals), shape.literals)
-    return _Plan(mode, weights, method)
+    method, rrf_c = fusion_params(shape, fusion)
+    # grep only when the query names something, and its weight counts
+    if shape.literals and (weights["grep"] > 0 or grep_always):
+        return _Plan(mode, weights, method, rrf_c, compile_literals(shape.literals),
+                     shape.literals)
+    return _Plan(mode, weights, method, rrf_c)
 
 
 def _grep_pattern(query: str, regex: bool | None) -> Any:

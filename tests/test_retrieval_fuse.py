@@ -97,3 +97,22 @@ def test_auto_fusion_follows_the_shape() -> None:
     assert fusion_for(shape, "rrf") == "rrf"
     with pytest.raises(ValueError, match="unknown fusion"):
         fusion_for(shape, "borda")
+
+
+def test_steep_rrf_keeps_a_sure_first_hit() -> None:
+    # A: 1st for bm25, 5th for dense; B: 2nd and 3rd. The classic c=60 flattens ranks and
+    # prefers B (1/62 + 1/63 > 1/61 + 1/65); c=3 lets a first place count (1/4 + 1/8 > 1/5 + 1/6).
+    a, b = 10, 20
+    results = {"bm25": _hits([a, b, 1, 2], [9, 8, 7, 6]),
+               "dense": _hits([3, 4, b, 5, a], [.9, .8, .7, .6, .5])}
+    assert rrf(results, EQUAL, k=2).ids.tolist()[0] == b
+    assert fuse(results, EQUAL, 2, "rrf", rrf_c=3).ids.tolist()[0] == a
+
+
+def test_auto_fusion_is_one_steep_rrf() -> None:
+    from retrieval.fuse import AUTO_RRF_C, RRF_C, SHAPE_FUSION, fusion_params
+
+    assert {f.method for f in SHAPE_FUSION.values()} == {"rrf"}
+    shape = query_shape("how are refunds computed for cancelled flights")
+    assert fusion_params(shape) == ("rrf", AUTO_RRF_C) and AUTO_RRF_C < RRF_C
+    assert fusion_params(shape, "convex") == ("convex", RRF_C)
