@@ -1,4 +1,5 @@
-"""The ledger: terms of dropped text listed in placeholders, paid for within the budget."""
+"""The ledger (terms of dropped text listed in placeholders, paid for within the budget)
+and the lookup rule (the span holding what the final message names is kept verbatim)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,11 @@ def test_ledger_keeps_more_evidence_than_text_alone() -> None:
         assert rep.points[4.0] > 5
         shares[share] = rep.share(4.0)
     assert shares[0.5] > shares[0.0]
+
+
+@pytest.mark.parametrize("ratio", [2, 4, 8])
+def test_the_line_a_final_question_names_is_kept_verbatim(ratio: int) -> None:
+    """batch_107 occurs once, deep in the dropped part: its line is the answer."""
+    msgs = history()
+    out = Compactor.load().compact(msgs, count_message_tokens(msgs) // ratio)
+    assert "worker_1_7" in visible_terms(out.messages, verbatim=True)

@@ -5,6 +5,10 @@ for the budget, greedily by the weight they would newly make visible per token (
 for weighted coverage: an item repeating terms already covered gains nothing): a span, kept
 verbatim with its context, or a single term listed in the ledger of the placeholder (or
 marker) standing where it was dropped. Leftover budget goes to the newest spans.
+
+One rule comes before the scores: a term the final message names that only one dropped
+span holds makes that span the likely answer to a lookup ("what is setting_42 set to?"),
+so it is kept verbatim first.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import numpy as np
 from compaction.features import TermTable, build_table
 from compaction.options import CompactionOptions
 from compaction.result import Compaction
+from compaction.segment import Segmentation
 from compaction.select import Selector
 from compaction.strategies.base import finish, prepare, unchanged
 from compaction.summary import listable, term_cost
+from compaction.terms import terms_of
 from retrieval.chat import Message
 
 if TYPE_CHECKING:
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 NAME = "learned"
 _OVERHEAD = 6.0  # rough tokens a kept span adds beyond its own (markers, joins)
 _RECENT_BONUS = 0.5  # gain per latest-turn term a span repeats (does not deplete)
+_LOOKUP_BONUS = 5.0  # gain per final-message term a span alone holds (above any term weight)
 
 
 def compact(
@@ -62,14 +69,16 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
     seg = sel.seg
     covered = [False] * len(table.terms)
     w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
-    bonus = [_RECENT_BONUS * n for n in table.span_recent]
+    bonus = _lookup_bonus(seg, table)
+    for s, n in enumerate(table.span_recent):
+        bonus[s] += _RECENT_BONUS * n
     heap = [(-(sum(w[i] for i in own) + bonus[s.index]) / (s.tokens + _OVERHEAD), s.index)
-            for s, own in zip(seg.spans, table.span_terms) if own]
+            for s, own in zip(seg.spans, table.span_terms) if own or bonus[s.index]]
     heapq.heapify(heap)
     while heap:
         _neg, s = heapq.heappop(heap)
         own = [i for i in table.span_terms[s] if not covered[i]]
-        if not own:
+        if not own and not bonus[s]:
             continue
         density = (sum(w[i] for i in own) + bonus[s]) / (seg.spans[s].tokens + _OVERHEAD)
         if heap and density < -heap[0][0] - 1e-12:
@@ -79,6 +88,24 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
             for i in own:
                 covered[i] = True
     return covered
+
+
+def _lookup_bonus(seg: Segmentation, table: TermTable) -> list[float]:
+    """Per span, _LOOKUP_BONUS for each term of the final message that no other dropped
+    span holds."""
+    bonus = [0.0] * len(seg.spans)
+    named = terms_of(seg.messages[-1].text()) - table.system
+    if not named:
+        return bonus
+    holders: dict[str, list[int]] = {}
+    for s in seg.spans:
+        if s.group not in seg.mandatory:
+            for t in terms_of(s.text) & named:
+                holders.setdefault(t, []).append(s.index)
+    for spans in holders.values():
+        if len(spans) == 1:
+            bonus[spans[0]] += _LOOKUP_BONUS
+    return bonus
 
 
 def _list_terms(sel: Selector, table: TermTable, weight: np.ndarray, covered: list[bool]) -> None:
