@@ -103,9 +103,16 @@ def save_dir(final: Path, write: Callable[[Path], np.ndarray], live: RowKeys) ->
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = final.with_name(f"{final.name}.old-{token}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
+    try:
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+    except OSError:
+        # another process swapped its copy in between our renames: keep theirs (its keys
+        # say what it holds) and drop ours
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not final.exists():
+            raise
     shutil.rmtree(old, ignore_errors=True)
 
 

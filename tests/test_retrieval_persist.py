@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -173,3 +174,41 @@ def test_saved_grep_matches_re_after_edits(tmp_path: Path) -> None:
     got = loaded.search_in(compile_pattern("note", literal=True), cand, 10)
     assert sorted(got.ids.tolist()) == [1, 101]
     assert sorted(loaded.rowids().tolist()) == sorted(live)
+
+
+def test_save_dir_swaps_atomically_and_keeps_a_racing_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from retrieval import persist
+    from retrieval.persist import load_keys, save_dir
+
+    live = RowKeys(np.asarray([1, 2], np.int64), np.asarray([11, 12], np.int64))
+
+    def write(value: bytes):  # type: ignore[no-untyped-def]
+        def run(directory: Path) -> np.ndarray:
+            (directory / "data").write_bytes(value)
+            return np.asarray([2, 9], np.int64)
+        return run
+
+    target = tmp_path / "grep"
+    save_dir(target, write(b"one"), live)
+    keys = load_keys(target)
+    assert keys is not None and keys.rowids.tolist() == [2, 9]
+    assert keys.keys.tolist() == [12, 0]  # row 9 is not in the store: it can never match
+    mapped = open(target / "data", "rb")  # noqa: SIM115 - a reader holding the old file
+    save_dir(target, write(b"two"), live)
+    assert (target / "data").read_bytes() == b"two" and mapped.read() == b"one"
+    mapped.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grep"]  # no leftovers
+
+    real_replace = os.replace
+
+    def racing_replace(src, dst):  # type: ignore[no-untyped-def]
+        if Path(src).name.startswith("grep.tmp-"):  # another writer lands between our renames
+            Path(dst).mkdir()
+            (Path(dst) / "data").write_bytes(b"theirs")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(persist.os, "replace", racing_replace)
+    save_dir(target, write(b"ours"), live)
+    assert (target / "data").read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grep"]
