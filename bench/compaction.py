@@ -34,6 +34,7 @@ def compactors() -> dict[str, Compactor]:
     no_sum = {"extractive_summary": False}
     return {
         "learned": Compactor.load(),
+        "learned (no ledger)": Compactor.load(options=CompactionOptions(ledger_share=0.0)),
         "learned (no summary)": Compactor.load(options=CompactionOptions(**no_sum)),
         "truncate": Compactor.load(options=CompactionOptions(strategy="truncate", **no_sum)),
         "observation_mask": Compactor.load(
@@ -236,6 +237,8 @@ def main() -> None:
     ev = results["evidence_compactable"]
     table("evidence kept (ratio on the compactable part)", ev, "evidence_kept")
     table("evidence kept, droppable terms only", ev, "droppable_evidence_kept")
+    table("evidence kept verbatim (placeholders and their ledgers not counted)", ev,
+          "verbatim_evidence_kept")
     table("evidence kept (ratio on the whole history, feasible points)",
           results["evidence_whole"], "evidence_kept")
     table("needle facts surviving", results["needle"], "")

@@ -8,6 +8,7 @@ or, for the baselines, the most frequent ones within the placeholder cap.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -19,8 +20,10 @@ from retrieval.tokens import TokenCounter
 MARK = "[switchyard:"
 _PIECE = re.compile(r"[A-Z]?[a-z]{1,7}|[A-Z]{1,4}|\d{1,3}|[^A-Za-z\d\s]")
 _ERROR_WORD = re.compile(r"\b\w*(?:Error|Exception)\b")  # as terms.py's error lines
+_SPACE = re.compile(r"\s")
 
 
+@functools.lru_cache(maxsize=200_000)
 def term_cost(term: str) -> float:
     """Estimated tokens a term adds to a mentions list, separator included (cl100k splits
     digits in threes and words in pieces; within about a token of the real count, unbiased;
@@ -40,7 +43,7 @@ def render_mentions(terms: Sequence[str]) -> str:
     words: list[str] = []
     lines: list[str] = []
     for t in terms:
-        if t in terms_of(t) and not any(c.isspace() for c in t):
+        if not _SPACE.search(t) and t in terms_of(t):
             words.append(t)
         elif "`" not in t and len(t) <= 80 and not _ERROR_WORD.search(t):
             words.append(f"`{t}`")

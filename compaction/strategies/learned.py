@@ -69,11 +69,13 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
     seg = sel.seg
     covered = [False] * len(table.terms)
     w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
-    bonus = _lookup_bonus(seg, table)
-    for s, n in enumerate(table.span_recent):
-        bonus[s] += _RECENT_BONUS * n
-    heap = [(-(sum(w[i] for i in own) + bonus[s.index]) / (s.tokens + _OVERHEAD), s.index)
-            for s, own in zip(seg.spans, table.span_terms) if own or bonus[s.index]]
+    bonus_arr = np.asarray(_lookup_bonus(seg, table)) + _RECENT_BONUS * np.asarray(
+        table.span_recent, dtype=np.float64)
+    bonus = bonus_arr.tolist()
+    tokens = np.fromiter((s.tokens for s in seg.spans), np.float64, len(seg.spans))
+    density = (table.span_weight(weight) + bonus_arr) / (tokens + _OVERHEAD)
+    live = np.flatnonzero((np.diff(table.span_ends, prepend=0) > 0) | (bonus_arr > 0))
+    heap = list(zip((-density[live]).tolist(), live.tolist()))
     heapq.heapify(heap)
     while heap:
         _neg, s = heapq.heappop(heap)
@@ -111,7 +113,7 @@ def _lookup_bonus(seg: Segmentation, table: TermTable) -> list[float]:
 def _list_terms(sel: Selector, table: TermTable, weight: np.ndarray, covered: list[bool]) -> None:
     """The ledger: terms no kept span shows, by weight per token, while its share lasts."""
     order = sorted((-w / term_cost(t), t) for t, w, c in zip(table.terms, weight.tolist(), covered)
-                   if not c and listable(t))
+                   if not c and listable(t))  # term_cost is memoised: offer_term reuses it
     misses = 0
     for _d, t in order:
         if not sel.offer_term(t):
