@@ -148,7 +148,9 @@ def prime(texts: list[str]) -> None:
     if len(_VOCAB.terms) > _MAX_VOCAB:
         _VOCAB.clear()
     known = _VOCAB.of_text
-    for t in texts:
+    new = [t for t in texts if t not in known]
+    terms_of.many(new)  # one batch: runs repeated across texts are judged once
+    for t in new:
         if t not in known:
             _VOCAB.ids(t)
 

@@ -185,3 +185,21 @@ def test_a_forked_child_counts_on_its_own_worker_threads(real_texts: list[str]) 
     expected = _count_in_child(texts)  # the parent's worker pool now exists
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply_async(_count_in_child, (texts,)).get(timeout=60) == expected
+
+
+def test_batched_terms_equal_each_texts_own(real_texts: list[str]) -> None:
+    from compaction.terms import extract_terms_many
+
+    texts = real_texts[:3000] + ["é_x a/b.py", "", "HTTPServer é", "a/b.py"]
+    assert extract_terms_many(texts) == [reference_terms(t) for t in texts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.lists(st.lists(st.sampled_from(WORDISH), max_size=12).map("".join), max_size=6))
+def test_term_cache_many_equals_the_reference(texts: list[str]) -> None:
+    from compaction.terms import TermCache
+
+    cache = TermCache()
+    if texts:
+        cache(texts[0])  # some texts cached already, some not
+    assert cache.many(texts) == [reference_terms(t) for t in texts]
