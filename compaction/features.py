@@ -158,9 +158,8 @@ def prime(texts: list[str]) -> None:
 def build_table(seg: Segmentation) -> TermTable:
     """Collect the droppable terms and their features, vectorised over term occurrences
     (one row per (span, term) pair)."""
-    if len(_VOCAB.terms) > _MAX_VOCAB:
-        _VOCAB.clear()
     texts = list(map(_TEXT, seg.spans))
+    prime(texts)
     known = _VOCAB.of_text.get
     per_span = [known(t) for t in texts]
     for i in [i for i, a in enumerate(per_span) if a is None]:

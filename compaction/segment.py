@@ -170,14 +170,15 @@ def segment(
     chunk_max_tokens: int,
     keep_last_groups: int,
     namespace: str = "",
-    overlap: Callable[[list[str]], object] | None = None,
+    overlap: Callable[[Segmentation], object] | None = None,
 ) -> Segmentation:
     """Spans and groups of `messages`, every span counted.
 
     Each message is encoded once, whole (its text is its spans joined by newlines), and its
     tokens are credited to its spans: a message's span counts sum exactly to its own count,
-    which lands in the counter's cache. `overlap(span texts)` runs while the tokenizer works
-    on worker threads (the caller's own per-span work: term extraction)."""
+    which lands in the counter's cache. `overlap(seg)` runs while the tokenizer works on
+    worker threads: the caller's own work that needs no counts (span and group structure,
+    texts, ids and the mandatory groups are all set; spans' `tokens` are not, yet)."""
     groups = group_messages(messages)
     g_of = _group_index(groups, len(messages))
     spans: list[Span] = []
@@ -204,13 +205,13 @@ def segment(
         for s in own:
             span = spans[s]
             span.id = _memo_id(namespace, span.text, span.message_index * 10_000 + span.part + 1)
+    seg = Segmentation(list(messages), spans, groups, message_spans, calls_span, g_of)
+    seg.mandatory = mandatory_groups(messages, groups, keep_last_groups)
     if overlap is not None:
-        overlap([s.text for s in spans])
+        overlap(seg)
     for (key, own), counts in zip(fresh, wait()):
         for s, n in zip(own, counts):
             spans[s].tokens = n
         _MESSAGES[key] = tuple((spans[s].part, spans[s].kind, spans[s].text, spans[s].id,
                                 spans[s].tokens) for s in own)
-    seg = Segmentation(list(messages), spans, groups, message_spans, calls_span, g_of)
-    seg.mandatory = mandatory_groups(messages, groups, keep_last_groups)
     return seg

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
+from typing import Any
 
 from compaction.assemble import Assembled
 from compaction.errors import InvalidHistory
-from compaction.features import prime
 from compaction.options import CompactionOptions
 from compaction.result import Compaction, Run
 from compaction.segment import Segmentation, segment
@@ -31,6 +31,7 @@ class Prepared:
     options: CompactionOptions
     tokens_before: int
     namespace: str
+    ahead: Any = None  # what the strategy's `ahead(seg)` returned
 
 
 def check_history(messages: object, budget: object) -> list[Message]:
@@ -61,17 +62,25 @@ def check_history(messages: object, budget: object) -> list[Message]:
 def prepare(
     messages: Sequence[Message], budget: int, model: str | None,
     options: CompactionOptions | None, namespace: str,
+    ahead: Callable[[Segmentation], Any] | None = None,
 ) -> Prepared:
+    """Check and segment the history. `ahead(seg)` (the strategy's work that needs no token
+    counts) runs while the tokenizer works on worker threads; without it, extractive
+    summaries get every span's terms extracted there."""
     msgs = check_history(messages, budget)
     opts = options or CompactionOptions()
     counter = counter_for(model)
-    # The learned scorer and extractive summaries read every span's terms: extract them
-    # (and intern them for the feature table) while the tokenizer runs on worker threads.
-    overlap = prime if opts.strategy == "learned" else (
-        terms_of.many if opts.extractive_summary else None)
+    got: list[Any] = [None]
+
+    def overlap(seg: Segmentation) -> None:
+        if ahead is not None:
+            got[0] = ahead(seg)
+        elif opts.extractive_summary:
+            terms_of.many([s.text for s in seg.spans])
+
     seg = segment(msgs, counter, chunk_max_tokens=opts.chunk_max_tokens,
                   keep_last_groups=opts.keep_last_groups, namespace=namespace, overlap=overlap)
-    return Prepared(seg, counter, opts, seg.tokens(), namespace)
+    return Prepared(seg, counter, opts, seg.tokens(), namespace, got[0])
 
 
 def unchanged(p: Prepared, strategy: str) -> Compaction:

@@ -47,16 +47,17 @@ def compact(
         from compaction.scorer import Scorer
 
         scorer = Scorer.load()
-    p = prepare(messages, budget, model, options, namespace)
+    # The term table, its scores and the lookup bonus need no token counts: all are made
+    # while the tokenizer runs on worker threads.
+    p = prepare(messages, budget, model, options, namespace, ahead=lambda seg: _ahead(seg, scorer))
     if p.tokens_before <= budget:
         return unchanged(p, NAME)
+    table, weight, lookup = p.ahead
     ledger = p.options.extractive_summary and p.options.ledger_share > 0
     sel = Selector(p.seg, budget, p.counter, p.options, ledger=ledger)
-    table = build_table(p.seg)
-    weight = scorer.predict(table.x).astype(np.float64)
     if ledger:
         sel.reserve = sel.ledger_cap
-    covered = _cover(sel, table, weight)
+    covered = _cover(sel, table, weight, lookup)
     sel.reserve = 0.0
     if ledger:
         _list_terms(sel, table, weight, covered)
@@ -64,12 +65,18 @@ def compact(
     return finish(p, sel, NAME)
 
 
-def _cover(sel: Selector, table: TermTable, weight: np.ndarray) -> list[bool]:
+def _ahead(seg: Segmentation, scorer: Scorer) -> tuple[TermTable, np.ndarray, list[float]]:
+    table = build_table(seg)
+    return table, scorer.predict(table.x).astype(np.float64), _lookup_bonus(seg, table)
+
+
+def _cover(sel: Selector, table: TermTable, weight: np.ndarray, lookup: list[float]
+           ) -> list[bool]:
     """Lazy greedy weighted coverage by spans; returns which terms ended up visible."""
     seg = sel.seg
     covered = [False] * len(table.terms)
     w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
-    bonus_arr = np.asarray(_lookup_bonus(seg, table)) + _RECENT_BONUS * np.asarray(
+    bonus_arr = np.asarray(lookup) + _RECENT_BONUS * np.asarray(
         table.span_recent, dtype=np.float64)
     bonus = bonus_arr.tolist()
     tokens = np.fromiter((s.tokens for s in seg.spans), np.float64, len(seg.spans))
