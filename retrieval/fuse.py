@@ -94,8 +94,10 @@ class ShapeFusion:
 #   code-search     (821 q): .815/.635 vs dense .809/.635              (+.006/-.000)
 #   history-tau-all (591 q): .968/.715 vs bm25 .973/.675, grep .959/.730 (-.005/-.015)
 #   history-swe     (152 q): .974/.768 vs bm25 .954/.639, grep .842/.711 (+.020/+.057)
-# Not yet "at least the best retriever on every set": on tau, grep's ranking (most distinct
-# literals, then the earliest chunk) keeps a .015 nDCG lead no weighting recovers.
+# (bench/results/retrieval-1795442006.json; code-search nDCG margin -.0004.) With only the
+# first 40 tau runs (121 q) the same procedure gives code +.009/+.004, tau .959/.699
+# (-.017/-.010), swe +.013/+.045. Not yet "at least the best retriever on every set": on
+# tau, grep's ranking (most distinct literals, then the earliest chunk) keeps its nDCG lead.
 SHAPE_FUSION: dict[str, ShapeFusion] = {
     "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
     "mixed": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.5, dense=1.0)),
