@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from compaction.segment import Segmentation, Span
-from compaction.terms import terms_of
+from compaction.terms import reads_as_itself, terms_of
 from retrieval.tokens import TokenCounter
 
 MARK = "[switchyard:"
@@ -43,7 +43,7 @@ def render_mentions(terms: Sequence[str]) -> str:
     words: list[str] = []
     lines: list[str] = []
     for t in terms:
-        if not _SPACE.search(t) and t in terms_of(t):
+        if not _SPACE.search(t) and reads_as_itself(t):
             words.append(t)
         elif "`" not in t and len(t) <= 80 and not _ERROR_WORD.search(t):
             words.append(f"`{t}`")

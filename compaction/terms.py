@@ -84,6 +84,15 @@ def extract_terms(text: str) -> frozenset[str]:
     return _extract(text, _Runs())
 
 
+def reads_as_itself(text: str) -> bool:
+    """Whether `text in extract_terms(text)`, without extracting: only a whole run or a whole
+    error line can be a text's own term (a quoted term is shorter than its text)."""
+    if _RUN.fullmatch(text) and text.strip(_STRIP) == text and _FEATURE.search(text):
+        return True
+    return ("Error" in text or "Exception" in text) and "\n" not in text and (
+        len(text) <= 120 and text.strip() == text and _ERROR_END.search(text) is not None)
+
+
 def extract_terms_many(texts: Sequence[str]) -> list[frozenset[str]]:
     """`extract_terms` of each text; runs repeated across the texts are judged once."""
     runs = _Runs()

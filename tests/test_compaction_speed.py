@@ -203,3 +203,20 @@ def test_term_cache_many_equals_the_reference(texts: list[str]) -> None:
     if texts:
         cache(texts[0])  # some texts cached already, some not
     assert cache.many(texts) == [reference_terms(t) for t in texts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(WORDISH + ["ValueError", " ", "\t", "a.", "-x", "/a"]),
+                     max_size=10).map("".join))
+def test_reads_as_itself_is_membership_in_its_own_terms(text: str) -> None:
+    from compaction.terms import reads_as_itself
+
+    assert reads_as_itself(text) == (text in reference_terms(text))
+
+
+def test_reads_as_itself_on_real_terms(real_texts: list[str]) -> None:
+    from compaction.terms import reads_as_itself, terms_of
+
+    terms = sorted({t for text in real_texts[:2000] for t in terms_of(text)})
+    assert len(terms) > 1000
+    assert [reads_as_itself(t) for t in terms] == [t in reference_terms(t) for t in terms]
