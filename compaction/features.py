@@ -106,6 +106,15 @@ class _Vocab:
             out[self.by_part.get(p, [])] = True
         return out
 
+    def add_texts(self, texts: list[str], terms: list[frozenset[str]]) -> None:
+        """Intern the terms of new texts (a text's ids in the order of its terms' text)."""
+        ids = self.id
+        for t in sorted(frozenset().union(*terms) - ids.keys()):
+            self._intern(t)
+        get = ids.__getitem__
+        for text, ts in zip(texts, terms):
+            self.of_text[text] = np.fromiter(map(get, sorted(ts)), np.int64, len(ts))
+
     def ids(self, text: str) -> np.ndarray:
         got = self.of_text.get(text)
         if got is None:
@@ -148,11 +157,9 @@ def prime(texts: list[str]) -> None:
     if len(_VOCAB.terms) > _MAX_VOCAB:
         _VOCAB.clear()
     known = _VOCAB.of_text
-    new = [t for t in texts if t not in known]
-    terms_of.many(new)  # one batch: runs repeated across texts are judged once
-    for t in new:
-        if t not in known:
-            _VOCAB.ids(t)
+    new = list(dict.fromkeys(t for t in texts if t not in known))
+    if new:  # one batch: runs repeated across texts are judged once, new terms interned once
+        _VOCAB.add_texts(new, terms_of.many(new))
 
 
 def build_table(seg: Segmentation) -> TermTable:

@@ -35,21 +35,23 @@ class _Runs:
     """Which distinct runs are terms, judged once per batch of texts."""
 
     def __init__(self) -> None:
-        self.term: dict[bytes, str] = {}  # run -> its term (stripped)
+        self.term: dict[bytes, str] = {}  # run -> its term (stripped, 3 characters or more)
         self.terms: set[bytes] = set()  # the keys of `term`, as a set for set algebra
-        self.plain: set[bytes] = set()
+        self.seen: set[bytes] = set()  # every run judged
 
     def ascii_terms(self, text: str) -> set[str]:
         runs = set(text.encode("ascii").translate(_TO_SPACE).split())
-        new = runs - self.plain - self.terms
-        feature = _FEATURE_B.search
-        for r in new:
-            if len(r) >= 3 and not (r.isalpha() and (r.islower() or r.isupper() or r.istitle())
-                                    ) and feature(r):
-                self.term[r] = r.strip(b"./-").decode("ascii")
-                self.terms.add(r)
-            else:
-                self.plain.add(r)
+        new = runs - self.seen
+        if new:
+            self.seen |= new
+            feature = _FEATURE_B.search
+            for r in new:
+                if len(r) >= 3 and not (r.isalpha() and (r.islower() or r.isupper() or
+                                                         r.istitle())) and feature(r):
+                    t = r.strip(b"./-")
+                    if len(t) >= 3:
+                        self.term[r] = t.decode("ascii")
+                        self.terms.add(r)
         term = self.term
         return {term[r] for r in runs & self.terms}
 
@@ -58,8 +60,9 @@ def _run_terms(text: str) -> set[str]:
     """The run terms of any text (the plain scan; letters in one case, or capitalised, cannot
     hold a feature, so the regex is skipped for them)."""
     feature = _FEATURE.search
-    return {r.strip(_STRIP) for r in _RUN.findall(text)
-            if not (r.isalpha() and (r.islower() or r.isupper() or r.istitle())) and feature(r)}
+    terms = {r.strip(_STRIP) for r in _RUN.findall(text)
+             if not (r.isalpha() and (r.islower() or r.isupper() or r.istitle())) and feature(r)}
+    return {t for t in terms if len(t) >= 3}
 
 
 def _extract(text: str, runs: _Runs) -> frozenset[str]:
@@ -74,9 +77,8 @@ def _extract(text: str, runs: _Runs) -> frozenset[str]:
     if "Error" in text or "Exception" in text:
         for line in text.split("\n"):
             if ("Error" in line or "Exception" in line) and _ERROR_END.search(line):
-                terms.add(line.strip()[:120])
-    terms.discard("")
-    return frozenset(t for t in terms if len(t) >= 3)
+                terms.add(line.strip()[:120])  # holds Error or Exception: 5 or more
+    return frozenset(terms)  # run and quoted terms have 3 characters or more
 
 
 def extract_terms(text: str) -> frozenset[str]:
