@@ -12,8 +12,8 @@ estimated cost: `summary.term_cost`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TypeAlias
+from collections.abc import Callable, Iterable
+from typing import Any, TypeAlias
 
 from compaction.assemble import Assembled, assemble
 from compaction.errors import BudgetTooSmall
@@ -130,15 +130,20 @@ class Selector:
         self.accepted.append(term)
         return True
 
-    def finish(self) -> tuple[Assembled, set[int], int]:
-        """Assemble, count exactly, and give back units until the budget holds."""
+    def finish(
+        self, meanwhile: Callable[[set[int]], Any] | None = None
+    ) -> tuple[Assembled, set[int], int, Any]:
+        """Assemble, count exactly, and give back units until the budget holds. Returns the
+        output, the kept spans, its exact count and what `meanwhile(kept spans)` returned
+        (it runs while the tokenizer counts the output on worker threads)."""
         while True:
             asm = self._assemble(self.keep)
-            tokens = self.counter.messages(asm.messages)
-            if tokens <= self.budget:
-                return asm, set(self.keep), tokens
-            if not self.accepted:
-                return asm, set(self.keep), tokens
+            wait = self.counter.messages_async(asm.messages)
+            keep = set(self.keep)
+            side = meanwhile(keep) if meanwhile is not None else None
+            tokens = wait()
+            if tokens <= self.budget or not self.accepted:
+                return asm, keep, tokens, side
             # Give back the latest units until their tokens cover the excess (one recount
             # per round instead of one per unit).
             freed, over = 0.0, tokens - self.budget

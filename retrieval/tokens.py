@@ -227,21 +227,38 @@ class TokenCounter:
             self.clear()
         self._chars += incoming
 
-    def count_many(self, texts: Sequence[str]) -> list[int]:
+    def count_many_async(self, texts: Sequence[str]) -> Callable[[], list[int]]:
+        """Start counting `texts`; returns a function that waits for the counts. Uncached
+        texts are encoded on worker threads when there is much of them."""
         cache = self._cache
         missing = list({t for t in texts if t and t not in cache})
-        if missing:
+        if not missing:
+            counts = [cache[t] if t else 0 for t in texts]
+            return lambda: counts
+        known = {t: cache[t] for t in texts if t in cache}  # the cache may be cleared below
+        wait = encode_many_async(missing, self.model)
+
+        def result() -> list[int]:
+            fresh = dict(zip(missing, map(len, wait())))
             self._room(sum(map(len, missing)))
-            for text, n in zip(missing, count_tokens_batch(missing, self.model)):
-                cache[text] = n
-        return [cache[t] if t else 0 for t in texts]
+            cache.update(fresh)
+            return [fresh[t] if t in fresh else known.get(t, 0) for t in texts]
+
+        return result
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return self.count_many_async(texts)()
 
     def count(self, text: str) -> int:
         return self.count_many([text])[0] if text else 0
 
+    def messages_async(self, messages: Sequence[Message]) -> Callable[[], int]:
+        """Start counting messages as `messages()` does; returns a function that waits."""
+        wait = self.count_many_async([m.text() for m in messages])
+        return lambda: sum(wait()) + MESSAGE_OVERHEAD_TOKENS * len(messages)
+
     def messages(self, messages: Sequence[Message]) -> int:
-        texts = [m.text() for m in messages]
-        return sum(self.count_many(texts)) + MESSAGE_OVERHEAD_TOKENS * len(texts)
+        return self.messages_async(messages)()
 
     def parts_async(
         self, texts: Sequence[Sequence[str]]

@@ -220,3 +220,14 @@ def test_reads_as_itself_on_real_terms(real_texts: list[str]) -> None:
     terms = sorted({t for text in real_texts[:2000] for t in terms_of(text)})
     assert len(terms) > 1000
     assert [reads_as_itself(t) for t in terms] == [t in reference_terms(t) for t in terms]
+
+
+def test_async_counts_equal_plain_counts(real_texts: list[str]) -> None:
+    from retrieval.chat import Message
+
+    counter = TokenCounter()
+    texts = real_texts[:500] + ["", "x"]
+    counter.count_many(texts[:100])  # some cached, some not
+    assert counter.count_many_async(texts)() == [count_tokens(t) for t in texts]
+    msgs = [Message("user", t) for t in real_texts[500:700]]
+    assert counter.messages_async(msgs)() == sum(count_tokens(m.text()) + 4 for m in msgs)

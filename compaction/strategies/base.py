@@ -8,7 +8,6 @@ from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any
 
-from compaction.assemble import Assembled
 from compaction.errors import InvalidHistory
 from compaction.options import CompactionOptions
 from compaction.result import Compaction, Run
@@ -95,15 +94,19 @@ def selector(p: Prepared, budget: int) -> Selector:
 
 
 def finish(p: Prepared, sel: Selector, strategy: str) -> Compaction:
-    asm, keep, tokens = sel.finish()
-    return result(p, asm, keep, tokens, strategy, sel.budget)
+    # the kept ids and dropped chunks are made while the tokenizer counts the output
+    asm, _kept, tokens, (kept_ids, dropped) = sel.finish(lambda keep: _split(p, keep))
+    summary = "\n".join(x for x in asm.summaries if x)
+    runs = [Run(at, [s.id for s in spans], mentions)
+            for at, spans, mentions in zip(asm.placeholders, asm.runs, asm.mentions)]
+    return Compaction(asm.messages, kept_ids, [c.id for c in dropped], p.tokens_before, tokens,
+                      summary, strategy, dropped, runs, sel.budget)
 
 
-def result(
-    p: Prepared, asm: Assembled, keep: set[int], tokens: int, strategy: str, budget: int
-) -> Compaction:
+def _split(p: Prepared, keep: set[int]) -> tuple[list[str], list[Chunk]]:
+    """The kept span ids and the dropped chunks."""
     seg = p.seg
-    present = {g for g in seg.mandatory}
+    present = seg.mandatory
     kept_ids: list[str] = []
     dropped: list[Chunk] = []
     if len(_CHUNKS) > _MAX_CHUNKS:
@@ -120,8 +123,4 @@ def result(
                 id=s.id, namespace=p.namespace, text=s.text, role=role,
                 message_index=s.message_index, tokens=s.tokens, created_at=0.0)
         dropped.append(chunk)
-    summary = "\n".join(x for x in asm.summaries if x)
-    runs = [Run(at, [s.id for s in spans], mentions)
-            for at, spans, mentions in zip(asm.placeholders, asm.runs, asm.mentions)]
-    return Compaction(asm.messages, kept_ids, [c.id for c in dropped], p.tokens_before, tokens,
-                      summary, strategy, dropped, runs, budget)
+    return kept_ids, dropped
