@@ -42,17 +42,19 @@ class _Ledger:
 
     def __init__(self, seg: Segmentation, kept: list[bool], keep: set[int],
                  terms: Sequence[str]) -> None:
-        rank = {t: i for i, t in enumerate(terms)}
-        shown: set[str] = set()
-        for s in seg.spans:
-            if s.index in keep or (kept[s.group] and s.kind != "text") or s.group in seg.mandatory:
-                shown |= terms_of(s.text)
-        left = set(terms) - shown
         self.at: dict[int, list[str]] = {}
+        left = set(terms)
+        if not left:
+            return
+        mandatory = seg.mandatory
+        left.difference_update(*[
+            terms_of(s.text) for s in seg.spans if s.index in keep or s.group in mandatory
+            or (kept[s.group] and s.kind != "text")])
+        rank = {t: i for i, t in enumerate(terms)}
         for s in seg.spans:
             if not left:
                 break
-            if s.index in keep or s.group in seg.mandatory:
+            if s.index in keep or s.group in mandatory:
                 continue
             here = terms_of(s.text) & left
             if here:
