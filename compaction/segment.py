@@ -187,20 +187,25 @@ def segment(
     fresh: list[tuple[tuple, list[int]]] = []  # messages not memoised: key, their spans
     if len(_MESSAGES) > _MAX_MEMO:
         _MESSAGES.clear()
+    made: list[tuple[tuple, bool, Sequence[_Row]]] = []  # key, memoised, rows per message
     for i, m in enumerate(messages):
         calls = _calls_text(m)
         key = (namespace, i, m.content, calls, bool(m.attachments), chunk_max_tokens)
         rows = _MESSAGES.get(key)
-        made = rows or _fresh_rows(m, calls, chunk_max_tokens)
-        own = list(range(len(spans), len(spans) + len(made)))
-        for s, (part, kind, text, sid, n) in zip(own, made):
-            spans.append(Span(s, i, g_of[i], part, kind, text, n, sid))
-        if calls is not None:
+        made.append((key, rows is not None, rows or _fresh_rows(m, calls, chunk_max_tokens)))
+    # the tokenizer starts before the spans are built
+    wait = counter.parts_async([[r[2] for r in rows] for _, memo, rows in made
+                                if not memo and rows])
+    for i, (key, memo, rows) in enumerate(made):
+        own = list(range(len(spans), len(spans) + len(rows)))
+        g = g_of[i]
+        for s, (part, kind, text, sid, n) in zip(own, rows):
+            spans.append(Span(s, i, g, part, kind, text, n, sid))
+        if not memo and rows:
+            fresh.append((key, own[:]))
+        if rows and rows[-1][1] == "calls":
             calls_span[i] = own.pop()
         message_spans.append(own)
-        if rows is None and made:
-            fresh.append((key, own + ([calls_span[i]] if calls is not None else [])))
-    wait = counter.parts_async([[spans[s].text for s in own] for _, own in fresh])
     for _, own in fresh:  # hashed while the tokenizer works
         for s in own:
             span = spans[s]
