@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -37,6 +38,8 @@ _MAX_CACHED_CHARS = 64_000_000
 _SEP = "<|endoftext|>"  # joins texts for one Rust call; texts containing it go alone
 _THREADED_FROM = 16_000  # chars (~3 ms of encoding): below, a thread handoff costs more
 _WORKERS = 2  # the deployment target has 2 cores
+_BATCHES = 2  # large jobs cut in batches of about equal length, one per worker
+_START_WAIT_S = 0.05  # at most, for the workers to pick their batches up (busy: go on)
 _POOL: list[ThreadPoolExecutor] = []
 _FORK_HOOK: list[bool] = []
 
@@ -93,21 +96,29 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-def _encode_joined(name: str, texts: Sequence[str]) -> list[np.ndarray]:
-    """The `encode_ordinary` tokens of each text (none may contain `_SEP`), one Rust call."""
+def _encode_joined(
+    name: str, texts: Sequence[str], started: threading.Event | None = None
+) -> list[np.ndarray]:
+    """The `encode_ordinary` tokens of each text (none may contain `_SEP`), one Rust call.
+    `started` is set just before the call leaves the GIL."""
     import numpy as np
 
     enc = get_encoding(name)
     sep = enc._special_tokens.get(_SEP)
     if sep is None or len(texts) == 1:
+        if started is not None:
+            started.set()
         return [np.asarray(enc._core_bpe.encode_ordinary(t), dtype=np.uint32) for t in texts]
-    buf = enc._core_bpe.encode_to_tiktoken_buffer(_SEP.join(texts), {_SEP})
+    joined = _SEP.join(texts)
+    if started is not None:
+        started.set()
+    buf = enc._core_bpe.encode_to_tiktoken_buffer(joined, {_SEP})
     ids = np.frombuffer(buf, dtype=np.uint32)
     at = np.flatnonzero(ids == sep)
     return np.split(ids, np.concatenate((at, at + 1)).reshape(2, -1).T.ravel())[::2]
 
 
-def _halves(texts: list[str], n: int) -> list[list[str]]:
+def _cut(texts: list[str], n: int) -> list[list[str]]:
     """`texts` cut into n consecutive runs of about equal length."""
     total = sum(map(len, texts))
     out: list[list[str]] = [[]]
@@ -132,9 +143,27 @@ def encode_many_async(
     if sum(map(len, texts)) < _THREADED_FROM:
         done = _encode_joined(name, joined) if joined else []
         return lambda: _reinsert(name, texts, alone, done)
-    futures = [_pool().submit(_encode_joined, name, part) for part in _halves(joined, _WORKERS)
-               if part]
-    return lambda: _reinsert(name, texts, alone, [a for f in futures for a in f.result()])
+    parts = [part for part in _cut(joined, _BATCHES) if part]
+    started = [threading.Event() for _ in parts[:_WORKERS]]
+    futures = [_pool().submit(_encode_joined, name, part, started[i] if i < _WORKERS else None)
+               for i, part in enumerate(parts)]
+    # A worker needs the GIL to reach the tokenizer, and a busy caller yields it only every
+    # switch interval (5 ms): wait until the workers are in, so the caller's own work (which
+    # keeps the GIL) cannot hold them back.
+    for ev in started:
+        ev.wait(_START_WAIT_S)
+
+    def result() -> list[np.ndarray]:
+        # The caller encodes what no worker has started (a pool busy with another caller's
+        # batches), from the end, instead of only waiting.
+        done: dict[int, list[np.ndarray]] = {}
+        for i in reversed(range(len(parts))):
+            if futures[i].cancel():
+                done[i] = _encode_joined(name, parts[i])
+        got = [a for i, f in enumerate(futures) for a in (done[i] if i in done else f.result())]
+        return _reinsert(name, texts, alone, got)
+
+    return result
 
 
 def _reinsert(name: str, texts: Sequence[str], alone: list[int],

@@ -231,3 +231,23 @@ def test_async_counts_equal_plain_counts(real_texts: list[str]) -> None:
     assert counter.count_many_async(texts)() == [count_tokens(t) for t in texts]
     msgs = [Message("user", t) for t in real_texts[500:700]]
     assert counter.messages_async(msgs)() == sum(count_tokens(m.text()) + 4 for m in msgs)
+
+
+def test_a_caller_encodes_the_batches_no_worker_started(
+    real_texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from retrieval import tokens as tokens_mod
+
+    monkeypatch.setattr(tokens_mod, "_BATCHES", 5)
+    texts = real_texts[:600]
+    expected = [len(get_encoding("cl100k_base").encode_ordinary(t)) for t in texts]
+    release = threading.Event()
+    blockers = [tokens_mod._pool().submit(release.wait, 30) for _ in range(tokens_mod._WORKERS)]
+    try:  # every worker busy: the caller encodes all batches itself
+        assert [len(a) for a in encode_many_async(texts)()] == expected
+    finally:
+        release.set()
+    assert all(b.result(timeout=30) for b in blockers)
+    assert [len(a) for a in encode_many_async(texts)()] == expected  # workers and caller
