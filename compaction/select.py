@@ -59,7 +59,7 @@ class Selector:
     def _group_is_kept(self, g: int) -> bool:
         return 0 <= g < len(self.kept_group) and self.kept_group[g]
 
-    def _activate_group(self, g: int) -> int:
+    def _group_cost(self, g: int) -> int:
         """Cost of bringing group g back: its messages framed, calls whole, content markers."""
         seg, cost = self.seg, 0
         left = g == 0 or self._group_is_kept(g - 1)
@@ -75,29 +75,36 @@ class Selector:
                 cost += seg.spans[seg.calls_span[m]].tokens + _JOIN_SLACK
             if seg.message_spans[m]:
                 cost += self.marker_cost
-        self.kept_group[g] = True
-        self._undo.append(("g", g))
         return cost
 
-    def _add_span(self, s: int) -> int:
+    def _span_cost(self, s: int) -> int:
+        """Cost of keeping span s (its group kept): its tokens, and a marker more or less."""
         seg = self.seg
         span = seg.spans[s]
-        cost = 0
-        if not self.kept_group[span.group]:
-            cost += self._activate_group(span.group)
-        self.keep.add(s)
-        self._undo.append(("s", s))
         if span.kind == "calls":
-            return cost
+            return 0
         own = seg.message_spans[span.message_index]
         pos = span.part  # content spans are numbered by their position in the message
         left_elided = pos > 0 and own[pos - 1] not in self.keep
         right_elided = pos < len(own) - 1 and own[pos + 1] not in self.keep
+        cost = span.tokens + _JOIN_SLACK
         if left_elided and right_elided:
             cost += self.marker_cost
         elif not left_elided and not right_elided:
             cost -= self.marker_cost
-        return cost + span.tokens + _JOIN_SLACK
+        return cost
+
+    def _add_span(self, s: int) -> int:
+        g = self.seg.spans[s].group
+        cost = 0
+        if not self.kept_group[g]:
+            cost += self._group_cost(g)
+            self.kept_group[g] = True
+            self._undo.append(("g", g))
+        cost += self._span_cost(s)
+        self.keep.add(s)
+        self._undo.append(("s", s))
+        return cost
 
     def offer(self, unit: Iterable[int]) -> bool:
         """Keep the unit's spans if they fit; returns whether they were kept."""
@@ -105,15 +112,24 @@ class Selector:
                 self.seg.mandatory]
         if not unit:
             return True
-        self._undo.clear()
-        cost = sum(self._add_span(s) for s in unit)
-        if self.used + cost > self.budget - self.reserve:
-            for kind, i in reversed(self._undo):
-                if kind == "g":
-                    self.kept_group[i] = False
-                else:
-                    self.keep.discard(i)
-            return False
+        if len(unit) == 1:  # its cost is known before anything changes: no undo
+            s = unit[0]
+            g = self.seg.spans[s].group
+            cost = self._span_cost(s) + (0 if self.kept_group[g] else self._group_cost(g))
+            if self.used + cost > self.budget - self.reserve:
+                return False
+            self.kept_group[g] = True
+            self.keep.add(s)
+        else:
+            self._undo.clear()
+            cost = sum(self._add_span(s) for s in unit)
+            if self.used + cost > self.budget - self.reserve:
+                for kind, i in reversed(self._undo):
+                    if kind == "g":
+                        self.kept_group[i] = False
+                    else:
+                        self.keep.discard(i)
+                return False
         self.used += cost
         self.accepted.append(unit)
         return True
