@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 
 import numpy as np
@@ -76,7 +77,7 @@ class _Vocab:
     def __init__(self) -> None:
         self.id: dict[str, int] = {}
         self.terms: list[str] = []
-        self.of_text: dict[str, np.ndarray] = {}
+        self.of_text: dict[str, tuple[int, ...]] = {}
         self.rows: list[tuple[float, ...]] = []  # shape features of each term
         self.by_part: dict[str, list[int]] = {}  # lower-case word part -> terms holding it
         self._shapes = np.zeros((0, _N_SHAPE), dtype=np.float32)
@@ -112,17 +113,13 @@ class _Vocab:
         for t in sorted(frozenset().union(*terms) - ids.keys()):
             self._intern(t)
         get = ids.__getitem__
-        for text, ts in zip(texts, terms):
-            self.of_text[text] = np.fromiter(map(get, sorted(ts)), np.int64, len(ts))
+        self.of_text.update(zip(texts, (tuple(map(get, sorted(ts))) for ts in terms)))
 
-    def ids(self, text: str) -> np.ndarray:
+    def ids(self, text: str) -> tuple[int, ...]:
         got = self.of_text.get(text)
         if got is None:
-            out = []
-            for t in sorted(terms_of(text)):
-                i = self.id.get(t)
-                out.append(self._intern(t) if i is None else i)
-            got = self.of_text[text] = np.array(out, dtype=np.int64)
+            self.add_texts([text], [terms_of(text)])
+            got = self.of_text[text]
         return got
 
 
@@ -173,7 +170,7 @@ def build_table(seg: Segmentation) -> TermTable:
         per_span[i] = _VOCAB.ids(texts[i])
     n_spans = len(seg.spans)
     lens = np.fromiter(map(len, per_span), np.int64, n_spans)
-    tid = np.concatenate(per_span) if n_spans else np.zeros(0, np.int64)
+    tid = np.fromiter(chain.from_iterable(per_span), np.int64, int(lens.sum()))
     sid = np.repeat(np.arange(n_spans), lens)
     col = _span_columns(seg)
     vocab = len(_VOCAB.terms)
