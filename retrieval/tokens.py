@@ -35,6 +35,7 @@ _CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada"
 # Per-message framing the OpenAI chat format adds (role markers, separators).
 MESSAGE_OVERHEAD_TOKENS = 4
 _MAX_CACHED_CHARS = 64_000_000
+_MAX_ID_CHARS = 16_000_000  # texts whose token ids are kept (about 4 bytes per 4 chars)
 _SEP = "<|endoftext|>"  # joins texts for one Rust call; texts containing it go alone
 _THREADED_FROM = 16_000  # chars (~3 ms of encoding): below, a thread handoff costs more
 _WORKERS = 2  # the deployment target has 2 cores
@@ -245,11 +246,27 @@ class TokenCounter:
         self._cache: dict[str, int] = {}
         self._parts: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._chars = 0
+        # Token ids of texts counted whole: the pipeline counts a history before compacting
+        # it, and segmentation then splits those ids among spans instead of encoding again.
+        self._ids: dict[str, np.ndarray] = {}
+        self._id_chars = 0
 
     def clear(self) -> None:
         self._cache.clear()
         self._parts.clear()
         self._chars = 0
+        self._ids.clear()
+        self._id_chars = 0
+
+    def _keep_ids(self, texts: Sequence[str], ids: Sequence[np.ndarray]) -> None:
+        size = sum(map(len, texts))
+        if self._id_chars + size > _MAX_ID_CHARS:
+            self._ids.clear()
+            self._id_chars = 0
+            if size > _MAX_ID_CHARS:
+                return
+        self._id_chars += size
+        self._ids.update(zip(texts, ids))
 
     def _room(self, incoming: int) -> None:
         if self._chars + incoming > _MAX_CACHED_CHARS:
@@ -268,7 +285,9 @@ class TokenCounter:
         wait = encode_many_async(missing, self.model)
 
         def result() -> list[int]:
-            fresh = dict(zip(missing, map(len, wait())))
+            encoded = wait()
+            self._keep_ids(missing, encoded)
+            fresh = dict(zip(missing, map(len, encoded)))
             self._room(sum(map(len, missing)))
             cache.update(fresh)
             return [fresh[t] if t in fresh else known.get(t, 0) for t in texts]
@@ -298,23 +317,31 @@ class TokenCounter:
         Whole texts land in the plain cache too, so `messages()` then costs nothing."""
         wholes = [p[0] if len(p) == 1 else "\n".join(p) for p in texts]
         sizes = [tuple(map(len, p)) for p in texts]
-        todo: dict[str, int] = {}
-        for i, (w, s) in enumerate(zip(wholes, sizes)):
-            got = self._parts.get(w)
-            if (got is None or got[0] != s) and w not in todo:
-                todo[w] = i
-        wait = encode_many_async(list(todo), self.model) if todo else None
+        known: dict[tuple[str, tuple[int, ...]], tuple[int, ...]] = {}
+        todo: dict[tuple[str, tuple[int, ...]], int] = {}  # (whole, part sizes) -> a text
+        for i, key in enumerate(zip(wholes, sizes)):
+            got = self._parts.get(key[0])
+            if got is not None and got[0] == key[1]:
+                known[key] = got[1]
+            elif key not in todo:
+                todo[key] = i
+        held = {w: self._ids[w] for w, _ in todo if w in self._ids}  # counted before
+        rest = list(dict.fromkeys(w for w, _ in todo if w not in held))
+        wait = encode_many_async(rest, self.model) if rest else None
 
         def result() -> list[tuple[int, ...]]:
-            if wait is not None:
-                self._room(sum(map(len, todo)))
-                encoded = wait()
-                counted = part_counts_many(encoded, [texts[i] for i in todo.values()],
+            if todo:
+                if wait is not None:
+                    held.update(zip(rest, wait()))
+                ids = [held[w] for w, _ in todo]
+                counted = part_counts_many(ids, [texts[i] for i in todo.values()],
                                            self.encoding)
-                for (w, i), ids, counts in zip(todo.items(), encoded, counted):
-                    self._cache[w] = len(ids)
-                    self._parts[w] = (sizes[i], counts)
-            return [self._parts[w][1] for w in wholes]
+                self._room(sum(map(len, rest)))
+                for key, a, counts in zip(todo, ids, counted):
+                    self._cache[key[0]] = len(a)
+                    self._parts[key[0]] = (key[1], counts)
+                    known[key] = counts
+            return [known[key] for key in zip(wholes, sizes)]
 
         return result
 

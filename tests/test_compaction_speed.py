@@ -251,3 +251,33 @@ def test_a_caller_encodes_the_batches_no_worker_started(
         release.set()
     assert all(b.result(timeout=30) for b in blockers)
     assert [len(a) for a in encode_many_async(texts)()] == expected  # workers and caller
+
+
+def test_segmenting_a_counted_history_encodes_nothing_again(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import tokens as tokens_mod
+
+    msgs = load_all()[5].messages
+    plain = segment(msgs, TokenCounter(), chunk_max_tokens=48, keep_last_groups=2,
+                    namespace="ids")
+    counter = TokenCounter()
+    before = counter.messages(msgs)  # the pipeline counts the history first
+
+    def no_encoding(*_a: object, **_k: object) -> None:
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(tokens_mod, "encode_many_async", no_encoding)
+    from compaction import segment as segment_mod
+
+    segment_mod._MESSAGES.clear()
+    seg = segment(msgs, counter, chunk_max_tokens=48, keep_last_groups=2, namespace="ids")
+    assert [s.tokens for s in seg.spans] == [s.tokens for s in plain.spans]
+    assert seg.tokens() == before
+
+
+def test_one_text_split_two_ways_gets_each_splits_counts() -> None:
+    counter = TokenCounter()
+    got = counter.count_parts([["alpha beta", "gamma"], ["alpha beta\ngamma"]])
+    assert len(got[0]) == 2 and len(got[1]) == 1
+    assert sum(got[0]) == got[1][0] == count_tokens("alpha beta\ngamma")
