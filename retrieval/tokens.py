@@ -10,6 +10,10 @@ Many texts are encoded in one call to tiktoken's Rust core, joined by `<|endofte
 encoded with that special token allowed: tiktoken encodes the text between special tokens
 independently, so each text gets exactly its `encode_ordinary` tokens, and the call releases
 the GIL for its whole length (a call per text would wait for the GIL between texts).
+Large batches run on worker threads while the caller goes on with its own work; the caller
+then encodes any batch no worker has started, and a `TokenCounter` keeps the token ids of
+what it counted, so a history counted once is split among its chunks without encoding it
+again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -40,7 +45,10 @@ _SEP = "<|endoftext|>"  # joins texts for one Rust call; texts containing it go 
 _THREADED_FROM = 16_000  # chars (~3 ms of encoding): below, a thread handoff costs more
 _WORKERS = 2  # the deployment target has 2 cores
 _BATCHES = 2  # large jobs cut in batches of about equal length, one per worker
-_START_WAIT_S = 0.05  # at most, for the workers to pick their batches up (busy: go on)
+# At most, in all, for the workers to pick their batches up: an idle worker takes well under
+# a millisecond; a busy pool (another caller's batches) is not waited for, the caller
+# encodes what is left itself.
+_START_WAIT_S = 0.005
 _POOL: list[ThreadPoolExecutor] = []
 _FORK_HOOK: list[bool] = []
 
@@ -151,8 +159,9 @@ def encode_many_async(
     # A worker needs the GIL to reach the tokenizer, and a busy caller yields it only every
     # switch interval (5 ms): wait until the workers are in, so the caller's own work (which
     # keeps the GIL) cannot hold them back.
+    deadline = time.monotonic() + _START_WAIT_S
     for ev in started:
-        ev.wait(_START_WAIT_S)
+        ev.wait(max(deadline - time.monotonic(), 0.0))
 
     def result() -> list[np.ndarray]:
         # The caller encodes what no worker has started (a pool busy with another caller's
@@ -286,9 +295,9 @@ class TokenCounter:
 
         def result() -> list[int]:
             encoded = wait()
-            self._keep_ids(missing, encoded)
             fresh = dict(zip(missing, map(len, encoded)))
-            self._room(sum(map(len, missing)))
+            self._room(sum(map(len, missing)))  # may clear every cache: before storing
+            self._keep_ids(missing, encoded)
             cache.update(fresh)
             return [fresh[t] if t in fresh else known.get(t, 0) for t in texts]
 
