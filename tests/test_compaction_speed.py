@@ -281,3 +281,22 @@ def test_one_text_split_two_ways_gets_each_splits_counts() -> None:
     got = counter.count_parts([["alpha beta", "gamma"], ["alpha beta\ngamma"]])
     assert len(got[0]) == 2 and len(got[1]) == 1
     assert sum(got[0]) == got[1][0] == count_tokens("alpha beta\ngamma")
+
+
+def test_compacting_leaves_the_collector_as_it_found_it() -> None:
+    import gc
+
+    from compaction import Compactor
+
+    msgs = load_all()[2].messages
+    comp = Compactor.load()
+    budget = TokenCounter().messages(msgs) // 2
+    assert gc.isenabled()
+    comp.compact(msgs, budget)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        comp.compact(msgs, budget)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
