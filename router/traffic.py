@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 SCHEMA_VERSION = 2
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []

@@ -65,7 +65,7 @@ class FakeUpstream:
         ])
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> "FakeUpstream":
+    def start(self) -> FakeUpstream:
         # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; with the
         # default proto 0 it does not, and every response stalls 40 ms on delayed ACKs.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -135,7 +135,7 @@ class FakeUpstream:
         self.completed += 1
         return JSONResponse(_completion(body, answer))
 
-    async def _stream(self, body: dict[str, Any], answer: "Answer", fault: Fault | None,
+    async def _stream(self, body: dict[str, Any], answer: Answer, fault: Fault | None,
                       request: Request):  # type: ignore[no-untyped-def]
         chunks = _chunks(body, answer)
         try:

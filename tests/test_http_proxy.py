@@ -111,10 +111,10 @@ def test_models_and_health(proxy: ServerThread) -> None:
     (b'{"model": "switchyard/auto", "messages": []}', "messages"),
     (b'{"model": "switchyard/auto", "messages": [{"role": "wizard", "content": "x"}]}',
      "messages[0].role"),
-    (b'{"model": "switchyard/auto", "messages": [{"role": "user", "content": "x"},'
-     b' {"role": "tool", "tool_call_id": "nope", "content": "y"}]}', "messages[1].tool_call_id"),
-    (b'{"model": "switchyard/auto", "messages": [{"role": "user", "content": "x"}],'
-     b' "temperature": 7}', "temperature"),
+    ((b'{"model": "switchyard/auto", "messages": [{"role": "user", "content": "x"},'
+      b' {"role": "tool", "tool_call_id": "nope", "content": "y"}]}'), "messages[1].tool_call_id"),
+    ((b'{"model": "switchyard/auto", "messages": [{"role": "user", "content": "x"}],'
+      b' "temperature": 7}'), "temperature"),
 ])
 def test_bad_input_gets_openai_error(proxy: ServerThread, body: bytes, param: str | None) -> None:
     r = httpx.post(proxy.base_url + "/chat/completions", content=body,
