@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from server.cli_support import guard
+
 
 def register(app: typer.Typer) -> None:
     app.command("compact")(compact)
@@ -37,10 +39,10 @@ def compact(
         raise typer.BadParameter(f"cannot read JSON from {input}: {exc}", param_hint="--input")
     if isinstance(raw, dict):
         raw = raw.get("messages")
-    messages = parse_messages(raw)
-    compactor = Compactor.load(checkpoint, CompactionOptions(strategy=strategy,
-                                                             ledger_share=ledger_share))
-    result = compactor.compact(messages, budget, model=model)
+    messages = guard(lambda: parse_messages(raw))
+    compactor = guard(lambda: Compactor.load(checkpoint, CompactionOptions(
+        strategy=strategy, ledger_share=ledger_share)))
+    result = guard(lambda: compactor.compact(messages, budget, model=model))
     typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
 
 

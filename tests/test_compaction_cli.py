@@ -70,3 +70,19 @@ def test_train_compactor_writes_checkpoint(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert out.is_file() and out.with_suffix(".pt").is_file()
     assert "val_auc" in res.stdout
+
+
+def test_a_budget_below_the_minimum_is_a_clean_error_for_a_real_user(tmp_path) -> None:
+    """Run as a user would (a fresh process, no test hooks): one line naming the minimum,
+    exit 1, no traceback."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps(big_history()))
+    code = "from server.cli import main; main()"
+    res = subprocess.run([sys.executable, "-c", code, "compact", "--input", str(path),
+                          "--budget", "10"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    assert "Error: budget of 10 tokens is below" in res.stderr
