@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +52,8 @@ class Encoder:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.max_tokens = max_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).to(self.device).eval()
+        self.model = _quietly(lambda: AutoModel.from_pretrained(path, local_files_only=True))
+        self.model = self.model.to(self.device).eval()
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -119,3 +122,17 @@ def get_encoder() -> Encoder:
         if _shared is None:
             _shared = Encoder()
         return _shared
+
+
+def _quietly(load: Callable[[], T]) -> T:
+    """Run `load` without transformers' "Loading weights" bar: a local 90 MB file loads in
+    well under a second, and the bar would land in CLI output and logs."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return load()
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()

@@ -145,6 +145,7 @@ def _limit_per_source(examples: list[Any], limit: int, seed: int) -> list[Any]:
 
 def _read_requests(path: Path) -> list[Any]:
     from retrieval.chat import parse_messages, parse_tools
+    from retrieval.errors import ParamError
     from router.decision import RouteRequest
 
     requests = []
@@ -155,10 +156,17 @@ def _read_requests(path: Path) -> list[Any]:
             body = json.loads(line)
         except json.JSONDecodeError as exc:
             raise typer.BadParameter(f"{path} line {n}: not JSON ({exc})") from exc
-        fmt = (body.get("response_format") or {}).get("type")
-        requests.append(RouteRequest(messages=tuple(parse_messages(body.get("messages"))),
-                                     tools=tuple(parse_tools(body.get("tools") or [])),
-                                     response_format=fmt))
+        if not isinstance(body, dict):
+            raise typer.BadParameter(f"{path} line {n}: a chat request body must be a JSON "
+                                     f"object; got {type(body).__name__}")
+        fmt = body.get("response_format")
+        try:
+            requests.append(RouteRequest(
+                messages=tuple(parse_messages(body.get("messages"))),
+                tools=tuple(parse_tools(body.get("tools") or [])),
+                response_format=fmt.get("type") if isinstance(fmt, dict) else None))
+        except ParamError as exc:
+            raise typer.BadParameter(f"{path} line {n}: {exc}") from exc
     return requests
 
 

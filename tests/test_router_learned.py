@@ -132,6 +132,19 @@ def test_cli_route_prints_one_json_line_per_request(tmp_path: Path) -> None:
         assert (d["reasoning_effort"] is not None) == d["thinking"]
 
 
+@pytest.mark.parametrize(("line", "fragment"), [
+    ('{"messages": [{"role": "wizard", "content": "x"}]}', "line 2: messages[0].role"),
+    ("[1, 2]", "line 2: a chat request body must be a JSON object"),
+    ("not json", "line 2: not JSON"),
+])
+def test_cli_route_names_the_bad_line(tmp_path: Path, line: str, fragment: str) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n' + line + "\n")
+    result = CliRunner().invoke(_app(), ["route", "--input", str(path)])
+    assert result.exit_code == 2
+    assert fragment in " ".join(result.output.replace("│", " ").split())
+
+
 @needs_data
 def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     out = tmp_path / "r.pt"
