@@ -196,14 +196,14 @@ def segment(
     # the tokenizer starts before the spans are built
     wait = counter.parts_async([[r[2] for r in rows] for _, memo, rows in made
                                 if not memo and rows])
-    for i, (key, memo, rows) in enumerate(made):
-        own = list(range(len(spans), len(spans) + len(rows)))
+    for i, (key, memo, built) in enumerate(made):
+        own = list(range(len(spans), len(spans) + len(built)))
         g = g_of[i]
-        for s, (part, kind, text, sid, n) in zip(own, rows):
+        for s, (part, kind, text, sid, n) in zip(own, built):
             spans.append(Span(s, i, g, part, kind, text, n, sid))
-        if not memo and rows:
+        if not memo and built:
             fresh.append((key, own[:]))
-        if rows and rows[-1][1] == "calls":
+        if built and built[-1][1] == "calls":
             calls_span[i] = own.pop()
         message_spans.append(own)
     for _, own in fresh:  # hashed while the tokenizer works

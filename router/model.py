@@ -43,6 +43,12 @@ def _router_model_class():
     class RouterModel(nn.Module):
         """[embedding | standardised structural] -> (raw p_hard score, grade logit)."""
 
+        feat_mean: torch.Tensor  # buffers, registered in __init__
+        feat_std: torch.Tensor
+        hard_scale: torch.Tensor
+        hard_bias: torch.Tensor
+        trunk: nn.Module
+
         def __init__(self, embed_dim: int, n_structural: int, hidden: int, dropout: float):
             super().__init__()
             self.embed_dim = embed_dim

@@ -218,9 +218,9 @@ def train(
     train_idx, val_idx = split_families(examples, cfg.holdout_share, cfg.seed)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise ValueError("need at least two families per source to hold some out")
-    targets = [np.array([getattr(examples[i], f) for i in train_idx])
-               for f in ("hard", "grade", "grade_weight")]
-    model, rate, device = fit(x[train_idx], *targets, cfg)
+    hard, grade, grade_weight = (np.array([getattr(examples[i], f) for i in train_idx])
+                                 for f in ("hard", "grade", "grade_weight"))
+    model, rate, device = fit(x[train_idx], hard, grade, grade_weight, cfg)
     val_examples = [examples[i] for i in val_idx]
     p_val, g_val = predict(model, x[val_idx])
     validation = validate(val_examples, p_val, cfg.seed)

@@ -144,3 +144,20 @@ def test_dropped_chunks_land_in_the_real_store(learned: Compactor, tmp_path) -> 
     out = learned.compact(history(), 1200, namespace="s1", sink=store)
     got = store.get(out.dropped_ids[:5])
     assert [c.id for c in got] == out.dropped_ids[:5]
+
+
+@pytest.mark.parametrize("last", ["tool", "user"])
+def test_every_tool_call_is_a_calls_span_on_fresh_and_memoised_segmentation(last: str) -> None:
+    from compaction.segment import segment
+    from retrieval.tokens import counter_for
+
+    msgs = history(6)
+    if last == "user":
+        msgs.append(Message("user", "go on"))
+    with_calls = {i for i, m in enumerate(msgs) if m.tool_calls}
+    for _ in range(2):  # the second call reuses memoised spans
+        seg = segment(msgs, counter_for(None), chunk_max_tokens=48, keep_last_groups=2,
+                      namespace=f"calls-{last}")
+        assert set(seg.calls_span) == with_calls
+        assert all(seg.spans[s].kind == "calls" for s in seg.calls_span.values())
+        assert not any(seg.spans[s].kind == "calls" for own in seg.message_spans for s in own)
