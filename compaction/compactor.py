@@ -96,12 +96,12 @@ async def _resummarize(
     for run in result.runs:
         old = messages[run.at].content or ""
         # the ledger's terms stay; the summary around them is what gets rewritten
-        cap = min(counter.count(old) + slack, options.placeholder_max_tokens + counter.count(
-            run.mentions))
+        listed = counter.count(run.mentions)
+        cap = min(counter.count(old) + slack, options.placeholder_max_tokens + listed)
         written = " ".join((await summarize("\n\n".join(text_of[i] for i in run.ids))).split())
         n_msgs = int(old.split()[1]) if old.split()[1].isdigit() else len(run.ids)
         text = fit_placeholder(n_msgs, written, run.ids, options.placeholder_max_ids, counter,
-                               cap - counter.count(run.mentions), run.mentions)
+                               cap - listed, run.mentions)
         if counter.count(text) > cap:  # even an empty summary is too long: keep the old one
             text = old
         messages[run.at] = Message(role="user", content=text)

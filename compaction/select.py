@@ -106,6 +106,10 @@ class Selector:
         self._undo.append(("s", s))
         return cost
 
+    def _fits(self, cost: float) -> bool:
+        """Spans fit while they leave the reserve (held for the ledger) free."""
+        return self.used + cost <= self.budget - self.reserve
+
     def offer(self, unit: Iterable[int]) -> bool:
         """Keep the unit's spans if they fit; returns whether they were kept."""
         unit = [s for s in unit if s not in self.keep and self.seg.spans[s].group not in
@@ -116,14 +120,14 @@ class Selector:
             s = unit[0]
             g = self.seg.spans[s].group
             cost = self._span_cost(s) + (0 if self.kept_group[g] else self._group_cost(g))
-            if self.used + cost > self.budget - self.reserve:
+            if not self._fits(cost):
                 return False
             self.kept_group[g] = True
             self.keep.add(s)
         else:
             self._undo.clear()
             cost = sum(self._add_span(s) for s in unit)
-            if self.used + cost > self.budget - self.reserve:
+            if not self._fits(cost):
                 for kind, i in reversed(self._undo):
                     if kind == "g":
                         self.kept_group[i] = False

@@ -1,10 +1,11 @@
 """The learned strategy: cover the terms later steps will likely need, then the newest text.
 
-The scorer gives each droppable term P(the next step uses it). Two kinds of item compete
-for the budget, greedily by the weight they would newly make visible per token (lazy greedy
-for weighted coverage: an item repeating terms already covered gains nothing): a span, kept
-verbatim with its context, or a single term listed in the ledger of the placeholder (or
-marker) standing where it was dropped. Leftover budget goes to the newest spans.
+The scorer gives each droppable term P(the next step uses it). The budget is spent in three
+passes. Spans are kept verbatim, greedily by the weight of the terms they newly make visible
+per token (lazy greedy for weighted coverage: a span repeating covered terms gains nothing),
+while `ledger_share` of the freed budget is held back. Then the likeliest-needed terms no
+kept span shows are listed, within that share, in the ledger of the placeholder (or marker)
+standing where they were dropped. Leftover budget goes to the newest spans.
 
 One rule comes before the scores: a term the final message names that only one dropped
 span holds makes that span the likely answer to a lookup ("what is setting_42 set to?"),
@@ -14,8 +15,8 @@ so it is kept verbatim first.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
     from compaction.scorer import Scorer
 
 NAME = "learned"
+T = TypeVar("T")
 _OVERHEAD = 6.0  # rough tokens a kept span adds beyond its own (markers, joins)
 _RECENT_BONUS = 0.5  # gain per latest-turn term a span repeats (does not deplete)
+_MAX_MISSES = 64  # refused offers after which a pass stops
 _LOOKUP_BONUS = 5.0  # gain per final-message term a span alone holds (above any term weight)
 
 
@@ -121,22 +124,23 @@ def _list_terms(sel: Selector, table: TermTable, weight: np.ndarray, covered: li
     """The ledger: terms no kept span shows, by weight per token, while its share lasts."""
     order = sorted((-w / term_cost(t), t) for t, w, c in zip(table.terms, weight.tolist(), covered)
                    if not c and listable(t))  # term_cost is memoised: offer_term reuses it
-    misses = 0
-    for _d, t in order:
-        if not sel.offer_term(t):
-            misses += 1
-            if misses > 64:  # the share is spent
-                break
+    _offer_until_full((t for _d, t in order), sel.offer_term)
 
 
 def _fill_newest(sel: Selector) -> None:
     """Spend what is left on the newest spans (recency is the best prior left)."""
     seg = sel.seg
+    _offer_until_full((s.index for s in reversed(seg.spans)
+                       if s.index not in sel.keep and s.group not in seg.mandatory),
+                      lambda s: sel.offer([s]))
+
+
+def _offer_until_full(items: Iterable[T], offer: Callable[[T], bool]) -> None:
+    """Offer items in order until _MAX_MISSES were refused: nothing small enough is left
+    to fit (or, for ledger terms, the share is spent)."""
     misses = 0
-    for s in reversed(seg.spans):
-        if s.index in sel.keep or s.group in seg.mandatory:
-            continue
-        if not sel.offer([s.index]):
+    for item in items:
+        if not offer(item):
             misses += 1
-            if misses > 64:  # nothing small enough is left to fit
+            if misses > _MAX_MISSES:
                 break
