@@ -78,26 +78,29 @@ class _Vocab:
         self.id: dict[str, int] = {}
         self.terms: list[str] = []
         self.of_text: dict[str, tuple[int, ...]] = {}
-        self.rows: list[tuple[float, ...]] = []  # shape features of each term
         self.by_part: dict[str, list[int]] = {}  # lower-case word part -> terms holding it
+        self._blocks: list[np.ndarray] = []  # shape rows of the terms interned since `shapes`
         self._shapes = np.zeros((0, _N_SHAPE), dtype=np.float32)
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
 
-    def _intern(self, t: str) -> int:
-        i = self.id[t] = len(self.terms)
-        self.terms.append(t)
-        self.rows.append(_shape_row(t))
-        for p in {p.lower() for p in _PARTS.findall(t)}:
-            self.by_part.setdefault(p, []).append(i)
-        return i
+    def _intern(self, new: list[str]) -> None:
+        """Give new terms the next ids, their shape rows and their word parts."""
+        start = len(self.terms)
+        self.id.update(zip(new, range(start, start + len(new))))
+        self.terms.extend(new)
+        self._blocks.append(_shape_rows(new))
+        by_part = self.by_part
+        for i, parts in enumerate(map(_PARTS.findall, new), start):
+            for p in {p.lower() for p in parts}:
+                by_part.setdefault(p, []).append(i)
 
     def shapes(self) -> np.ndarray:
         """Shape rows of every term, as one array (extended with the terms added since)."""
-        if len(self._shapes) < len(self.rows):
-            new = np.asarray(self.rows[len(self._shapes):], dtype=np.float32)
-            self._shapes = np.concatenate((self._shapes, new.reshape(-1, _N_SHAPE)))
+        if self._blocks:
+            self._shapes = np.concatenate((self._shapes, *self._blocks))
+            self._blocks.clear()
         return self._shapes
 
     def holding(self, parts: set[str]) -> np.ndarray:
@@ -110,8 +113,9 @@ class _Vocab:
     def add_texts(self, texts: list[str], terms: list[frozenset[str]]) -> None:
         """Intern the terms of new texts (a text's ids in the order of its terms' text)."""
         ids = self.id
-        for t in sorted(frozenset().union(*terms) - ids.keys()):
-            self._intern(t)
+        new = sorted(frozenset().union(*terms) - ids.keys())
+        if new:
+            self._intern(new)
         get = ids.__getitem__
         self.of_text.update(zip(texts, (tuple(map(get, sorted(ts))) for ts in terms)))
 
@@ -275,19 +279,21 @@ def _matrix(seg: Segmentation, gids: np.ndarray, st: np.ndarray,
 
 
 
-def _shape_row(t: str) -> tuple[float, ...]:
-    """Shape features of a term: number, path, dotted, snake, spaced, error, length, capitals,
-    digits inside."""
-    digit = t.isdigit()
-    if t.isascii():  # str methods instead of a scan per character
-        upper = t != t.lower()
-        has_digit = not digit and t != t.translate(_NO_DIGITS)
-    else:
-        upper = not t.islower() and any(c.isupper() for c in t)
-        has_digit = not digit and any(c.isdigit() for c in t)
-    return (float(digit), float("/" in t), float("." in t), float("_" in t), float(" " in t),
-            float("Error" in t or "Exception" in t), math.log(len(t)) / 4, float(upper),
-            float(has_digit))
+def _shape_rows(terms: list[str]) -> np.ndarray:
+    """Shape features of terms, one row each: number, path, dotted, snake, spaced, error,
+    length, capitals, digits inside (column by column: one pass of str methods each)."""
+    x = np.empty((len(terms), _N_SHAPE), dtype=np.float32)
+    digit = [t.isdigit() for t in terms]
+    x[:, 0] = digit
+    for col, ch in enumerate("/._ ", start=1):
+        x[:, col] = [ch in t for t in terms]
+    x[:, 5] = ["Error" in t or "Exception" in t for t in terms]
+    x[:, 6] = [math.log(len(t)) / 4 for t in terms]
+    x[:, 7] = [t != t.lower() if t.isascii() else (not t.islower() and any(map(str.isupper, t)))
+               for t in terms]
+    x[:, 8] = [not d and (t != t.translate(_NO_DIGITS) if t.isascii() else
+                          any(map(str.isdigit, t))) for t, d in zip(terms, digit)]
+    return x
 
 
 _NO_DIGITS = str.maketrans("", "", "0123456789")
