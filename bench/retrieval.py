@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval import Chunk, Index, IndexConfig, chunk_id
 from retrieval.bm25 import Bm25Params, Bm25Shard
-from retrieval.fuse import SHAPE_FUSION, SHAPE_KINDS, fuse, query_shape
+from retrieval.fuse import FUSION_TABLES, NAMESPACE_KINDS, SHAPE_KINDS, fuse, query_shape
 from retrieval.grep import compile_literals
 from retrieval.index import HYBRID_MAX_MATCHES
 from retrieval.select import Hits
@@ -60,7 +60,7 @@ SINGLE = ("bm25", "grep", "dense")
 PACKAGES = ("numpy", "scipy", "torch", "transformers", "litellm", "pydantic", "starlette",
             "httpx", "sympy")
 GRID = (0.0, 0.5, 1.0)  # coarse on purpose: 26 weightings per shape, not 124
-RRF_CS = (2, 3, 5, 10, 60)  # RRF constants the auto procedure chooses from
+RRF_CS = (1, 2, 3, 5, 10)  # RRF constants the auto procedure chooses from (per table)
 
 
 @dataclass
@@ -233,6 +233,11 @@ class Ranked:
     kind: str
     results: dict[str, Hits]
     grep_alone: Hits
+    table: str = "corpus"  # the namespace kind: which fusion table the query uses
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}:{self.kind}"
 
 
 def collect(bench: Benchmark, index: Index, depth: int = 50) -> list[Ranked]:
@@ -243,7 +248,7 @@ def collect(bench: Benchmark, index: Index, depth: int = 50) -> list[Ranked]:
         # Grep alone runs on the query's literals, or on the whole query when it has none.
         grep = index._load(q.namespace).grep.search(
             compile_literals(shape.literals or (q.text,)), depth, HYBRID_MAX_MATCHES)
-        out.append(Ranked(q, shape.kind, results, grep))
+        out.append(Ranked(q, shape.kind, results, grep, index.namespace_kind([q.namespace])))
     return out
 
 
@@ -316,7 +321,7 @@ def _held(options: Options, ranked: dict[str, list[Ranked]], choice: dict[str, i
     """Mean [recall, nDCG] per set of the chosen option per shape, over the given queries."""
     out = {}
     for name, rs in ranked.items():
-        picks = np.asarray([choice[rs[q].kind] for q in rows[name]], dtype=np.int64)
+        picks = np.asarray([choice[rs[q].label] for q in rows[name]], dtype=np.int64)
         out[name] = options.per_set[name][rows[name], picks].mean(axis=0)
     return out
 
@@ -333,21 +338,41 @@ def _objective(options: Options, ranked, singles, choice, rows) -> tuple[float, 
 
 def tune_robust(options: Options, ranked: dict[str, list[Ranked]], singles: dict,
                 rows: dict[str, np.ndarray]) -> tuple[dict[str, int], tuple[float, ...]]:
-    """Per shape, the option maximising the margins (leximin); one RRF constant for all
-    shapes. Coordinate ascent: the objective is not a sum over shapes."""
+    """Per fusion table (corpus, history), tuned on the sets that use it: per shape, the
+    option maximising the margins (leximin), with one RRF constant for the table. Kinds no
+    query of a table has take a row by design (_fill_empty)."""
+    choice: dict[str, int] = {}
+    margins: list[float] = []
+    for table in NAMESPACE_KINDS:
+        names = [n for n, rs in ranked.items() if rs and rs[0].table == table]
+        assert all(r.table == table for n in names for r in ranked[n]), "one table per set"
+        if names:
+            part, score = _tune_table(options, {n: ranked[n] for n in names}, singles, rows,
+                                      table)
+            choice.update(part)
+            margins.extend(score)
+    _fill_empty(options, choice)
+    return choice, tuple(sorted(margins))
+
+
+def _tune_table(options: Options, ranked: dict[str, list[Ranked]], singles: dict,
+                rows: dict[str, np.ndarray], table: str) -> tuple[dict[str, int], tuple]:
+    """Coordinate ascent over the table's shapes (the objective is not a sum over them)."""
+    present = [k for k in SHAPE_KINDS
+               if any(ranked[n][q].kind == k for n in ranked for q in rows[n])]
     best: tuple[dict[str, int], tuple[float, ...]] | None = None
     for c in dict.fromkeys(c for c, _ in options.options):
         allowed = {kind: [i for i, (ci, w) in enumerate(options.options)
-                          if ci == c and _fits_design(kind, w)] for kind in SHAPE_KINDS}
-        start = next(i for i in allowed["literal"]
-                     if set(options.options[i][1].values()) == {GRID[-1]})
-        choice = dict.fromkeys(SHAPE_KINDS, start)
+                          if ci == c and _fits_design(kind, w)] for kind in present}
+        start = next(i for i, (ci, w) in enumerate(options.options)
+                     if ci == c and set(w.values()) == {GRID[-1]})
+        choice = {f"{table}:{kind}": start for kind in SHAPE_KINDS}
         score = _objective(options, ranked, singles, choice, rows)
         for _ in range(4):
             improved = False
-            for kind in SHAPE_KINDS:
+            for kind in present:
                 for i in allowed[kind]:
-                    trial = {**choice, kind: i}
+                    trial = {**choice, f"{table}:{kind}": i}
                     value = _objective(options, ranked, singles, trial, rows)
                     if value > score:
                         choice, score, improved = trial, value, True
@@ -356,16 +381,29 @@ def tune_robust(options: Options, ranked: dict[str, list[Ranked]], singles: dict
         if best is None or score > best[1]:
             best = (choice, score)
     assert best is not None
-    return best
+    present_labels = {f"{table}:{k}" for k in present}
+    return {k: v for k, v in best[0].items() if k in present_labels}, best[1]
+
+
+def _fill_empty(options: Options, choice: dict[str, int]) -> None:
+    """Rows without queries to tune on: a corpus shape takes the corpus "literal" row (a
+    record is literals too), else grep-led equal weights; a history shape takes the corpus
+    row of its shape (a history differs where queries name things, which tuned rows cover)."""
+    equal = next(i for i, (c, w) in enumerate(options.options) if set(w.values()) == {GRID[-1]})
+    for kind in SHAPE_KINDS:
+        choice.setdefault(f"corpus:{kind}", choice.get("corpus:literal", equal))
+    for kind in SHAPE_KINDS:
+        choice.setdefault(f"history:{kind}", choice[f"corpus:{kind}"])
 
 
 def _fits_design(kind: str, weights: dict[str, float]) -> bool:
-    """DESIGN.md: a query that is only literals (an identifier, a path, a quoted string) is
-    grep's first, with company; the other shapes are free."""
+    """DESIGN.md: a query that is only a few literals (an identifier, a path, a quoted
+    string) is grep's first; the others may add to it, and with a weight of 0 they still
+    fill the list after grep's hits (RRF gives them 0, in BM25's order). Other shapes,
+    records included, are free."""
     if kind != "literal":
         return True
-    others = max(weights["bm25"], weights["dense"])
-    return weights["grep"] >= others > 0
+    return weights["grep"] >= max(weights["bm25"], weights["dense"])
 
 
 def cross_validate(options: Options, ranked: dict[str, list[Ranked]],
@@ -385,8 +423,13 @@ def cross_validate(options: Options, ranked: dict[str, list[Ranked]],
 
 
 def table_of(options: Options, choice: dict[str, int]) -> dict:
-    return {kind: {"method": options.method, "rrf_c": options.options[i][0],
-                   "weights": options.options[i][1]} for kind, i in choice.items()}
+    """{table: {shape: {method, rrf_c, weights}}} of a choice keyed "table:shape"."""
+    out: dict[str, dict] = {t: {} for t in NAMESPACE_KINDS}
+    for label, i in sorted(choice.items()):
+        table, kind = label.split(":")
+        out[table][kind] = {"method": options.method, "rrf_c": options.options[i][0],
+                            "weights": options.options[i][1]}
+    return out
 
 
 def quality(benches: Sequence[Benchmark], encoder, tau_traj: int) -> dict:
@@ -432,15 +475,17 @@ def rank_all(benches: Sequence[Benchmark],
     return ranked, judges, builds
 
 
-# (name, fusion, RRF constants tried): the shipped procedure and two one-method baselines
-PROCEDURES = (("hybrid-auto", "rrf", RRF_CS), ("hybrid-rrf60", "rrf", (60,)),
-              ("hybrid-convex", "convex", (60,)))
+# (name, fusion, RRF constants tried, one table per namespace kind): the shipped procedure,
+# the same with one table for corpora and histories alike (round 3's), and two one-method
+# baselines
+PROCEDURES = (("hybrid-auto", "rrf", RRF_CS, True), ("hybrid-one-table", "rrf", RRF_CS, False),
+              ("hybrid-rrf60", "rrf", (60,), True), ("hybrid-convex", "convex", (60,), True))
 
 
 def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
                     builds: dict[str, dict]) -> dict:
     """Each procedure cross-validated (every query held out once); the table to ship is the
-    hybrid-auto procedure tuned on all queries; 'shipped' is SHAPE_FUSION (in-sample)."""
+    hybrid-auto procedure tuned on all queries; 'shipped' is FUSION_TABLES (in-sample)."""
     singles = single_scores(ranked, judges)
     every = {n: np.arange(len(rs)) for n, rs in ranked.items()}
     per_set: dict[str, dict] = {n: {} for n in ranked}
@@ -449,9 +494,10 @@ def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
             m = singles[n].mean(axis=0)[j]
             per_set[n][name] = {"recall@10": m[0], "ndcg@10": m[1]}
     out: dict = {"grid": GRID, "rrf_constants": RRF_CS, "fold_tables": {}}
-    for proc, method, constants in PROCEDURES:
+    for proc, method, constants, by_namespace in PROCEDURES:
         options = score_options(ranked, judges, method, constants)
-        held, tables = cross_validate(options, ranked, singles)
+        held, tables = cross_validate(options, ranked if by_namespace else {
+            n: [replace(r, table="corpus") for r in rs] for n, rs in ranked.items()}, singles)
         out["fold_tables"][proc] = tables
         for n, m in held.items():
             per_set[n][proc] = {"recall@10": m[0], "ndcg@10": m[1]}
@@ -459,19 +505,18 @@ def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
             choice, score = tune_robust(options, ranked, singles, every)
             out["auto"] = table_of(options, choice)
             out["auto_in_sample_margin"] = {"worst": score[0], "mean": float(np.mean(score))}
-    shipped = {k: {"method": f.method, "rrf_c": f.rrf_c, "weights": f.weights.as_dict()}
-               for k, f in SHAPE_FUSION.items()}
     for n, rs in ranked.items():
-        runs = [judges[n](fuse(r.results, shipped[r.kind]["weights"], FUSED_DEPTH,
-                               shipped[r.kind]["method"], shipped[r.kind]["rrf_c"]).ids, r.query)
-                for r in rs]
+        specs = [FUSION_TABLES[r.table][r.kind] for r in rs]
+        runs = [judges[n](fuse(r.results, f.weights.as_dict(), FUSED_DEPTH, f.method,
+                               f.rrf_c).ids, r.query) for r, f in zip(rs, specs)]
         m = np.asarray(runs).mean(axis=0)
         per_set[n]["shipped"] = {"recall@10": m[0], "ndcg@10": m[1]}
     out["sets"] = {}
     for n, rs in ranked.items():
         t = per_set[n]
         out["sets"][n] = {"build": builds[n], "test_queries": len(rs),
-                          "test_shapes": {k: sum(r.kind == k for r in rs) for k in SHAPE_KINDS},
+                          "test_shapes": {k: sum(r.label == k for r in rs)
+                                          for k in sorted({r.label for r in rs})},
                           "test": t,
                           "gain": {m: t["hybrid-auto"][m] - max(t[r][m] for r in SINGLE)
                                    for m in ("recall@10", "ndcg@10")}}
@@ -750,12 +795,13 @@ def _fmt(xs: Sequence[float], digits: int = 0) -> str:
 
 
 def print_quality(q: dict) -> None:
-    print("fusion per query shape, tuned on all queries (paste into SHAPE_FUSION):")
-    for kind in SHAPE_KINDS:
-        t = q["auto"][kind]
-        w = t["weights"]
-        print(f'    "{kind}": ShapeFusion("{t["method"]}", Weights(bm25={w["bm25"]}, '
-              f'grep={w["grep"]}, dense={w["dense"]}), rrf_c={t["rrf_c"]}),')
+    for table, name in (("corpus", "SHAPE_FUSION"), ("history", "HISTORY_FUSION")):
+        print(f"fusion per query shape, tuned on all queries (paste into {name}):")
+        for kind in SHAPE_KINDS:
+            t = q["auto"][table][kind]
+            w = t["weights"]
+            print(f'    "{kind}": ShapeFusion("{t["method"]}", Weights(bm25={w["bm25"]}, '
+                  f'grep={w["grep"]}, dense={w["dense"]}), rrf_c={t["rrf_c"]}),')
     print(f"  in-sample margins: worst {q['auto_in_sample_margin']['worst']:+.3f}, "
           f"mean {q['auto_in_sample_margin']['mean']:+.3f}")
     for name, s in q["sets"].items():

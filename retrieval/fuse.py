@@ -2,9 +2,11 @@
 
 Two fusions: reciprocal rank fusion (RRF, Cormack et al. 2009) uses only ranks; the convex
 combination uses min-max normalised scores, so a retriever that is confident (a large gap
-between its first hit and the rest) counts for more. The default ("auto") is one fusion for
-every query, a steep RRF (constant AUTO_RRF_C), whose weights the query's shape shifts
-(SHAPE_FUSION, tuned by bench/retrieval.py).
+between its first hit and the rest) counts for more. The default ("auto") is a steep RRF
+whose weights the query's shape shifts, from one of two tables (tuned by bench/retrieval.py):
+SHAPE_FUSION for corpora (code, documents) and HISTORY_FUSION for session histories, where
+ids are copied verbatim between turns and the first mention of one is usually the chunk
+that matters (grep's tie-break), so exact matching leads for queries naming something.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from .select import Hits, topk_indices
 
 FusionName = Literal["rrf", "convex"]
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
-# "auto": RRF with constant AUTO_RRF_C and the shape's weights (SHAPE_FUSION). Alternatives
-# tuned the same way lost more (bench/retrieval.py, 2-fold held out, nDCG@10): convex on
-# tau (.678 vs grep .730) and code search (.610 vs dense .635), RRF with c=60 likewise
-# (.696, .611); round 2's fusion chosen per shape lost to dense on code search (.633/.635).
+# "auto": a steep RRF with the shape's weights from the namespace kind's table. Alternatives
+# tuned the same way (bench/retrieval.py, 2-fold held out) lost on some set: convex (tau
+# .970/.678 vs bm25 .973, grep .730), RRF c=60, and one table for corpora and histories
+# alike (round 3's: code .814/.634 vs dense .809/.635, tau .970/.718).
 DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
-# A steep RRF: rank 1 scores 1/4, rank 2 1/5, rank 10 1/13, so a retriever's first hits
-# count far more than its tail; c=60 lets many middling ranks outvote one retriever's sure
-# first hit. The constant is chosen with the weights by bench/retrieval.py.
-AUTO_RRF_C = 3
+# A steep RRF: with c=5 rank 1 scores 1/6, rank 2 1/7, rank 10 1/15, so a retriever's first
+# hits count far more than its tail; c=60 lets many middling ranks outvote one retriever's
+# sure first hit. Histories use c=1 (rank 1 scores 1/2, rank 2 1/3): there one exact match
+# of an id is near-decisive. The constants are chosen with the weights by bench/retrieval.py.
+AUTO_RRF_C = 5  # corpora (SHAPE_FUSION)
+HISTORY_RRF_C = 1  # session histories (HISTORY_FUSION)
+RECORD_LITERALS = 3  # a prose-less query naming more literals than this is a record
 DENSE_LITERALS = 0.25  # literals per word above which a prose query counts as "technical"
 LONG_QUERY = 14  # words: a passage (a tool result, a log) rather than a question
 
@@ -45,8 +50,12 @@ _IDENT = re.compile(
 )
 
 
-ShapeKind = Literal["prose", "mixed", "technical", "literal"]
-SHAPE_KINDS: tuple[str, ...] = ("prose", "mixed", "technical", "literal")
+ShapeKind = Literal["prose", "mixed", "technical", "literal", "record"]
+SHAPE_KINDS: tuple[str, ...] = ("prose", "mixed", "technical", "literal", "record")
+# What a namespace holds: a session's history (chunks of messages, in conversation order)
+# or a corpus (files, documents). Index tells them apart by the chunks' message indexes.
+NamespaceKind = Literal["corpus", "history"]
+NAMESPACE_KINDS: tuple[str, ...] = ("corpus", "history")
 
 
 @dataclass(frozen=True)
@@ -60,11 +69,14 @@ class QueryShape:
     @property
     def kind(self) -> ShapeKind:
         """prose: no literals; mixed: a question naming a few; technical: prose dense with
-        them, or a long passage holding some (a tool result, a log); literal: hardly any prose."""
+        them, or a long passage holding some (a tool result, a log); literal: hardly any
+        prose, a few names (a lookup); record: hardly any prose, many names (a JSON object,
+        a call's arguments, a table row), where a rare id matters more than the common keys
+        every record repeats, so BM25's idf suits it better than grep's count."""
         if not self.literals:
             return "prose"
         if not self.natural:
-            return "literal"
+            return "record" if len(self.literals) > RECORD_LITERALS else "literal"
         bare = len(self.literals) > self.quoted  # ids amid words: a log, not a question
         technical = self.literal_share > DENSE_LITERALS or (self.words >= LONG_QUERY and bare)
         return "technical" if technical else "mixed"
@@ -87,23 +99,36 @@ class ShapeFusion:
     rrf_c: int = AUTO_RRF_C
 
 
-# Tuned by bench/retrieval.py (code search, all 200 tau runs, SWE-agent): the weights (grid
-# 0, .5, 1) and one RRF constant (2, 3, 5, 10 or 60) maximising the margins, worst first, of
-# the fusion over each set's best single retriever (both metrics). The procedure's 2-fold
-# held-out recall@10 / nDCG@10 (margin over the best retriever of each metric):
-#   code-search     (821 q): .815/.635 vs dense .809/.635              (+.006/-.000)
-#   history-tau-all (591 q): .968/.715 vs bm25 .973/.675, grep .959/.730 (-.005/-.015)
-#   history-swe     (152 q): .974/.768 vs bm25 .954/.639, grep .842/.711 (+.020/+.057)
-# (bench/results/retrieval-1795442006.json; code-search nDCG margin -.0004.) With only the
-# first 40 tau runs (121 q) the same procedure gives code +.009/+.004, tau .959/.699
-# (-.017/-.010), swe +.013/+.045. Not yet "at least the best retriever on every set": on
-# tau, grep's ranking (most distinct literals, then the earliest chunk) keeps its nDCG lead.
+# Tuned by bench/retrieval.py: per table, the weights (grid 0, .5, 1) and one RRF constant
+# (1, 2, 3, 5 or 10) maximising the margins, worst first, of the fusion over each set's best
+# single retriever (both metrics); corpora on code search, histories on tau-bench and
+# SWE-agent. The procedure's 2-fold held-out recall@10 / nDCG@10 (margin over the best single
+# retriever of each metric), all 200 tau runs:
+#   code-search     (821 q): .828/.661 vs dense .809/.635                (+.019/+.026)
+#   history-tau-all (591 q): .971/.731 vs bm25 .973/.675, grep .959/.730 (-.002/+.001)
+#   history-swe     (152 q): .967/.781 vs bm25 .954/.639, grep .842/.711 (+.013/+.070)
+# With the first 40 tau runs (121 q): tau -.008/+.015 (one query short on recall), code and
+# swe as above. Round 3's single table (no namespace kinds, no "record") under the same
+# procedure: code .814/.634, tau .970/.718, swe .961/.716. Still short of "at least the best
+# retriever on every set" by one tau query's recall (BM25 finds it, the fusion ranks it 11th).
 SHAPE_FUSION: dict[str, ShapeFusion] = {
     "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
     "mixed": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.5, dense=1.0)),
-    "technical": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0)),
-    "literal": ShapeFusion("rrf", Weights(bm25=0.5, grep=1.0, dense=0.5)),
+    "technical": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=1.0)),
+    "literal": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),
+    "record": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),
 }
+# In a history a query naming ids is grep's: weight 0 still fills after grep's hits, in
+# BM25's order. No history query of the bench sets is prose: that row is the corpus one.
+HISTORY_FUSION: dict[str, ShapeFusion] = {
+    "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
+    "mixed": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0), HISTORY_RRF_C),
+    "technical": ShapeFusion("rrf", Weights(bm25=0.5, grep=1.0, dense=0.0), HISTORY_RRF_C),
+    "literal": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0), HISTORY_RRF_C),
+    "record": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=0.0), HISTORY_RRF_C),
+}
+FUSION_TABLES: dict[str, dict[str, ShapeFusion]] = {"corpus": SHAPE_FUSION,
+                                                    "history": HISTORY_FUSION}
 
 
 def query_shape(query: str) -> QueryShape:
@@ -126,21 +151,31 @@ def query_shape(query: str) -> QueryShape:
                       literal_share=len(literals) / max(words, 1), words=words, quoted=quoted)
 
 
-def weights_for(shape: QueryShape) -> Weights:
-    """The fusion weights for the query's shape (SHAPE_FUSION)."""
-    return SHAPE_FUSION[shape.kind].weights
+def shape_fusion(shape: QueryShape, namespace: str = "corpus") -> ShapeFusion:
+    """The tuned fusion for the query's shape over a corpus or a history (FUSION_TABLES)."""
+    if namespace not in FUSION_TABLES:
+        raise ValueError(f"unknown namespace kind {namespace!r}; choose one of "
+                         f"{NAMESPACE_KINDS}")
+    return FUSION_TABLES[namespace][shape.kind]
 
 
-def fusion_for(shape: QueryShape, configured: str = DEFAULT_FUSION) -> str:
+def weights_for(shape: QueryShape, namespace: str = "corpus") -> Weights:
+    """The fusion weights for the query's shape (SHAPE_FUSION, or HISTORY_FUSION)."""
+    return shape_fusion(shape, namespace).weights
+
+
+def fusion_for(shape: QueryShape, configured: str = DEFAULT_FUSION,
+               namespace: str = "corpus") -> str:
     """The fusion to use: the configured one, or the shape's own under "auto"."""
-    return fusion_params(shape, configured)[0]
+    return fusion_params(shape, configured, namespace)[0]
 
 
-def fusion_params(shape: QueryShape, configured: str = DEFAULT_FUSION) -> tuple[str, int]:
-    """(fusion, RRF constant): the shape's own under "auto", else the configured fusion with
-    the classic RRF constant."""
+def fusion_params(shape: QueryShape, configured: str = DEFAULT_FUSION,
+                  namespace: str = "corpus") -> tuple[str, int]:
+    """(fusion, RRF constant): the shape's own under "auto" (from the namespace kind's
+    table), else the configured fusion with the classic RRF constant."""
     if configured == "auto":
-        spec = SHAPE_FUSION[shape.kind]
+        spec = shape_fusion(shape, namespace)
         return spec.method, spec.rrf_c
     if configured not in FUSIONS:
         raise ValueError(f"unknown fusion {configured!r}; choose auto or one of {FUSIONS}")

@@ -31,7 +31,15 @@ from .chunk import Chunk
 from .errors import InvalidQuery, UnknownNamespace
 from .faiss_index import DenseParams, DenseShard
 from .files import ChunkingParams, chunk_file, iter_files, read_text
-from .fuse import DEFAULT_FUSION, RRF_C, fuse, fusion_params, query_shape, weights_for
+from .fuse import (
+    DEFAULT_FUSION,
+    RRF_C,
+    NamespaceKind,
+    fuse,
+    fusion_params,
+    query_shape,
+    weights_for,
+)
 from .grep import GrepShard, compile_literals, compile_pattern, match_lines
 from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
@@ -83,9 +91,10 @@ class IndexConfig:
 class _Shards:
     """In-memory indexes of one namespace, built or loaded from the store on first use."""
 
-    def __init__(self, bm25: Bm25Shard, grep: GrepShard) -> None:
+    def __init__(self, bm25: Bm25Shard, grep: GrepShard, history: bool = False) -> None:
         self.bm25 = bm25
         self.grep = grep
+        self.history = history  # a session's messages, not a corpus: picks the fusion table
         self.dense: DenseShard | None = None
         self.bm25_dirty = False
         self.grep_dirty = False
@@ -137,6 +146,11 @@ class Index:
         """Cheap (one indexed SQLite lookup): the pipeline asks this on every request."""
         return self.store.has_chunks(namespace)
 
+    def namespace_kind(self, namespaces: Sequence[str]) -> NamespaceKind:
+        """The fusion table a hybrid search over these namespaces uses: "history" when each
+        holds a session's messages, else "corpus"."""
+        return _kind({ns: self._load(ns) for ns in namespaces})
+
     def _load(self, namespace: str) -> _Shards:
         """The namespace's BM25 and grep indexes: the saved ones where they match the store
         (patched for rows added or deleted since), else built from the store's texts."""
@@ -155,7 +169,8 @@ class Index:
                 need = np.union1d(*(plan.missing for plan in plans if plan is not None))
                 rows = self.store.texts(namespace, need.tolist()) if need.size else []
             shards = _Shards(_fill(bm25 or Bm25Shard(self.config.bm25), rows, bm25_plan),
-                             _fill(grep or GrepShard(), rows, grep_plan))
+                             _fill(grep or GrepShard(), rows, grep_plan),
+                             self.store.is_history(namespace))
             shards.bm25_dirty = bm25_plan is None or not bm25_plan.current
             shards.grep_dirty = grep_plan is None or not grep_plan.current
             self._shards[namespace] = shards
@@ -169,8 +184,11 @@ class Index:
     def _add(self, chunks: Sequence[Chunk]) -> tuple[list[str], int]:
         ids, inserted = self.store.add(chunks)
         by_ns = self._loaded_by_namespace(
-            (chunk.namespace, (rowid, chunk.text)) for rowid, chunk in inserted)
-        for shards, rows in by_ns:
+            (chunk.namespace, (rowid, chunk.text, chunk.message_index is not None))
+            for rowid, chunk in inserted)
+        for shards, items in by_ns:
+            rows = [(rowid, text) for rowid, text, _ in items]
+            shards.history = shards.history or any(h for _, _, h in items)
             shards.bm25.add(rows)
             shards.grep.add(rows)
             shards.bm25_dirty = shards.grep_dirty = True
@@ -234,7 +252,7 @@ class Index:
         """Ranked hits from the namespaces. `regex`: grep's query is an RE2 pattern (default:
         only when written as /pattern/), else a literal."""
         shards = self._validate(query, namespaces, k, mode)
-        plan = _plan(query, mode, regex, self.config.fusion)
+        plan = _plan(query, mode, regex, self.config.fusion, namespace=_kind(shards))
         depth = max(k, self.config.depth) if mode == "hybrid" else k
         results = self._retrieve(query, shards, plan, depth)
         if mode == "hybrid":
@@ -251,7 +269,8 @@ class Index:
         the query's literals even where the shape's weights leave it out)."""
         depth = depth or self.config.depth
         shards = self._validate(query, namespaces, depth, "hybrid")
-        plan = _plan(query, "hybrid", None, self.config.fusion, grep_always=True)
+        plan = _plan(query, "hybrid", None, self.config.fusion, grep_always=True,
+                     namespace=_kind(shards))
         return self._retrieve(query, shards, plan, depth), plan.weights
 
     def _retrieve(self, query: str, shards: dict[str, _Shards], plan: _Plan,
@@ -463,15 +482,19 @@ class _Plan:
     literals: tuple[str, ...] = ()  # hybrid grep: narrow to chunks holding their words
 
 
+def _kind(shards: Mapping[str, _Shards]) -> NamespaceKind:
+    return "history" if shards and all(s.history for s in shards.values()) else "corpus"
+
+
 def _plan(query: str, mode: str, regex: bool | None, fusion: str = DEFAULT_FUSION,
-          grep_always: bool = False) -> _Plan:
+          grep_always: bool = False, namespace: NamespaceKind = "corpus") -> _Plan:
     if mode == "grep":
         return _Plan(mode, {"grep": 1.0}, pattern=_grep_pattern(query, regex))
     if mode != "hybrid":
         return _Plan(mode, {mode: 1.0})
     shape = query_shape(query)
-    weights = weights_for(shape).as_dict()
-    method, rrf_c = fusion_params(shape, fusion)
+    weights = weights_for(shape, namespace).as_dict()
+    method, rrf_c = fusion_params(shape, fusion, namespace)
     # grep only when the query names something, and its weight counts
     if shape.literals and (weights["grep"] > 0 or grep_always):
         return _Plan(mode, weights, method, rrf_c, compile_literals(shape.literals),

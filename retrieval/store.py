@@ -226,6 +226,14 @@ class ChunkStore:
         ).fetchone()
         return row is not None
 
+    def is_history(self, namespace: str) -> bool:
+        """Whether the namespace holds a session's messages (chunks with a message index)
+        rather than a corpus of files or documents."""
+        row = self._db().execute(
+            "SELECT 1 FROM chunks WHERE namespace = ? AND message_index IS NOT NULL LIMIT 1",
+            (namespace,)).fetchone()
+        return row is not None
+
     def count(self, namespace: str) -> int:
         row = self._db().execute(
             "SELECT count(*) FROM chunks WHERE namespace = ?", (namespace,)

@@ -1,0 +1,124 @@
+"""Fusion tables per namespace kind (corpus / history) and the "record" query shape."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval import Chunk, Index, IndexConfig, chunk_id
+from retrieval.bm25 import Bm25Params
+from retrieval.fuse import (
+    HISTORY_FUSION,
+    SHAPE_FUSION,
+    fuse,
+    fusion_params,
+    query_shape,
+    shape_fusion,
+    weights_for,
+)
+from retrieval.select import Hits
+
+CONFIG = IndexConfig(bm25=Bm25Params(backend="numpy"))
+RECORD = ('{"reservation_id": "ZX81QK", "user_id": "ana_lee_1", "origin": "JFK", '
+          '"destination": "SFO", "cabin": "economy"}')
+
+
+def _hits(ids: list[int]) -> Hits:
+    return Hits(np.asarray(ids, np.int64), np.linspace(1.0, 0.5, len(ids)).astype(np.float32))
+
+
+def _fused(results: dict[str, Hits], query: str, namespace: str) -> list[int]:
+    spec = shape_fusion(query_shape(query), namespace)
+    return fuse(results, spec.weights.as_dict(), 4, spec.method, spec.rrf_c).ids.tolist()
+
+
+class _BagOfWords:
+    """A deterministic encoder: hashed word counts, unit rows (real FAISS, no MiniLM)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 384), np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, hashlib.blake2b(word.encode(), digest_size=2).digest()[0] % 384] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_record_is_a_prose_less_query_of_many_literals() -> None:
+    assert query_shape(RECORD).kind == "record"
+    assert query_shape("get_user_name src/app/main.py").kind == "literal"
+    assert query_shape('"ZX81QK"').kind == "literal"
+    assert set(SHAPE_FUSION) == set(HISTORY_FUSION)
+
+
+def test_history_record_follows_bm25_not_the_literal_count() -> None:
+    # Row 1 repeats the common keys every record has (grep counts it first); row 2 holds the
+    # rare id, which BM25's idf ranks first. As a lookup ("literal") grep would lead.
+    results = {"bm25": _hits([2, 1]), "grep": _hits([1, 2]), "dense": _hits([1, 2])}
+    assert _fused(results, RECORD, "history")[0] == 2
+    assert _fused(results, "ZX81QK ana_lee_1", "history")[0] == 1
+    assert _fused(results, RECORD, "corpus")[0] == 1
+
+
+def test_history_naming_an_id_keeps_grep_order() -> None:
+    # A question naming an id: BM25 and dense prefer the later chunk that echoes the
+    # question; grep ties both matches and keeps the earlier one (the first mention) first.
+    query = "can reservation ZX81QK be changed to a later flight"
+    results = {"bm25": _hits([7, 3]), "grep": _hits([3, 7]), "dense": _hits([7, 3])}
+    assert query_shape(query).kind == "mixed"
+    assert _fused(results, query, "corpus")[0] == 7
+    assert _fused(results, query, "history")[0] == 3
+
+
+def test_zero_weight_retrievers_fill_after_weighted_hits_in_bm25_order() -> None:
+    results = {"bm25": _hits([3, 4]), "grep": _hits([1]), "dense": _hits([5, 4])}
+    fused = fuse(results, {"bm25": 0.0, "grep": 0.5, "dense": 0.0}, 4, "rrf", 1)
+    assert fused.ids.tolist() == [1, 3, 4, 5]
+
+
+def test_unknown_namespace_kind_is_an_error() -> None:
+    shape = query_shape("where is get_user_name defined")
+    assert weights_for(shape) == SHAPE_FUSION["mixed"].weights
+    assert fusion_params(shape, "auto", "history")[1] == HISTORY_FUSION["mixed"].rrf_c
+    with pytest.raises(ValueError, match="namespace kind"):
+        shape_fusion(shape, "session")
+
+
+TEXTS = [
+    "Booking confirmed: reservation ZX81QK for Ana Lee, flight HAT204 on May 3.",
+    "The weather in Paris is sunny and warm this week.",
+    "The user asks again whether reservation ZX81QK can be changed to a later flight.",
+]
+
+
+def _history(ns: str) -> list[Chunk]:
+    return [Chunk(id=chunk_id(ns, t, position=i), namespace=ns, text=t, role="user",
+                  message_index=i) for i, t in enumerate(TEXTS)]
+
+
+def _corpus(ns: str) -> list[Chunk]:
+    return [Chunk(id=chunk_id(ns, t, "notes.txt", i), namespace=ns, text=t,
+                  source="notes.txt", start_line=i + 1) for i, t in enumerate(TEXTS)]
+
+
+def test_index_picks_the_table_by_namespace_kind(tmp_path: Path) -> None:
+    query = "can reservation ZX81QK be changed to a later flight"
+    encoder = _BagOfWords()
+    with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as ix:
+        ix.add(_history("session-1") + _corpus("docs"))
+        assert ix.namespace_kind(["session-1"]) == "history"
+        assert ix.namespace_kind(["docs"]) == "corpus"
+        assert ix.namespace_kind(["session-1", "docs"]) == "corpus"
+        assert ix.search(query, namespaces=["session-1"], k=1)[0].chunk.text == TEXTS[0]
+        assert ix.search(query, namespaces=["docs"], k=1)[0].chunk.text == TEXTS[2]
+        _, weights = ix.rankings(query, namespaces=["session-1"])
+        assert weights == HISTORY_FUSION["mixed"].weights.as_dict()
+    with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as again:  # from the store
+        assert again.namespace_kind(["session-1"]) == "history"
+        assert again.namespace_kind(["docs"]) == "corpus"
+        again.add([Chunk(id="m9", namespace="docs", text="A message, stored later.",
+                         message_index=9)])
+        assert again.namespace_kind(["docs"]) == "history"
