@@ -171,6 +171,7 @@ def segment(
     keep_last_groups: int,
     namespace: str = "",
     overlap: Callable[[Segmentation], object] | None = None,
+    overlap_share: float = 0.0,
 ) -> Segmentation:
     """Spans and groups of `messages`, every span counted.
 
@@ -178,7 +179,9 @@ def segment(
     tokens are credited to its spans: a message's span counts sum exactly to its own count,
     which lands in the counter's cache. `overlap(seg)` runs while the tokenizer works on
     worker threads: the caller's own work that needs no counts (span and group structure,
-    texts, ids and the mandatory groups are all set; spans' `tokens` are not, yet)."""
+    texts, ids and the mandatory groups are all set; spans' `tokens` are not, yet). With
+    much of it, `overlap_share` of the text is left for this thread to encode afterwards
+    (`encode_many_async`'s `caller_share`)."""
     groups = group_messages(messages)
     g_of = _group_index(groups, len(messages))
     spans: list[Span] = []
@@ -195,7 +198,7 @@ def segment(
         made.append((key, rows is not None, rows or _fresh_rows(m, calls, chunk_max_tokens)))
     # the tokenizer starts before the spans are built
     wait = counter.parts_async([[r[2] for r in rows] for _, memo, rows in made
-                                if not memo and rows])
+                                if not memo and rows], caller_share=overlap_share)
     for i, (key, memo, built) in enumerate(made):
         own = list(range(len(spans), len(spans) + len(built)))
         g = g_of[i]

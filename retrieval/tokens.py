@@ -140,22 +140,47 @@ def _cut(texts: list[str], n: int) -> list[list[str]]:
     return out
 
 
+def _split_at(texts: list[str], share: float) -> tuple[list[str], list[str]]:
+    """`texts` cut in two, the first holding about `share` of the characters."""
+    goal, size = share * sum(map(len, texts)), 0
+    for k, t in enumerate(texts):
+        if size >= goal:
+            return texts[:k], texts[k:]
+        size += len(t)
+    return texts, []
+
+
 def encode_many_async(
-    texts: Sequence[str], model: str | None = None
+    texts: Sequence[str], model: str | None = None, *, caller_share: float = 0.0
 ) -> Callable[[], list[np.ndarray]]:
     """Start encoding `texts` (ordinary tokens, as uint32 arrays); returns a function that
     waits for the result. Large batches run on worker threads, so the caller can do other
-    work meanwhile; small ones are encoded before this returns."""
+    work meanwhile; small ones are encoded before this returns.
+
+    `caller_share`: for a caller with much work of its own to do first. One worker then
+    encodes the leading rest while the caller keeps its core to itself (on two cores, two
+    workers and a busy caller slow each other down), and the caller encodes the trailing
+    share when it asks for the result, so both finish at about the same time."""
     name = encoding_name_for(model)
     alone = [i for i, t in enumerate(texts) if _SEP in t]
     joined = [t for t in texts if _SEP not in t] if alone else list(texts)
     if sum(map(len, texts)) < _THREADED_FROM:
         done = _encode_joined(name, joined) if joined else []
         return lambda: _reinsert(name, texts, alone, done)
-    parts = [part for part in _cut(joined, _BATCHES) if part]
-    started = [threading.Event() for _ in parts[:_WORKERS]]
+    lead, tail = _split_at(joined, 1 - caller_share) if caller_share > 0 else ([], [])
+    if lead:
+        return _encode_started(name, texts, alone, [lead], [tail] if tail else [])
+    return _encode_started(name, texts, alone, [p for p in _cut(joined, _BATCHES) if p], [])
+
+
+def _encode_started(name: str, texts: Sequence[str], alone: list[int],
+                    pooled: list[list[str]], kept: list[list[str]]
+                    ) -> Callable[[], list[np.ndarray]]:
+    """Submit the `pooled` batches to the workers; returns the function that collects the
+    result, encoding the `kept` batches (which follow them) on the caller."""
+    started = [threading.Event() for _ in pooled[:_WORKERS]]
     futures = [_pool().submit(_encode_joined, name, part, started[i] if i < _WORKERS else None)
-               for i, part in enumerate(parts)]
+               for i, part in enumerate(pooled)]
     # A worker needs the GIL to reach the tokenizer, and a busy caller yields it only every
     # switch interval (5 ms): wait until the workers are in, so the caller's own work (which
     # keeps the GIL) cannot hold them back.
@@ -164,14 +189,15 @@ def encode_many_async(
         ev.wait(max(deadline - time.monotonic(), 0.0))
 
     def result() -> list[np.ndarray]:
-        # The caller encodes what no worker has started (a pool busy with another caller's
-        # batches), from the end, instead of only waiting.
+        # The caller encodes its own batches, then what no worker has started (a pool busy
+        # with another caller's batches), from the end, instead of only waiting.
+        mine = [a for part in kept for a in _encode_joined(name, part)]
         done: dict[int, list[np.ndarray]] = {}
-        for i in reversed(range(len(parts))):
+        for i in reversed(range(len(pooled))):
             if futures[i].cancel():
-                done[i] = _encode_joined(name, parts[i])
+                done[i] = _encode_joined(name, pooled[i])
         got = [a for i, f in enumerate(futures) for a in (done[i] if i in done else f.result())]
-        return _reinsert(name, texts, alone, got)
+        return _reinsert(name, texts, alone, got + mine)
 
     return result
 
@@ -318,12 +344,13 @@ class TokenCounter:
         return self.messages_async(messages)()
 
     def parts_async(
-        self, texts: Sequence[Sequence[str]]
+        self, texts: Sequence[Sequence[str]], *, caller_share: float = 0.0
     ) -> Callable[[], list[tuple[int, ...]]]:
         """Start counting texts given as parts (each text is `"\\n".join(parts)`): one
         encoding of each whole text, exact, credited to its parts (`part_counts`). Returns a
-        function that waits for the counts; large uncached work runs on worker threads.
-        Whole texts land in the plain cache too, so `messages()` then costs nothing."""
+        function that waits for the counts; large uncached work runs on worker threads
+        (`caller_share`: see `encode_many_async`). Whole texts land in the plain cache too,
+        so `messages()` then costs nothing."""
         wholes = [p[0] if len(p) == 1 else "\n".join(p) for p in texts]
         sizes = [tuple(map(len, p)) for p in texts]
         known: dict[tuple[str, tuple[int, ...]], tuple[int, ...]] = {}
@@ -336,7 +363,7 @@ class TokenCounter:
                 todo[key] = i
         held = {w: self._ids[w] for w, _ in todo if w in self._ids}  # counted before
         rest = list(dict.fromkeys(w for w, _ in todo if w not in held))
-        wait = encode_many_async(rest, self.model) if rest else None
+        wait = encode_many_async(rest, self.model, caller_share=caller_share) if rest else None
 
         def result() -> list[tuple[int, ...]]:
             if todo:

@@ -52,6 +52,16 @@ def test_joined_encoding_on_worker_threads_matches(real_texts: list[str]) -> Non
     assert got[400].tolist() == enc.encode_ordinary(texts[400])
 
 
+@pytest.mark.parametrize("share", [0.15, 0.5, 0.999])
+def test_a_busy_caller_encodes_its_share_and_gets_every_text(
+    real_texts: list[str], share: float
+) -> None:
+    texts = real_texts[:300] + ["<|endoftext|> inside"] + real_texts[300:600]
+    enc = get_encoding("cl100k_base")
+    got = encode_many_async(texts, caller_share=share)()
+    assert [g.tolist() for g in got] == [enc.encode_ordinary(t) for t in texts]
+
+
 @settings(max_examples=80, deadline=None)
 @given(parts=st.lists(TEXT, min_size=1, max_size=6))
 def test_part_counts_sum_to_the_whole(parts: list[str]) -> None:

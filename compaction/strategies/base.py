@@ -61,11 +61,12 @@ def check_history(messages: object, budget: object) -> list[Message]:
 def prepare(
     messages: Sequence[Message], budget: int, model: str | None,
     options: CompactionOptions | None, namespace: str,
-    ahead: Callable[[Segmentation], Any] | None = None,
+    ahead: Callable[[Segmentation], Any] | None = None, ahead_share: float = 0.0,
 ) -> Prepared:
     """Check and segment the history. `ahead(seg)` (the strategy's work that needs no token
-    counts) runs while the tokenizer works on worker threads; without it, extractive
-    summaries get every span's terms extracted there."""
+    counts) runs while the tokenizer works on worker threads, and `ahead_share` of the
+    tokenizing is left to this thread for after it (`segment`'s `overlap_share`); without
+    it, extractive summaries get every span's terms extracted there."""
     msgs = check_history(messages, budget)
     opts = options or CompactionOptions()
     counter = counter_for(model)
@@ -78,7 +79,8 @@ def prepare(
             terms_of.many([s.text for s in seg.spans])
 
     seg = segment(msgs, counter, chunk_max_tokens=opts.chunk_max_tokens,
-                  keep_last_groups=opts.keep_last_groups, namespace=namespace, overlap=overlap)
+                  keep_last_groups=opts.keep_last_groups, namespace=namespace, overlap=overlap,
+                  overlap_share=ahead_share)
     return Prepared(seg, counter, opts, seg.tokens(), namespace, got[0])
 
 

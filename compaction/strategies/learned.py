@@ -39,6 +39,10 @@ _OVERHEAD = 6.0  # rough tokens a kept span adds beyond its own (markers, joins)
 _RECENT_BONUS = 0.5  # gain per latest-turn term a span repeats (does not deplete)
 _MAX_MISSES = 64  # refused offers after which a pass stops
 _LOOKUP_BONUS = 5.0  # gain per final-message term a span alone holds (above any term weight)
+# The share of the history this thread tokenizes itself once `_ahead` is done: about what
+# it can encode while one worker does the rest (128k tokens, 2 cores: `_ahead` takes about
+# as long as the worker's 0.85).
+_AHEAD_SHARE = 0.15
 
 
 def compact(
@@ -52,7 +56,8 @@ def compact(
         scorer = Scorer.load()
     # The term table, its scores and the lookup bonus need no token counts: all are made
     # while the tokenizer runs on worker threads.
-    p = prepare(messages, budget, model, options, namespace, ahead=lambda seg: _ahead(seg, scorer))
+    p = prepare(messages, budget, model, options, namespace, ahead=lambda seg: _ahead(seg, scorer),
+                ahead_share=_AHEAD_SHARE)
     if p.tokens_before <= budget:
         return unchanged(p, NAME)
     table, weight, lookup = p.ahead
