@@ -71,6 +71,7 @@ class DenseShard:
         self._hnsw = False
         self._tombstones: set[int] = set()
         self._gpu: Any = None  # a GPU copy of a flat index, dropped on every change
+        self._mapped = False  # the index's arrays are a read-only view of its saved file
 
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal) - len(self._tombstones)
@@ -109,6 +110,7 @@ class DenseShard:
             if self._index is None:
                 self._index = self._new_index(hnsw=False)
             self._tombstones.difference_update(ids.tolist())
+            self._own()
             self._index.add_with_ids(vectors, ids)
             self._gpu = None
             if not self._hnsw and self._index.ntotal > self.params.hnsw_threshold:
@@ -124,6 +126,7 @@ class DenseShard:
                 if len(self._tombstones) > self.params.rebuild_ratio * self._index.ntotal:
                     self._rebuild(hnsw=True)
             else:
+                self._own()
                 self._index.remove_ids(ids)
             self._gpu = None
 
@@ -136,6 +139,23 @@ class DenseShard:
         if ids.size:
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self._index, self._hnsw, self._tombstones = index, hnsw, set()
+        self._mapped = False
+
+    def _own(self) -> None:
+        """Copy a memory-mapped index into memory before FAISS changes it: growing or
+        shrinking a mapped array is a failed assertion that aborts the process."""
+        if not self._mapped:
+            return
+        faiss = _faiss()
+        self._index = faiss.deserialize_index(faiss.serialize_index(self._index))
+        self._mapped = False
+        self._tune()
+
+    def _tune(self) -> None:
+        """Search settings are not saved with an HNSW index: set them after a load."""
+        if self._hnsw:
+            faiss = _faiss()
+            faiss.downcast_index(self._index.index).hnsw.efSearch = self.params.ef_search
 
     def _searcher(self) -> Any:
         if self._hnsw or not self.params.use_gpu:
@@ -172,13 +192,19 @@ class DenseShard:
             return self.ids()
 
     @classmethod
-    def load(cls, path: Path, params: DenseParams | None = None) -> DenseShard:
+    def load(cls, path: Path, params: DenseParams | None = None,
+             mmap: bool = True) -> DenseShard:
+        """Open a saved index, memory-mapped where FAISS can (IO_FLAG_MMAP_IFC): vectors and
+        graph are paged in as searches touch them, so a reopen does not read the whole file
+        (measured in bench/retrieval.py's scale test). The first add or removal copies it
+        into memory. The file is never written in place (persist.py swaps directories), so
+        the mapping stays valid."""
         shard = cls(params)
         faiss = _faiss()
-        index = faiss.read_index(str(path))
-        shard._index = index
-        inner = faiss.downcast_index(index.index)
-        shard._hnsw = isinstance(inner, faiss.IndexHNSWFlat)
-        if shard._hnsw:
-            inner.hnsw.efSearch = shard.params.ef_search
+        flag = getattr(faiss, "IO_FLAG_MMAP_IFC", None) if mmap else None
+        shard._index = (faiss.read_index(str(path)) if flag is None
+                        else faiss.read_index(str(path), flag))
+        shard._mapped = flag is not None
+        shard._hnsw = isinstance(faiss.downcast_index(shard._index.index), faiss.IndexHNSWFlat)
+        shard._tune()
         return shard

@@ -71,3 +71,29 @@ def test_flat_delete_removes_vectors() -> None:
 @pytest.mark.parametrize("k", [1, 5])
 def test_empty_index_returns_nothing(k: int) -> None:
     assert len(DenseShard().search(np.ones(384, np.float32), k)) == 0
+
+
+@pytest.mark.parametrize("threshold", [10_000, 100])  # flat, HNSW
+def test_a_mapped_index_searches_then_copies_itself_to_change(tmp_path, threshold: int) -> None:
+    rng = np.random.default_rng(4)
+    vectors = _unit(rng, 300)
+    params = DenseParams(hnsw_threshold=threshold, ef_search=128)
+    shard = DenseShard(params)
+    shard.add(list(range(300)), vectors)
+    shard.save(tmp_path / "index.faiss")
+    mapped = DenseShard.load(tmp_path / "index.faiss", params)
+    plain = DenseShard.load(tmp_path / "index.faiss", params, mmap=False)
+    assert mapped._mapped and not plain._mapped and mapped.is_hnsw == (threshold == 100)
+    for i in (0, 150, 299):
+        assert mapped.search(vectors[i], 5).ids.tolist() == plain.search(vectors[i], 5).ids.tolist()
+        assert mapped.search(vectors[i], 1).ids.tolist() == [i]
+    # FAISS aborts the process when a mapped array grows: the shard copies it first
+    extra = _unit(rng, 2)
+    mapped.add([900, 901], extra)
+    mapped.delete([150])
+    assert not mapped._mapped and len(mapped) == 301
+    assert mapped.search(extra[1], 1).ids.tolist() == [901]
+    assert 150 not in mapped.search(vectors[150], 10).ids.tolist()
+    mapped.save(tmp_path / "again.faiss")
+    reopened = DenseShard.load(tmp_path / "again.faiss", params)
+    assert reopened.search(extra[0], 1).ids.tolist() == [900] and len(reopened) == 301
