@@ -137,11 +137,12 @@ def long_history(trajs, target: int) -> list[Message]:
 
 def _clear_caches(counter) -> None:
     """Cold: nothing counted, parsed, split or featurised yet."""
-    from compaction import features, segment
+    from compaction import features, segment, summary
     from compaction import terms as terms_mod
     from compaction.strategies import base
 
     counter.clear()
+    summary.term_cost.cache_clear()
     terms_mod.terms_of._cache.clear()
     segment._SPLITS.clear()
     segment._IDS.clear()
@@ -168,7 +169,7 @@ def timing(comps: dict[str, Compactor], trajs, reps: int) -> dict:
     for name in ("learned", "truncate", "observation_mask"):
         c = comps[name]
         cold, warm = [], []
-        for _ in range(max(3, reps // 2)):
+        for _ in range(reps):
             _clear_caches(counter)
             cold.append(_timed(lambda c=c: c.compact(msgs, tokens // 4)))
         for k in range(reps):
@@ -190,7 +191,7 @@ def timing_only() -> None:
     """`--timing`: only the 128k timing, written into the existing results file."""
     out = Path(__file__).parent / "results" / "compaction.json"
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results["timing"] = timing(compactors(), load_all(), 9)
+    results["timing"] = timing(compactors(), load_all(), 21)
     results["timing"]["commit"] = commit()
     print("timing:", json.dumps(results["timing"], indent=1))
     out.parent.mkdir(exist_ok=True)
