@@ -168,10 +168,7 @@ def build_table(seg: Segmentation) -> TermTable:
     (one row per (span, term) pair)."""
     texts = list(map(_TEXT, seg.spans))
     prime(texts)
-    known = _VOCAB.of_text.get
-    per_span = [known(t) for t in texts]
-    for i in [i for i, a in enumerate(per_span) if a is None]:
-        per_span[i] = _VOCAB.ids(texts[i])
+    per_span = list(map(_VOCAB.ids, texts))
     n_spans = len(seg.spans)
     lens = np.fromiter(map(len, per_span), np.int64, n_spans)
     tid = np.fromiter(chain.from_iterable(per_span), np.int64, int(lens.sum()))

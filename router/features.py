@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -221,7 +221,7 @@ def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
     # The shared encoder truncates at its own limit; cut shorter here by the same tokenizer.
     ids = encoder.tokenizer(list(texts), add_special_tokens=False, truncation=True,
                             max_length=spec.max_tokens)["input_ids"]
-    return encoder.encode([encoder.tokenizer.decode(t) for t in ids])
+    return encoder.encode([cast(str, encoder.tokenizer.decode(t)) for t in ids])  # one text: a str
 
 
 def structural_matrix(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:

@@ -30,16 +30,16 @@ def _plots(estimates: Sequence[Estimate]) -> list[tuple[str, str]]:
     matplotlib.use("Agg")  # no display; set here, not at import
     import matplotlib.pyplot as plt
 
-    rows = [e for e in estimates if e.quality is not None]
+    rows = [(e, e.quality) for e in estimates if e.quality is not None]
     out = []
     for title, x_of, xlabel in (
         ("Quality vs thinking share", lambda e: e.thinking_share * 100, "thinking calls (%)"),
         ("Quality vs cost", lambda e: e.cost or 0.0, "cost per request (USD)"),
     ):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for e in rows:
-            ax.scatter([x_of(e)], [e.quality], s=40)
-            ax.annotate(e.policy, (x_of(e), e.quality), fontsize=7, xytext=(4, 4),
+        for e, quality in rows:
+            ax.scatter([x_of(e)], [quality], s=40)
+            ax.annotate(e.policy, (x_of(e), quality), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
         ax.set(title=title, xlabel=xlabel, ylabel="estimated quality")
         ax.grid(alpha=0.3)
