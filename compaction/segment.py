@@ -100,20 +100,20 @@ def _memo_id(namespace: str, text: str, position: int) -> str:
 
 
 def split_lines(text: str, max_tokens: int) -> list[str]:
-    """Split at line boundaries into pieces of about max_tokens; "\\n".join restores text."""
+    """Split at line boundaries into pieces of about max_tokens; "\\n".join restores text.
+    Each piece takes as many whole lines as fit the limit; a longer line is a piece alone."""
     limit = max_tokens * _CHARS_PER_TOKEN
-    if len(text) <= limit:
-        return [text]
     pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in text.split("\n"):
-        if current and size + len(line) > limit:
-            pieces.append("\n".join(current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-    pieces.append("\n".join(current))
+    start = 0
+    while len(text) - start > limit:
+        end = text.rfind("\n", start, start + limit + 1)  # the last line end that fits
+        if end < 0:
+            end = text.find("\n", start + limit + 1)
+            if end < 0:
+                break
+        pieces.append(text[start:end])
+        start = end + 1
+    pieces.append(text[start:])
     return pieces
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import compaction
 from compaction import (
@@ -130,6 +134,19 @@ def test_split_lines_round_trips() -> None:
     text = "\n".join(f"line {i} " * 5 for i in range(200))
     pieces = split_lines(text, 50)
     assert len(pieces) > 1 and "\n".join(pieces) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab \t", max_size=90), max_size=40),
+       max_tokens=st.integers(1, 20))
+def test_split_lines_packs_whole_lines_greedily(lines: list[str], max_tokens: int) -> None:
+    text, limit = "\n".join(lines), max_tokens * 4
+    pieces = split_lines(text, max_tokens)
+    assert "\n".join(pieces) == text
+    for piece, after in itertools.pairwise(pieces):
+        assert len(piece) <= limit or "\n" not in piece  # only a single line may be longer
+        next_line = after.split("\n", 1)[0]
+        assert len(piece) + 1 + len(next_line) > limit  # the next line did not fit
 
 
 def test_terms() -> None:
