@@ -103,14 +103,15 @@ class ShapeFusion:
 # (1, 2, 3, 5 or 10) maximising the margins, worst first, of the fusion over each set's best
 # single retriever (both metrics); corpora on code search, histories on tau-bench and
 # SWE-agent. The procedure's 2-fold held-out recall@10 / nDCG@10 (margin over the best single
-# retriever of each metric), all 200 tau runs:
+# retriever of each metric), all 200 tau runs (bench/results/retrieval-1795448429.json):
 #   code-search     (821 q): .828/.661 vs dense .809/.635                (+.019/+.026)
 #   history-tau-all (591 q): .971/.731 vs bm25 .973/.675, grep .959/.730 (-.002/+.001)
 #   history-swe     (152 q): .967/.781 vs bm25 .954/.639, grep .842/.711 (+.013/+.070)
-# With the first 40 tau runs (121 q): tau -.008/+.015 (one query short on recall), code and
-# swe as above. Round 3's single table (no namespace kinds, no "record") under the same
-# procedure: code .814/.634, tau .970/.718, swe .961/.716. Still short of "at least the best
-# retriever on every set" by one tau query's recall (BM25 finds it, the fusion ranks it 11th).
+# With the first 40 tau runs (121 q): tau .967/.724 vs bm25 .975, grep .709 (-.008/+.015).
+# Round 3's single table (no namespace kinds, no "record"), same procedure: code .814/.634,
+# tau-all .970/.718, swe .961/.716. These tables in-sample: code .837/.664, tau-all
+# .975/.734, swe .967/.774. Held out, still one tau query short on recall: BM25 ranks its
+# gold 10th, the fusion 11th or 12th (the two folds' tables disagree on records).
 SHAPE_FUSION: dict[str, ShapeFusion] = {
     "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
     "mixed": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.5, dense=1.0)),
