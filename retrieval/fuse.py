@@ -25,7 +25,7 @@ FUSIONS: tuple[str, ...] = ("rrf", "convex")
 # "auto": a steep RRF with the shape's weights from the namespace kind's table. Alternatives
 # tuned the same way (bench/retrieval.py, 2-fold held out) lost on some set: convex (tau
 # .970/.678 vs bm25 .973, grep .730), RRF c=60, and one table for corpora and histories
-# alike (round 3's: code .814/.634 vs dense .809/.635, tau .970/.718).
+# alike (code .814/.634 vs dense .809/.635, tau .970/.718; round 3 shipped such a table).
 DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
 # A steep RRF: with c=5 rank 1 scores 1/6, rank 2 1/7, rank 10 1/15, so a retriever's first
@@ -108,8 +108,8 @@ class ShapeFusion:
 #   history-tau-all (591 q): .971/.731 vs bm25 .973/.675, grep .959/.730 (-.002/+.001)
 #   history-swe     (152 q): .967/.781 vs bm25 .954/.639, grep .842/.711 (+.013/+.070)
 # With the first 40 tau runs (121 q): tau .967/.724 vs bm25 .975, grep .709 (-.008/+.015).
-# Round 3's single table (no namespace kinds, no "record"), same procedure: code .814/.634,
-# tau-all .970/.718, swe .961/.716. These tables in-sample: code .837/.664, tau-all
+# One table for both kinds (round 3's way, with the record shape), same procedure: code
+# .814/.634, tau-all .970/.718, swe .961/.716. These tables in-sample: code .837/.664, tau-all
 # .975/.734, swe .967/.774. Held out, still one tau query short on recall: BM25 ranks its
 # gold 10th, the fusion 11th or 12th (the two folds' tables disagree on records).
 SHAPE_FUSION: dict[str, ShapeFusion] = {
@@ -117,8 +117,8 @@ SHAPE_FUSION: dict[str, ShapeFusion] = {
     "mixed": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.5, dense=1.0)),
     "technical": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=1.0)),
     "literal": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),
-    "record": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),
-}
+    "record": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),  # as "literal":
+}  # no code-search query is a record
 # In a history a query naming ids is grep's: weight 0 still fills after grep's hits, in
 # BM25's order. No history query of the bench sets is prose: that row is the corpus one.
 HISTORY_FUSION: dict[str, ShapeFusion] = {
