@@ -95,6 +95,7 @@ class _Shards:
         self.bm25 = bm25
         self.grep = grep
         self.history = history  # a session's messages, not a corpus: picks the fusion table
+        # (set when loaded: a namespace is one or the other, ChunkStore.is_history)
         self.dense: DenseShard | None = None
         self.bm25_dirty = False
         self.grep_dirty = False
@@ -184,11 +185,8 @@ class Index:
     def _add(self, chunks: Sequence[Chunk]) -> tuple[list[str], int]:
         ids, inserted = self.store.add(chunks)
         by_ns = self._loaded_by_namespace(
-            (chunk.namespace, (rowid, chunk.text, chunk.message_index is not None))
-            for rowid, chunk in inserted)
-        for shards, items in by_ns:
-            rows = [(rowid, text) for rowid, text, _ in items]
-            shards.history = shards.history or any(h for _, _, h in items)
+            (chunk.namespace, (rowid, chunk.text)) for rowid, chunk in inserted)
+        for shards, rows in by_ns:
             shards.bm25.add(rows)
             shards.grep.add(rows)
             shards.bm25_dirty = shards.grep_dirty = True

@@ -119,6 +119,4 @@ def test_index_picks_the_table_by_namespace_kind(tmp_path: Path) -> None:
     with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as again:  # from the store
         assert again.namespace_kind(["session-1"]) == "history"
         assert again.namespace_kind(["docs"]) == "corpus"
-        again.add([Chunk(id="m9", namespace="docs", text="A message, stored later.",
-                         message_index=9)])
-        assert again.namespace_kind(["docs"]) == "history"
+        assert again.search(query, namespaces=["session-1"], k=1)[0].chunk.text == TEXTS[0]
