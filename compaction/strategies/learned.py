@@ -37,7 +37,7 @@ NAME = "learned"
 T = TypeVar("T")
 _OVERHEAD = 6.0  # rough tokens a kept span adds beyond its own (markers, joins)
 _RECENT_BONUS = 0.5  # gain per latest-turn term a span repeats (does not deplete)
-_MAX_MISSES = 64  # refused offers after which a pass stops
+_MAX_MISSES = 64  # refused offers after which a pass stops (the cover pass: in a row)
 _LOOKUP_BONUS = 5.0  # gain per final-message term a span alone holds (above any term weight)
 # The share of the history this thread tokenizes itself once `_ahead` is done: about what
 # it can encode while one worker does the rest (128k tokens, 2 cores: `_ahead` takes about
@@ -80,7 +80,10 @@ def _ahead(seg: Segmentation, scorer: Scorer) -> tuple[TermTable, np.ndarray, li
 
 def _cover(sel: Selector, table: TermTable, weight: np.ndarray, lookup: list[float]
            ) -> list[bool]:
-    """Lazy greedy weighted coverage by spans; returns which terms ended up visible."""
+    """Lazy greedy weighted coverage by spans; returns which terms ended up visible. It
+    stops after _MAX_MISSES refusals in a row: the room is spent (what little is left goes
+    to the ledger and the newest spans), and costing every remaining span is most of the
+    pass's time on a long history."""
     seg = sel.seg
     covered = [False] * len(table.terms)
     w = weight.tolist()  # plain floats: spans hold few terms, numpy per span costs more
@@ -92,7 +95,8 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray, lookup: list[flo
     live = np.flatnonzero((np.diff(table.span_ends, prepend=0) > 0) | (bonus_arr > 0))
     heap = list(zip((-density[live]).tolist(), live.tolist()))
     heapq.heapify(heap)
-    while heap:
+    misses = 0
+    while heap and misses <= _MAX_MISSES:
         _neg, s = heapq.heappop(heap)
         own = [i for i in table.span_terms[s] if not covered[i]]
         if not own and not bonus[s]:
@@ -102,8 +106,11 @@ def _cover(sel: Selector, table: TermTable, weight: np.ndarray, lookup: list[flo
             heapq.heappush(heap, (-density, s))  # stale: its terms were partly covered
             continue
         if sel.offer([s]):
+            misses = 0
             for i in own:
                 covered[i] = True
+        else:
+            misses += 1
     return covered
 
 
