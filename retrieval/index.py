@@ -91,11 +91,13 @@ class IndexConfig:
 class _Shards:
     """In-memory indexes of one namespace, built or loaded from the store on first use."""
 
-    def __init__(self, bm25: Bm25Shard, grep: GrepShard, history: bool = False) -> None:
+    def __init__(self, bm25: Bm25Shard, grep: GrepShard, history: bool | None = None) -> None:
         self.bm25 = bm25
         self.grep = grep
-        self.history = history  # a session's messages, not a corpus: picks the fusion table
-        # (set when loaded: a namespace is one or the other, ChunkStore.is_history)
+        # A session's messages, not a corpus: picks the fusion table. Set when loaded (a
+        # namespace is one or the other, ChunkStore.is_history); None while it is empty,
+        # until its first chunks are added.
+        self.history = history
         self.dense: DenseShard | None = None
         self.bm25_dirty = False
         self.grep_dirty = False
@@ -171,7 +173,7 @@ class Index:
                 rows = self.store.texts(namespace, need.tolist()) if need.size else []
             shards = _Shards(_fill(bm25 or Bm25Shard(self.config.bm25), rows, bm25_plan),
                              _fill(grep or GrepShard(), rows, grep_plan),
-                             self.store.is_history(namespace))
+                             self.store.is_history(namespace) if len(live.rowids) else None)
             shards.bm25_dirty = bm25_plan is None or not bm25_plan.current
             shards.grep_dirty = grep_plan is None or not grep_plan.current
             self._shards[namespace] = shards
@@ -185,8 +187,11 @@ class Index:
     def _add(self, chunks: Sequence[Chunk]) -> tuple[list[str], int]:
         ids, inserted = self.store.add(chunks)
         by_ns = self._loaded_by_namespace(
-            (chunk.namespace, (rowid, chunk.text)) for rowid, chunk in inserted)
-        for shards, rows in by_ns:
+            (chunk.namespace, (rowid, chunk)) for rowid, chunk in inserted)
+        for shards, added in by_ns:
+            if shards.history is None:  # loaded while empty: its first chunk tells
+                shards.history = added[0][1].message_index is not None
+            rows = [(rowid, chunk.text) for rowid, chunk in added]
             shards.bm25.add(rows)
             shards.grep.add(rows)
             shards.bm25_dirty = shards.grep_dirty = True

@@ -120,3 +120,12 @@ def test_index_picks_the_table_by_namespace_kind(tmp_path: Path) -> None:
         assert again.namespace_kind(["session-1"]) == "history"
         assert again.namespace_kind(["docs"]) == "corpus"
         assert again.search(query, namespaces=["session-1"], k=1)[0].chunk.text == TEXTS[0]
+
+
+def test_a_namespace_loaded_while_empty_takes_its_first_chunks_kind(tmp_path: Path) -> None:
+    encoder = _BagOfWords()
+    with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as ix:
+        assert ix.namespace_kind(["session-1", "docs"]) == "corpus"  # loaded, still empty
+        ix.add(_history("session-1") + _corpus("docs"))
+        assert ix.namespace_kind(["session-1"]) == "history"
+        assert ix.namespace_kind(["docs"]) == "corpus"
