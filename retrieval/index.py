@@ -396,6 +396,7 @@ class Index:
 
 
 S = TypeVar("S", Bm25Shard, GrepShard, DenseShard)
+TextShard = TypeVar("TextShard", Bm25Shard, GrepShard)  # filled from (rowid, text) rows
 
 
 def _open_saved(directory: Path, live: RowKeys,
@@ -431,7 +432,8 @@ def _save_dense(dense: DenseShard, directory: Path) -> np.ndarray:
     return dense.save(directory / "index.faiss")
 
 
-def _fill(shard: S, rows: Sequence[tuple[int, str]], plan: Reconcile | None) -> S:
+def _fill(shard: TextShard, rows: Sequence[tuple[int, str]], plan: Reconcile | None
+          ) -> TextShard:
     """Add the rows `plan` says the shard lacks (every row for a fresh shard)."""
     if plan is not None:
         if not plan.missing.size:
