@@ -127,27 +127,18 @@ def _encode_joined(
     return np.split(ids, np.concatenate((at, at + 1)).reshape(2, -1).T.ravel())[::2]
 
 
-def _cut(texts: list[str], n: int) -> list[list[str]]:
-    """`texts` cut into n consecutive runs of about equal length."""
+def _cut(texts: list[str], shares: Sequence[float]) -> list[list[str]]:
+    """`texts` cut into consecutive runs, run i+1 starting once the runs before it hold
+    `shares[i]` of the characters (increasing fractions)."""
     total = sum(map(len, texts))
     out: list[list[str]] = [[]]
     size = 0
     for t in texts:
-        if size >= total * len(out) / n and len(out) < n:
+        if len(out) <= len(shares) and size >= total * shares[len(out) - 1]:
             out.append([])
         out[-1].append(t)
         size += len(t)
     return out
-
-
-def _split_at(texts: list[str], share: float) -> tuple[list[str], list[str]]:
-    """`texts` cut in two, the first holding about `share` of the characters."""
-    goal, size = share * sum(map(len, texts)), 0
-    for k, t in enumerate(texts):
-        if size >= goal:
-            return texts[:k], texts[k:]
-        size += len(t)
-    return texts, []
 
 
 def encode_many_async(
@@ -167,17 +158,19 @@ def encode_many_async(
     if sum(map(len, texts)) < _THREADED_FROM:
         done = _encode_joined(name, joined) if joined else []
         return lambda: _reinsert(name, texts, alone, done)
-    lead, tail = _split_at(joined, 1 - caller_share) if caller_share > 0 else ([], [])
-    if lead:
-        return _encode_started(name, texts, alone, [lead], [tail] if tail else [])
-    return _encode_started(name, texts, alone, [p for p in _cut(joined, _BATCHES) if p], [])
+    if caller_share > 0:
+        lead, *tail = _cut(joined, [1 - caller_share])
+        if lead:
+            return _encode_started(name, texts, alone, [lead], tail)
+    even = _cut(joined, [k / _BATCHES for k in range(1, _BATCHES)])
+    return _encode_started(name, texts, alone, [run for run in even if run], [])
 
 
 def _encode_started(name: str, texts: Sequence[str], alone: list[int],
-                    pooled: list[list[str]], kept: list[list[str]]
+                    pooled: list[list[str]], own: list[list[str]]
                     ) -> Callable[[], list[np.ndarray]]:
     """Submit the `pooled` batches to the workers; returns the function that collects the
-    result, encoding the `kept` batches (which follow them) on the caller."""
+    result, encoding the caller's `own` batches (which follow them) on the caller."""
     started = [threading.Event() for _ in pooled[:_WORKERS]]
     futures = [_pool().submit(_encode_joined, name, part, started[i] if i < _WORKERS else None)
                for i, part in enumerate(pooled)]
@@ -191,7 +184,7 @@ def _encode_started(name: str, texts: Sequence[str], alone: list[int],
     def result() -> list[np.ndarray]:
         # The caller encodes its own batches, then what no worker has started (a pool busy
         # with another caller's batches), from the end, instead of only waiting.
-        mine = [a for part in kept for a in _encode_joined(name, part)]
+        mine = [a for part in own for a in _encode_joined(name, part)]
         done: dict[int, list[np.ndarray]] = {}
         for i in reversed(range(len(pooled))):
             if futures[i].cancel():
