@@ -4,13 +4,18 @@ A namespace's texts are joined into one bytes buffer and scanned once per query;
 offsets map back to chunks with a binary search. Matches that would straddle two chunks
 are dropped. Chunks rank by matches (distinct patterns first, then count); ties go to the
 earlier chunk, since the first mention of an identifier is usually where it is defined.
+In a session's history (an `Origin` gives the conversation order) that rule leads: the
+chunk that introduces a name the query uses (its first mention: the tool result that
+returned an id, the listing that showed a path) outranks every chunk that only repeats it,
+rarer names first. A history query's reference is usually to where the name came from.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,18 @@ from .select import Hits, topk_indices
 
 MAX_MATCHES = 100_000  # a pattern matching more than this is not a useful search
 _SEP = b"\n\x00\n"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where each pattern first appears, for ranking a history's chunks: `position` maps row
+    ids to conversation positions (message indexes); `rows` is the namespace's size (for the
+    patterns' idf). `groups`: the patterns whose every match was scanned (None: all), since
+    a first mention among a prefiltered subset is not the first mention."""
+
+    position: Callable[[np.ndarray], np.ndarray]
+    rows: int
+    groups: frozenset[int] | None = None
 
 
 def compile_pattern(pattern: str, *, literal: bool) -> Any:
@@ -130,7 +147,8 @@ class GrepShard:
             return bytes(self._base[int(self._base_starts[b]) : int(self._base_ends[b])])
         return None
 
-    def search_in(self, compiled: Any, rowids: np.ndarray, k: int) -> Hits:
+    def search_in(self, compiled: Any, rowids: np.ndarray, k: int,
+                  origin: Origin | None = None) -> Hits:
         """Like `search`, but scanning only the given chunks (candidates from an index)."""
         rows, texts = [], []
         with self._lock:
@@ -140,7 +158,8 @@ class GrepShard:
                     rows.append(r)
                     texts.append(text)
         buffer, starts, ends = _join(texts)
-        return _rank(compiled, buffer, starts, ends, np.asarray(rows, np.int64), k, MAX_MATCHES)
+        matches = _scan(compiled, buffer, starts, ends, np.asarray(rows, np.int64), MAX_MATCHES)
+        return _rank(*matches, k, compiled.groups, origin)
 
     def _snapshot(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         with self._lock:
@@ -149,16 +168,20 @@ class GrepShard:
                 self._joined = (buffer, starts, ends, np.asarray(self._rowids, dtype=np.int64))
             return self._joined
 
-    def search(self, compiled: Any, k: int, max_matches: int = MAX_MATCHES) -> Hits:
+    def search(self, compiled: Any, k: int, max_matches: int = MAX_MATCHES,
+               origin: Origin | None = None) -> Hits:
         """Top-k chunks by matches; each segment's scan stops after `max_matches`."""
         with self._lock:
             base = (self._base, self._base_starts, self._base_ends, self._base_ids,
                     self._base_alive)
-        parts = [_rank(compiled, *base[:4], k, max_matches, alive=base[4])] \
+        parts = [_scan(compiled, *base[:4], max_matches, alive=base[4])] \
             if base[3].size else []
         if self._rowids:
-            parts.append(_rank(compiled, *self._snapshot(), k, max_matches))
-        return Hits.merge(parts, k)
+            parts.append(_scan(compiled, *self._snapshot(), max_matches))
+        if not parts:
+            return Hits.empty()
+        rows, groups = (np.concatenate(x) for x in zip(*parts))
+        return _rank(rows, groups, k, compiled.groups, origin)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: Path) -> np.ndarray:
@@ -219,11 +242,12 @@ def _join(texts: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
     return _SEP.join(texts), starts, starts + lengths
 
 
-def _rank(compiled: Any, buffer: bytes, starts: np.ndarray, ends: np.ndarray, ids: np.ndarray,
-          k: int, max_matches: int, alive: np.ndarray | None = None) -> Hits:
-    """Scan the buffer once; score chunks by distinct alternatives matched, then count."""
+def _scan(compiled: Any, buffer: bytes, starts: np.ndarray, ends: np.ndarray, ids: np.ndarray,
+          max_matches: int, alive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scan the buffer once: (row id, pattern group) of each match inside one live chunk."""
+    none = (np.empty(0, np.int64), np.empty(0, np.int64))
     if not ids.size:
-        return Hits.empty()
+        return none
     begin: list[int] = []
     finish: list[int] = []
     group: list[int] = []
@@ -231,24 +255,54 @@ def _rank(compiled: Any, buffer: bytes, starts: np.ndarray, ends: np.ndarray, id
     for m in compiled.finditer(buffer):
         begin.append(m.start())
         finish.append(m.end())
-        group.append(m.lastindex or 0 if several else 0)
+        group.append(m.lastindex or 0 if several else 1)  # literal i is group i + 1
         if len(begin) >= max_matches:
             break
     if not begin:
-        return Hits.empty()
-    b = np.asarray(begin, dtype=np.int64)
-    doc = np.searchsorted(starts, b, side="right") - 1
+        return none
+    doc = np.searchsorted(starts, np.asarray(begin, dtype=np.int64), side="right") - 1
     inside = np.asarray(finish, dtype=np.int64) <= ends[doc]
-    doc, grp = doc[inside], np.asarray(group, dtype=np.int64)[inside]
-    if not doc.size:
-        return Hits.empty()
-    counts = np.bincount(doc, minlength=ids.size).astype(np.float64)
-    distinct = np.zeros(ids.size, dtype=np.float64)
-    pairs = np.unique(np.stack([doc, grp]), axis=1)
-    np.add.at(distinct, pairs[0], 1.0)
-    scores = distinct + counts / (counts + 1.0)  # distinct patterns dominate, then count
     if alive is not None:
-        scores[~alive] = 0.0
+        inside &= alive[doc]
+    return ids[doc[inside]], np.asarray(group, dtype=np.int64)[inside]
+
+
+def _rank(rows: np.ndarray, groups: np.ndarray, k: int, n_groups: int,
+          origin: Origin | None = None) -> Hits:
+    """Score chunks by distinct patterns matched, then count (in (0, 1)); with an origin,
+    add each pattern's weight (_introduced) where the chunk introduces it, which outweighs
+    any count. Ties go to the lower row id (the earlier chunk)."""
+    if not rows.size:
+        return Hits.empty()
+    ids, doc = np.unique(rows, return_inverse=True)
+    counts = np.bincount(doc, minlength=ids.size).astype(np.float64)
+    pairs = np.unique(np.stack([doc, groups]), axis=1)  # (chunk, pattern), each once
+    distinct = np.bincount(pairs[0], minlength=ids.size).astype(np.float64)
+    scores = distinct + counts / (counts + 1.0)
+    if origin is not None:
+        scores += _introduced(ids, pairs, origin, max(n_groups, 1))
     top = topk_indices(scores, k)
-    top = top[scores[top] > 0]
     return Hits(ids[top], scores[top].astype(np.float32))
+
+
+def _introduced(ids: np.ndarray, pairs: np.ndarray, origin: Origin, n_groups: int) -> np.ndarray:
+    """Per chunk, for each pattern whose first mention (lowest conversation position, then
+    row id) it holds: the pattern's idf, log(1 + rows / df), in units of the lowest possible
+    idf (log 2, a pattern in every chunk) times n_groups + 1, so introducing even the
+    commonest pattern outweighs matching all of them (distinct + count < n_groups + 1), and
+    introducing a rare id outweighs introducing a key that every record repeats."""
+    doc, grp = pairs
+    if origin.groups is not None:
+        keep = np.isin(grp, np.fromiter(origin.groups, np.int64, len(origin.groups)))
+        doc, grp = doc[keep], grp[keep]
+    out = np.zeros(ids.size, dtype=np.float64)
+    if not doc.size:
+        return out
+    order = np.lexsort((ids[doc], origin.position(ids)[doc], grp))  # by pattern, then age
+    grp_sorted = grp[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = grp_sorted[1:] != grp_sorted[:-1]
+    df = np.bincount(grp, minlength=int(grp.max()) + 1)[grp_sorted[first]]
+    weight = (n_groups + 1) * np.log1p(origin.rows / df) / np.log(2.0)
+    np.add.at(out, doc[order][first], weight)
+    return out

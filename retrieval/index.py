@@ -40,7 +40,7 @@ from .fuse import (
     query_shape,
     weights_for,
 )
-from .grep import GrepShard, compile_literals, compile_pattern, match_lines
+from .grep import GrepShard, Origin, compile_literals, compile_pattern, match_lines
 from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
 from .store import MAX_CHUNK_CHARS, ChunkStore
@@ -98,6 +98,7 @@ class _Shards:
         # namespace is one or the other, ChunkStore.is_history); None while it is empty,
         # until its first chunks are added.
         self.history = history
+        self.positions: dict[int, int] = {}  # a history's row id -> message index (Origin)
         self.dense: DenseShard | None = None
         self.bm25_dirty = False
         self.grep_dirty = False
@@ -176,6 +177,8 @@ class Index:
                              self.store.is_history(namespace) if len(live.rowids) else None)
             shards.bm25_dirty = bm25_plan is None or not bm25_plan.current
             shards.grep_dirty = grep_plan is None or not grep_plan.current
+            if shards.history:
+                shards.positions = self.store.positions(namespace)
             self._shards[namespace] = shards
             return shards
 
@@ -191,6 +194,9 @@ class Index:
         for shards, added in by_ns:
             if shards.history is None:  # loaded while empty: its first chunk tells
                 shards.history = added[0][1].message_index is not None
+            if shards.history:
+                shards.positions.update((rowid, chunk.message_index) for rowid, chunk in added
+                                        if chunk.message_index is not None)
             rows = [(rowid, chunk.text) for rowid, chunk in added]
             shards.bm25.add(rows)
             shards.grep.add(rows)
@@ -203,6 +209,8 @@ class Index:
         for shards, rowids in self._loaded_by_namespace((ns, rowid) for rowid, ns in gone):
             shards.bm25.delete(rowids)
             shards.grep.delete(rowids)
+            for rowid in rowids:
+                shards.positions.pop(rowid, None)
             shards.bm25_dirty = shards.grep_dirty = True
             shards.generation += 1
             with shards.dense_lock:
@@ -447,23 +455,41 @@ def _fill(shard: TextShard, rows: Sequence[tuple[int, str]], plan: Reconcile | N
 def _grep(shards: _Shards, pattern: Any, literals: Sequence[str], depth: int) -> Hits:
     """Grep a namespace. For hybrid literals, scan only chunks whose BM25 postings hold every
     word part of some literal (a scan of the whole namespace is O(bytes): ~60 ms at 100k
-    chunks); literals found in over PREFILTER_MAX chunks are skipped. A literal cut mid-word
+    chunks); literals found in over PREFILTER_MAX chunks are skipped (and, in a history,
+    cannot claim a first mention: some of theirs went unscanned). A literal cut mid-word
     can miss here; grep mode always scans everything."""
     if not literals:
-        return shards.grep.search(pattern, depth)
+        return shards.grep.search(pattern, depth, origin=_origin(shards))
     candidates = []
-    for literal in literals:
+    complete: set[int] = set()  # pattern groups (literal i is group i + 1) scanned in full
+    for i, literal in enumerate(literals):
         parts = split_identifier_parts(literal)
         rows = shards.bm25.containing(parts) if parts else None
         if rows is None and parts:
             continue  # a word the namespace never saw: the literal cannot match
         if rows is None:  # no word parts (punctuation only): scan, bounded
-            return shards.grep.search(pattern, depth, HYBRID_MAX_MATCHES)
+            return shards.grep.search(pattern, depth, HYBRID_MAX_MATCHES, _origin(shards))
         if rows.size <= PREFILTER_MAX:  # a common literal singles nothing out: BM25 has it
             candidates.append(rows)
+            complete.add(i + 1)
     if not candidates:
         return Hits.empty()
-    return shards.grep.search_in(pattern, np.unique(np.concatenate(candidates)), depth)
+    return shards.grep.search_in(pattern, np.unique(np.concatenate(candidates)), depth,
+                                 _origin(shards, frozenset(complete)))
+
+
+def _origin(shards: _Shards, groups: frozenset[int] | None = None) -> Origin | None:
+    """A history's conversation order, for grep's first-mention rule; None for a corpus."""
+    if not shards.history:
+        return None
+    positions = shards.positions
+    unknown = np.iinfo(np.int64).max  # a chunk without a message index never comes first
+
+    def position(rowids: np.ndarray) -> np.ndarray:
+        return np.fromiter((positions.get(r, unknown) for r in rowids.tolist()), np.int64,
+                           rowids.size)
+
+    return Origin(position, len(shards.grep), groups)
 
 
 def split_identifier_parts(literal: str) -> list[str]:

@@ -236,6 +236,13 @@ class ChunkStore:
             (namespace,)).fetchone()
         return bool(row and row[0])
 
+    def positions(self, namespace: str) -> dict[int, int]:
+        """Row id -> message index of a session's chunks: their order in the conversation
+        (row ids are not: a message kept by one compaction may be dropped by a later one)."""
+        return dict(self._db().execute(
+            "SELECT rowid, message_index FROM chunks WHERE namespace = ? "
+            "AND message_index IS NOT NULL", (namespace,)))
+
     def count(self, namespace: str) -> int:
         row = self._db().execute(
             "SELECT count(*) FROM chunks WHERE namespace = ?", (namespace,)

@@ -6,10 +6,18 @@ import random
 import re
 import time
 
+import numpy as np
 import pytest
 
 from retrieval.errors import InvalidQuery
-from retrieval.grep import GrepShard, alternation, compile_pattern, match_lines
+from retrieval.grep import (
+    GrepShard,
+    Origin,
+    alternation,
+    compile_literals,
+    compile_pattern,
+    match_lines,
+)
 
 TEXTS = [
     "def get_user(uid):\n    return db.users[uid]\n",
@@ -90,3 +98,45 @@ def test_delete(shard: GrepShard) -> None:
     shard.delete([102])
     assert len(shard.search(compile_pattern("main.py", literal=True), 10)) == 0
     assert len(shard) == 3
+
+
+HISTORY = [  # (message index, text), stored out of conversation order: message 1 was kept
+    (7, "Reservation ZX81QK confirmed. ZX81QK ZX81QK, flight HAT204."),  # by one compaction,
+    (4, "Checking ZX81QK and HAT204 again for the user."),  # dropped by the next
+    (1, "get_user_details -> reservations: ZX81QK, M20IZO"),
+    (9, "Flight HAT204 departs at 10:00 from JFK."),
+]
+
+
+def _history_shard() -> tuple[GrepShard, Origin]:
+    shard = GrepShard()
+    shard.add([(row, text) for row, (_, text) in enumerate(HISTORY, start=1)])
+    position = dict(enumerate((m for m, _ in HISTORY), start=1))
+    return shard, Origin(lambda ids: np.asarray([position[i] for i in ids.tolist()]), len(HISTORY))
+
+
+def test_history_ranks_the_first_mention_above_repeats() -> None:
+    shard, origin = _history_shard()
+    pattern = compile_literals(["ZX81QK"])
+    assert shard.search(pattern, 10).ids.tolist() == [1, 2, 3]  # by count, then row id
+    assert shard.search(pattern, 10, origin=origin).ids.tolist() == [3, 1, 2]
+
+
+def test_history_first_mentions_of_rarer_literals_lead() -> None:
+    shard, origin = _history_shard()
+    # JFK is in one chunk (row 4), ZX81QK and HAT204 in three each: row 4 introduces the
+    # rarest; row 2 introduces HAT204 (message 4) and matches two literals, row 3 introduces
+    # ZX81QK and matches one; row 1 matches two but only repeats them.
+    hits = shard.search(compile_literals(["ZX81QK", "HAT204", "JFK"]), 10, origin=origin)
+    assert hits.ids.tolist() == [4, 2, 3, 1]
+    assert list(hits.scores) == sorted(hits.scores, reverse=True)
+
+
+def test_prefiltered_literals_do_not_claim_a_first_mention() -> None:
+    shard, _ = _history_shard()
+    position = {1: 7, 2: 4, 3: 1, 4: 9}
+    only_second = Origin(lambda ids: np.asarray([position[i] for i in ids.tolist()]), 4,
+                         groups=frozenset({2}))  # ZX81QK (group 1) was not scanned in full
+    hits = shard.search_in(compile_literals(["ZX81QK", "HAT204"]), np.asarray([1, 2]), 10,
+                           only_second)
+    assert hits.ids.tolist() == [2, 1]  # row 2 introduces HAT204; nobody "introduces" ZX81QK
