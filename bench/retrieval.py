@@ -50,9 +50,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from retrieval import Chunk, Index, IndexConfig, chunk_id
 from retrieval.bm25 import Bm25Params, Bm25Shard
 from retrieval.faiss_index import DenseShard
-from retrieval.fuse import FUSION_TABLES, NAMESPACE_KINDS, SHAPE_KINDS, fuse, query_shape
+from retrieval.fuse import (
+    FUSION_TABLES,
+    NAMESPACE_KINDS,
+    TABLE_ROWS,
+    fuse,
+    query_shape,
+    table_row,
+)
 from retrieval.grep import compile_literals
-from retrieval.index import HYBRID_MAX_MATCHES
+from retrieval.index import _grep
 from retrieval.select import Hits
 from retrieval.tokenize import tokenize
 
@@ -240,7 +247,8 @@ class Ranked:
 
     @property
     def label(self) -> str:
-        return f"{self.table}:{self.kind}"
+        """The table row the query uses: "table:row" (TABLE_ROWS)."""
+        return f"{self.table}:{table_row(self.kind, self.table)}"
 
 
 def collect(bench: Benchmark, index: Index, depth: int = 50) -> list[Ranked]:
@@ -249,8 +257,8 @@ def collect(bench: Benchmark, index: Index, depth: int = 50) -> list[Ranked]:
         results, _ = index.rankings(q.text, namespaces=[q.namespace], depth=depth)
         shape = query_shape(q.text)
         # Grep alone runs on the query's literals, or on the whole query when it has none.
-        grep = index._load(q.namespace).grep.search(
-            compile_literals(shape.literals or (q.text,)), depth, HYBRID_MAX_MATCHES)
+        grep = _grep(index._load(q.namespace), compile_literals(shape.literals or (q.text,)),
+                     (), depth)
         out.append(Ranked(q, shape.kind, results, grep, index.namespace_kind([q.namespace])))
     return out
 
@@ -280,33 +288,35 @@ def weight_options() -> list[dict[str, float]]:
             if b or g or d]
 
 
+Variant = tuple[str, int]  # (fusion method, RRF constant; 0 for convex)
+
+
 @dataclass
 class Options:
     """Held-out metrics of every fusion option on every query: per set, an array
-    (queries x options x [recall@10, nDCG@10]). An option is (RRF constant, weights)."""
+    (queries x options x [recall@10, nDCG@10]). An option is (variant, weights)."""
 
-    method: str
-    options: list[tuple[int, dict[str, float]]]
+    options: list[tuple[Variant, dict[str, float]]]
     per_set: dict[str, np.ndarray]
 
 
-def score_options(ranked: dict[str, list[Ranked]], judges: dict[str, Judge], method: str,
-                  constants: Sequence[int]) -> Options:
-    options = [(c, w) for c in constants for w in weight_options()]
+def score_options(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
+                  variants: Sequence[Variant]) -> Options:
+    options = [(v, w) for v in variants for w in weight_options()]
     per_set = {}
     for name, rs in ranked.items():
         out = np.zeros((len(rs), len(options), 2))
         for qi, r in enumerate(rs):
             seen: dict[tuple, tuple[float, float]] = {}
-            for oi, (c, w) in enumerate(options):
+            for oi, ((method, c), w) in enumerate(options):
                 live = {n: (w[n] if n in r.results else 0.0) for n in w}  # no literals: no grep
-                key = (c, *live.values())
+                key = (method, c, *live.values())
                 if key not in seen:
                     seen[key] = judges[name](fuse(r.results, live, FUSED_DEPTH, method, c).ids,
                                              r.query) if any(live.values()) else (0.0, 0.0)
                 out[qi, oi] = seen[key]
         per_set[name] = out
-    return Options(method, options, per_set)
+    return Options(options, per_set)
 
 
 def single_scores(ranked: dict[str, list[Ranked]], judges: dict[str, Judge]) -> dict:
@@ -341,9 +351,10 @@ def _objective(options: Options, ranked, singles, choice, rows) -> tuple[float, 
 
 def tune_robust(options: Options, ranked: dict[str, list[Ranked]], singles: dict,
                 rows: dict[str, np.ndarray]) -> tuple[dict[str, int], tuple[float, ...]]:
-    """Per fusion table (corpus, history), tuned on the sets that use it: per shape, the
-    option maximising the margins (leximin), with one RRF constant for the table. Kinds no
-    query of a table has take a row by design (_fill_empty)."""
+    """Per fusion table (corpus, history), tuned on the sets that use it: per row, the
+    option maximising the margins (leximin), with one fusion variant (RRF and its constant,
+    or convex) for the table. Rows no query of a table uses take one by design
+    (_fill_empty)."""
     choice: dict[str, int] = {}
     margins: list[float] = []
     for table in NAMESPACE_KINDS:
@@ -360,16 +371,16 @@ def tune_robust(options: Options, ranked: dict[str, list[Ranked]], singles: dict
 
 def _tune_table(options: Options, ranked: dict[str, list[Ranked]], singles: dict,
                 rows: dict[str, np.ndarray], table: str) -> tuple[dict[str, int], tuple]:
-    """Coordinate ascent over the table's shapes (the objective is not a sum over them)."""
-    present = [k for k in SHAPE_KINDS
-               if any(ranked[n][q].kind == k for n in ranked for q in rows[n])]
+    """Coordinate ascent over the table's rows (the objective is not a sum over them)."""
+    present = [k for k in TABLE_ROWS[table]
+               if any(ranked[n][q].label == f"{table}:{k}" for n in ranked for q in rows[n])]
     best: tuple[dict[str, int], tuple[float, ...]] | None = None
-    for c in dict.fromkeys(c for c, _ in options.options):
-        allowed = {kind: [i for i, (ci, w) in enumerate(options.options)
-                          if ci == c and _fits_design(kind, w)] for kind in present}
-        start = next(i for i, (ci, w) in enumerate(options.options)
-                     if ci == c and set(w.values()) == {GRID[-1]})
-        choice = {f"{table}:{kind}": start for kind in SHAPE_KINDS}
+    for variant in dict.fromkeys(v for v, _ in options.options):
+        allowed = {kind: [i for i, (v, w) in enumerate(options.options)
+                          if v == variant and _fits_design(kind, w)] for kind in present}
+        start = next(i for i, (v, w) in enumerate(options.options)
+                     if v == variant and set(w.values()) == {GRID[-1]})
+        choice = {f"{table}:{kind}": start for kind in TABLE_ROWS[table]}
         score = _objective(options, ranked, singles, choice, rows)
         for _ in range(4):
             improved = False
@@ -390,20 +401,26 @@ def _tune_table(options: Options, ranked: dict[str, list[Ranked]], singles: dict
 
 def _fill_empty(options: Options, choice: dict[str, int]) -> None:
     """Rows without queries to tune on: a corpus shape takes the corpus "literal" row (a
-    record is literals too), else grep-led equal weights; a history shape takes the corpus
-    row of its shape (a history differs where queries name things, which tuned rows cover)."""
-    equal = next(i for i, (c, w) in enumerate(options.options) if set(w.values()) == {GRID[-1]})
-    for kind in SHAPE_KINDS:
+    record is literals too), else equal weights; a history row takes the corpus row of its
+    name ("named": the corpus "literal" row), since a history differs where queries name
+    things, which the tuned "named" row covers."""
+    equal = next(i for i, (v, w) in enumerate(options.options) if set(w.values()) == {GRID[-1]})
+    for kind in TABLE_ROWS["corpus"]:
         choice.setdefault(f"corpus:{kind}", choice.get("corpus:literal", equal))
-    for kind in SHAPE_KINDS:
-        choice.setdefault(f"history:{kind}", choice[f"corpus:{kind}"])
+    for kind in TABLE_ROWS["history"]:
+        choice.setdefault(f"history:{kind}", choice.get(f"corpus:{kind}",
+                                                        choice["corpus:literal"]))
 
 
 def _fits_design(kind: str, weights: dict[str, float]) -> bool:
     """DESIGN.md: a query that is only a few literals (an identifier, a path, a quoted
     string) is grep's first; the others may add to it, and with a weight of 0 they still
-    fill the list after grep's hits (RRF gives them 0, in BM25's order). Other shapes,
-    records included, are free."""
+    fill the list after grep's hits (RRF gives them 0, in BM25's order). In a history a
+    query naming something ("named") takes grep's order outright (first mentions first),
+    the others only filling: letting BM25 in (.5 to grep's 1) won in-sample on 40 tau runs
+    and lost held out on both history sets. Other rows are free."""
+    if kind == "named":
+        return weights["grep"] > 0 and weights["bm25"] == weights["dense"] == 0
     if kind != "literal":
         return True
     return weights["grep"] >= max(weights["bm25"], weights["dense"])
@@ -426,12 +443,12 @@ def cross_validate(options: Options, ranked: dict[str, list[Ranked]],
 
 
 def table_of(options: Options, choice: dict[str, int]) -> dict:
-    """{table: {shape: {method, rrf_c, weights}}} of a choice keyed "table:shape"."""
+    """{table: {row: {method, rrf_c, weights}}} of a choice keyed "table:row"."""
     out: dict[str, dict] = {t: {} for t in NAMESPACE_KINDS}
     for label, i in sorted(choice.items()):
         table, kind = label.split(":")
-        out[table][kind] = {"method": options.method, "rrf_c": options.options[i][0],
-                            "weights": options.options[i][1]}
+        (method, c), weights = options.options[i]
+        out[table][kind] = {"method": method, "rrf_c": c, "weights": weights}
     return out
 
 
@@ -478,11 +495,16 @@ def rank_all(benches: Sequence[Benchmark],
     return ranked, judges, builds
 
 
-# (name, fusion, RRF constants tried, one table per namespace kind): the shipped procedure,
-# the same with one table for corpora and histories alike (round 3's), and two one-method
-# baselines
-PROCEDURES = (("hybrid-auto", "rrf", RRF_CS, True), ("hybrid-one-table", "rrf", RRF_CS, False),
-              ("hybrid-rrf60", "rrf", (60,), True), ("hybrid-convex", "convex", (60,), True))
+RRF_VARIANTS: tuple[Variant, ...] = tuple(("rrf", c) for c in RRF_CS)
+CONVEX: Variant = ("convex", 0)
+# (name, fusion variants tried per table, one table per namespace kind): the shipped
+# procedure (each table picks RRF with its constant, or convex), the same with one table for
+# corpora and histories alike (round 3's), and one-method baselines: steep RRF only (round
+# 4's), classic RRF (c=60), convex only
+PROCEDURES = (("hybrid-auto", (*RRF_VARIANTS, CONVEX), True),
+              ("hybrid-one-table", (*RRF_VARIANTS, CONVEX), False),
+              ("hybrid-rrf", RRF_VARIANTS, True), ("hybrid-rrf60", (("rrf", 60),), True),
+              ("hybrid-convex", (CONVEX,), True))
 
 
 def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
@@ -497,8 +519,8 @@ def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
             m = singles[n].mean(axis=0)[j]
             per_set[n][name] = {"recall@10": m[0], "ndcg@10": m[1]}
     out: dict = {"grid": GRID, "rrf_constants": RRF_CS, "fold_tables": {}}
-    for proc, method, constants, by_namespace in PROCEDURES:
-        options = score_options(ranked, judges, method, constants)
+    for proc, variants, by_namespace in PROCEDURES:
+        options = score_options(ranked, judges, variants)
         held, tables = cross_validate(options, ranked if by_namespace else {
             n: [replace(r, table="corpus") for r in rs] for n, rs in ranked.items()}, singles)
         out["fold_tables"][proc] = tables
@@ -509,7 +531,7 @@ def evaluate_ranked(ranked: dict[str, list[Ranked]], judges: dict[str, Judge],
             out["auto"] = table_of(options, choice)
             out["auto_in_sample_margin"] = {"worst": score[0], "mean": float(np.mean(score))}
     for n, rs in ranked.items():
-        specs = [FUSION_TABLES[r.table][r.kind] for r in rs]
+        specs = [FUSION_TABLES[r.table][table_row(r.kind, r.table)] for r in rs]
         runs = [judges[n](fuse(r.results, f.weights.as_dict(), FUSED_DEPTH, f.method,
                                f.rrf_c).ids, r.query) for r, f in zip(rs, specs)]
         m = np.asarray(runs).mean(axis=0)
@@ -645,7 +667,7 @@ def scale_queries(units: Sequence[tuple[str, int, str]], prose: Sequence[str], n
 
 def _stage_times(index: Index, shards, dense, q: str, encoder, stages: dict) -> None:
     """Time each step of one hybrid search (as Index.search runs them) into `stages`."""
-    from retrieval.index import _grep, _plan
+    from retrieval.index import _plan
 
     clock = [time.monotonic()]
 
@@ -806,8 +828,8 @@ def _fmt(xs: Sequence[float], digits: int = 0) -> str:
 
 def print_quality(q: dict) -> None:
     for table, name in (("corpus", "SHAPE_FUSION"), ("history", "HISTORY_FUSION")):
-        print(f"fusion per query shape, tuned on all queries (paste into {name}):")
-        for kind in SHAPE_KINDS:
+        print(f"fusion per table row, tuned on all queries (paste into {name}):")
+        for kind in TABLE_ROWS[table]:
             t = q["auto"][table][kind]
             w = t["weights"]
             print(f'    "{kind}": ShapeFusion("{t["method"]}", Weights(bm25={w["bm25"]}, '

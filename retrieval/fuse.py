@@ -2,11 +2,13 @@
 
 Two fusions: reciprocal rank fusion (RRF, Cormack et al. 2009) uses only ranks; the convex
 combination uses min-max normalised scores, so a retriever that is confident (a large gap
-between its first hit and the rest) counts for more. The default ("auto") is a steep RRF
-whose weights the query's shape shifts, from one of two tables (tuned by bench/retrieval.py):
+between its first hit and the rest) counts for more. The default ("auto") takes the fusion
+and its weights by the query's shape, from one of two tables (tuned by bench/retrieval.py):
 SHAPE_FUSION for corpora (code, documents) and HISTORY_FUSION for session histories, where
 ids are copied verbatim between turns and the first mention of one is usually the chunk
-that matters (grep's tie-break), so exact matching leads for queries naming something.
+that matters: there grep ranks first mentions first (grep.Origin), and every query naming
+something (a lookup, a question, a log, a record) takes grep's order, BM25 filling after.
+Corpora measured best with the convex combination, histories with a steep RRF.
 """
 
 from __future__ import annotations
@@ -22,17 +24,16 @@ from .select import Hits, topk_indices
 
 FusionName = Literal["rrf", "convex"]
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
-# "auto": a steep RRF with the shape's weights from the namespace kind's table. Alternatives
-# tuned the same way (bench/retrieval.py, 2-fold held out) lost on some set: convex (tau
-# .970/.678 vs bm25 .973, grep .730), RRF c=60, and one table for corpora and histories
-# alike (code .814/.634 vs dense .809/.635, tau .970/.718; round 3 shipped such a table).
+# "auto": the fusion and weights of the query's row in the namespace kind's table.
+# Alternatives tuned the same way (bench/retrieval.py, 2-fold held out) did no better on any
+# set and lost on some: RRF only (code .828/.661 vs .840/.662), RRF c=60 (code .817/.644),
+# one table for corpora and histories alike (swe .987/.843 vs .974/.862), and a history row
+# per shape (tau .829 nDCG vs grep's .840: four rows fit on half the queries disagree).
 DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
-# A steep RRF: with c=5 rank 1 scores 1/6, rank 2 1/7, rank 10 1/15, so a retriever's first
+# A steep RRF: with c=1 rank 1 scores 1/2, rank 2 1/3, rank 10 1/11, so a retriever's first
 # hits count far more than its tail; c=60 lets many middling ranks outvote one retriever's
-# sure first hit. Histories use c=1 (rank 1 scores 1/2, rank 2 1/3): there one exact match
-# of an id is near-decisive. The constants are chosen with the weights by bench/retrieval.py.
-AUTO_RRF_C = 5  # corpora (SHAPE_FUSION)
+# sure first hit. The constant is chosen with the weights by bench/retrieval.py.
 HISTORY_RRF_C = 1  # session histories (HISTORY_FUSION)
 RECORD_LITERALS = 3  # a prose-less query naming more literals than this is a record
 DENSE_LITERALS = 0.25  # literals per word above which a prose query counts as "technical"
@@ -56,6 +57,18 @@ SHAPE_KINDS: tuple[str, ...] = ("prose", "mixed", "technical", "literal", "recor
 # or a corpus (files, documents). Index tells them apart by the chunks' message indexes.
 NamespaceKind = Literal["corpus", "history"]
 NAMESPACE_KINDS: tuple[str, ...] = ("corpus", "history")
+# Each table's rows: a corpus's fusion differs by shape; in a history, every shape that
+# names something is answered alike (by where the names first appeared), so one row,
+# "named", serves them: fewer weights to fit, the same on held-out queries as in-sample.
+TABLE_ROWS: dict[str, tuple[str, ...]] = {"corpus": SHAPE_KINDS, "history": ("prose", "named")}
+
+
+def table_row(kind: str, namespace: str) -> str:
+    """The row of the namespace kind's table that a query shape uses (TABLE_ROWS)."""
+    if namespace not in TABLE_ROWS:
+        raise ValueError(f"unknown namespace kind {namespace!r}; choose one of "
+                         f"{NAMESPACE_KINDS}")
+    return "named" if namespace == "history" and kind != "prose" else kind
 
 
 @dataclass(frozen=True)
@@ -96,37 +109,32 @@ class Weights:
 class ShapeFusion:
     method: FusionName
     weights: Weights
-    rrf_c: int = AUTO_RRF_C
+    rrf_c: int = RRF_C  # RRF only
 
 
-# Tuned by bench/retrieval.py: per table, the weights (grid 0, .5, 1) and one RRF constant
-# (1, 2, 3, 5 or 10) maximising the margins, worst first, of the fusion over each set's best
-# single retriever (both metrics); corpora on code search, histories on tau-bench and
-# SWE-agent. The procedure's 2-fold held-out recall@10 / nDCG@10 (margin over the best single
-# retriever of each metric), all 200 tau runs (bench/results/retrieval-1795448429.json):
-#   code-search     (821 q): .828/.661 vs dense .809/.635                (+.019/+.026)
-#   history-tau-all (591 q): .971/.731 vs bm25 .973/.675, grep .959/.730 (-.002/+.001)
-#   history-swe     (152 q): .967/.781 vs bm25 .954/.639, grep .842/.711 (+.013/+.070)
-# With the first 40 tau runs (121 q): tau .967/.724 vs bm25 .975, grep .709 (-.008/+.015).
-# One table for both kinds (round 3's way, with the record shape), same procedure: code
-# .814/.634, tau-all .970/.718, swe .961/.716. These tables in-sample: code .837/.664, tau-all
-# .975/.734, swe .967/.774. Held out, still one tau query short on recall: BM25 ranks its
-# gold 10th, the fusion 11th or 12th (the two folds' tables disagree on records).
+# Tuned by bench/retrieval.py: per table, one fusion (RRF with a constant of 1, 2, 3, 5 or
+# 10, or convex) and per row the weights (grid 0, .5, 1) maximising the margins, worst
+# first, of the fusion over each set's best single retriever (both metrics); corpora on code
+# search, histories on tau-bench and SWE-agent. The procedure's 2-fold held-out recall@10 /
+# nDCG@10 (margin over the best single retriever of each metric), all 200 tau runs
+# (bench/results/retrieval-*.json; README):
+#   code-search     (821 q): .840/.662 vs dense .809/.635                (+.032/+.026)
+#   history-tau-all (591 q): 1.00/.840 vs grep 1.00/.840, bm25 .973     (+.000/+.000)
+#   history-swe     (152 q): .974/.862 vs bm25 .954/.639, grep .849/.789 (+.020/+.073)
+# Round 4 (steep RRF everywhere; grep without first mentions): code .828/.661, tau .971/.731,
+# swe .967/.781.
 SHAPE_FUSION: dict[str, ShapeFusion] = {
-    "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
-    "mixed": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.5, dense=1.0)),
-    "technical": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=1.0)),
-    "literal": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),
-    "record": ShapeFusion("rrf", Weights(bm25=1.0, grep=1.0, dense=1.0)),  # as "literal":
+    "prose": ShapeFusion("convex", Weights(bm25=0.5, grep=0.0, dense=1.0)),
+    "mixed": ShapeFusion("convex", Weights(bm25=0.5, grep=0.0, dense=1.0)),
+    "technical": ShapeFusion("convex", Weights(bm25=0.5, grep=0.0, dense=1.0)),
+    "literal": ShapeFusion("convex", Weights(bm25=1.0, grep=1.0, dense=1.0)),
+    "record": ShapeFusion("convex", Weights(bm25=1.0, grep=1.0, dense=1.0)),  # as "literal":
 }  # no code-search query is a record
-# In a history a query naming ids is grep's: weight 0 still fills after grep's hits, in
-# BM25's order. No history query of the bench sets is prose: that row is the corpus one.
+# In a history a query naming something is grep's: weight 0 still fills after grep's hits,
+# in BM25's order. No history query of the bench sets is prose: that row is the corpus one.
 HISTORY_FUSION: dict[str, ShapeFusion] = {
-    "prose": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=1.0)),
-    "mixed": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0), HISTORY_RRF_C),
-    "technical": ShapeFusion("rrf", Weights(bm25=0.5, grep=1.0, dense=0.0), HISTORY_RRF_C),
-    "literal": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0), HISTORY_RRF_C),
-    "record": ShapeFusion("rrf", Weights(bm25=0.5, grep=0.0, dense=0.0), HISTORY_RRF_C),
+    "prose": ShapeFusion("convex", Weights(bm25=0.5, grep=0.0, dense=1.0)),
+    "named": ShapeFusion("rrf", Weights(bm25=0.0, grep=0.5, dense=0.0), HISTORY_RRF_C),
 }
 FUSION_TABLES: dict[str, dict[str, ShapeFusion]] = {"corpus": SHAPE_FUSION,
                                                     "history": HISTORY_FUSION}
@@ -137,7 +145,9 @@ def query_shape(query: str) -> QueryShape:
     literals: list[str] = []
     rest = query
     for m in _QUOTED.finditer(query):
-        literals.append(next(g for g in m.groups() if g))
+        quoted_text = next(g for g in m.groups() if g)
+        if quoted_text not in literals:  # a record repeats its keys: one pattern each
+            literals.append(quoted_text)
     quoted = len(literals)
     rest = _QUOTED.sub(" ", rest)
     for rx in (_PATH, _IDENT):
@@ -154,10 +164,8 @@ def query_shape(query: str) -> QueryShape:
 
 def shape_fusion(shape: QueryShape, namespace: str = "corpus") -> ShapeFusion:
     """The tuned fusion for the query's shape over a corpus or a history (FUSION_TABLES)."""
-    if namespace not in FUSION_TABLES:
-        raise ValueError(f"unknown namespace kind {namespace!r}; choose one of "
-                         f"{NAMESPACE_KINDS}")
-    return FUSION_TABLES[namespace][shape.kind]
+    row = table_row(shape.kind, namespace)  # checks the namespace kind
+    return FUSION_TABLES[namespace][row]
 
 
 def weights_for(shape: QueryShape, namespace: str = "corpus") -> Weights:
@@ -240,6 +248,10 @@ def convex(results: Mapping[str, Hits], weights: Mapping[str, float], k: int) ->
 
 def fuse(results: Mapping[str, Hits], weights: Mapping[str, float], k: int,
          method: str = "convex", rrf_c: int = RRF_C) -> Fused:
+    """Fuse with `method`. Equal totals go to the hit first found by the most trusted
+    retriever: under convex a retriever's last hit normalises to 0, which must not drop it
+    behind hits that only zero-weight retrievers returned."""
+    results = dict(sorted(results.items(), key=lambda item: -weights.get(item[0], 0.0)))
     if method == "rrf":
         return rrf(results, weights, k, rrf_c)
     if method == "convex":

@@ -109,10 +109,11 @@ def test_steep_rrf_keeps_a_sure_first_hit() -> None:
     assert fuse(results, EQUAL, 2, "rrf", rrf_c=3).ids.tolist()[0] == a
 
 
-def test_auto_fusion_is_one_steep_rrf() -> None:
-    from retrieval.fuse import AUTO_RRF_C, RRF_C, SHAPE_FUSION, fusion_params
+def test_auto_fusion_is_per_table() -> None:
+    from retrieval.fuse import HISTORY_FUSION, RRF_C, SHAPE_FUSION, fusion_params
 
-    assert {f.method for f in SHAPE_FUSION.values()} == {"rrf"}
     shape = query_shape("how are refunds computed for cancelled flights")
-    assert fusion_params(shape) == ("rrf", AUTO_RRF_C) and AUTO_RRF_C < RRF_C
+    assert fusion_params(shape) == (SHAPE_FUSION["prose"].method, SHAPE_FUSION["prose"].rrf_c)
+    named = query_shape("where is get_user_name defined")
+    assert fusion_params(named, "auto", "history") == ("rrf", HISTORY_FUSION["named"].rrf_c)
     assert fusion_params(shape, "convex") == ("convex", RRF_C)

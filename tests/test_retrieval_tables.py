@@ -14,10 +14,12 @@ from retrieval.bm25 import Bm25Params
 from retrieval.fuse import (
     HISTORY_FUSION,
     SHAPE_FUSION,
+    SHAPE_KINDS,
     fuse,
     fusion_params,
     query_shape,
     shape_fusion,
+    table_row,
     weights_for,
 )
 from retrieval.select import Hits
@@ -51,16 +53,17 @@ def test_record_is_a_prose_less_query_of_many_literals() -> None:
     assert query_shape(RECORD).kind == "record"
     assert query_shape("get_user_name src/app/main.py").kind == "literal"
     assert query_shape('"ZX81QK"').kind == "literal"
-    assert set(SHAPE_FUSION) == set(HISTORY_FUSION)
 
 
-def test_history_record_follows_bm25_not_the_literal_count() -> None:
-    # Row 1 repeats the common keys every record has (grep counts it first); row 2 holds the
-    # rare id, which BM25's idf ranks first. As a lookup ("literal") grep would lead.
-    results = {"bm25": _hits([2, 1]), "grep": _hits([1, 2]), "dense": _hits([1, 2])}
-    assert _fused(results, RECORD, "history")[0] == 2
-    assert _fused(results, "ZX81QK ana_lee_1", "history")[0] == 1
-    assert _fused(results, RECORD, "corpus")[0] == 1
+def test_history_rows_are_prose_and_named() -> None:
+    assert set(SHAPE_FUSION) == set(SHAPE_KINDS)
+    assert set(HISTORY_FUSION) == {"prose", "named"}
+    for kind in SHAPE_KINDS:
+        assert table_row(kind, "corpus") == kind
+        assert table_row(kind, "history") == ("prose" if kind == "prose" else "named")
+    # every shape naming something takes one row in a history
+    for query in (RECORD, "ZX81QK ana_lee_1", "can reservation ZX81QK be changed"):
+        assert shape_fusion(query_shape(query), "history") == HISTORY_FUSION["named"]
 
 
 def test_history_naming_an_id_keeps_grep_order() -> None:
@@ -79,10 +82,17 @@ def test_zero_weight_retrievers_fill_after_weighted_hits_in_bm25_order() -> None
     assert fused.ids.tolist() == [1, 3, 4, 5]
 
 
+def test_convex_keeps_a_weighted_retrievers_last_hit_before_unweighted_ones() -> None:
+    # min-max maps grep's last hit (2) to 0, as if not found: it still leads BM25's fill.
+    results = {"bm25": _hits([3, 4]), "grep": _hits([1, 2]), "dense": _hits([5])}
+    fused = fuse(results, {"bm25": 0.0, "grep": 1.0, "dense": 0.0}, 5, "convex")
+    assert fused.ids.tolist() == [1, 2, 3, 4, 5]
+
+
 def test_unknown_namespace_kind_is_an_error() -> None:
     shape = query_shape("where is get_user_name defined")
     assert weights_for(shape) == SHAPE_FUSION["mixed"].weights
-    assert fusion_params(shape, "auto", "history")[1] == HISTORY_FUSION["mixed"].rrf_c
+    assert fusion_params(shape, "auto", "history")[1] == HISTORY_FUSION["named"].rrf_c
     with pytest.raises(ValueError, match="namespace kind"):
         shape_fusion(shape, "session")
 
@@ -115,7 +125,7 @@ def test_index_picks_the_table_by_namespace_kind(tmp_path: Path) -> None:
         assert ix.search(query, namespaces=["session-1"], k=1)[0].chunk.text == TEXTS[0]
         assert ix.search(query, namespaces=["docs"], k=1)[0].chunk.text == TEXTS[2]
         _, weights = ix.rankings(query, namespaces=["session-1"])
-        assert weights == HISTORY_FUSION["mixed"].weights.as_dict()
+        assert weights == HISTORY_FUSION["named"].weights.as_dict()
     with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as again:  # from the store
         assert again.namespace_kind(["session-1"]) == "history"
         assert again.namespace_kind(["docs"]) == "corpus"
@@ -129,3 +139,36 @@ def test_a_namespace_loaded_while_empty_takes_its_first_chunks_kind(tmp_path: Pa
         ix.add(_history("session-1") + _corpus("docs"))
         assert ix.namespace_kind(["session-1"]) == "history"
         assert ix.namespace_kind(["docs"]) == "corpus"
+
+
+RECORD_HISTORY = [  # a session: the tool result that returned the id, then turns repeating it
+    "user: I want to move my JFK to SFO flight, economy. My user id is ana_lee_1.",
+    'tool get_user_details -> {"user_id": "ana_lee_1", "reservations": ["ZX81QK", "M20IZO"]}',
+    ('assistant: update_reservation_flights({"reservation_id": "ZX81QK", "user_id": '
+     '"ana_lee_1", "origin": "JFK", "destination": "SFO", "cabin": "economy"})'),
+    ('tool -> {"reservation_id": "ZX81QK", "user_id": "ana_lee_1", "origin": "JFK", '
+     '"destination": "SFO", "cabin": "economy", "status": "updated"}'),
+]
+
+
+def test_history_record_finds_where_its_ids_came_from(tmp_path: Path) -> None:
+    # The last turn repeats the record word for word (BM25, dense and grep's counts all
+    # prefer it) but introduces nothing; the earlier three introduce its names: the user's
+    # turn (ana_lee_1, JFK, SFO, economy), the tool result (user_id, ZX81QK) and the call
+    # (the record's keys).
+    encoder = _BagOfWords()
+    ns = "session-9"
+    chunks = [Chunk(id=chunk_id(ns, t, position=i), namespace=ns, text=t, role="user",
+                    message_index=i) for i, t in enumerate(RECORD_HISTORY)]
+    docs = [Chunk(id=chunk_id("docs", t, "log.txt", i), namespace="docs", text=t,
+                  source="log.txt", start_line=i + 1) for i, t in enumerate(RECORD_HISTORY)]
+    with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as ix:
+        ix.add(chunks[::-1] + docs)  # stored newest first: order comes from message indexes
+        ranked = [h.chunk.text for h in ix.search(RECORD, namespaces=[ns], k=4)]
+        assert set(ranked[:3]) == set(RECORD_HISTORY[:3]) and ranked[3] == RECORD_HISTORY[3]
+        assert ix.search(RECORD, namespaces=["docs"], k=1)[0].chunk.text in RECORD_HISTORY[2:]
+    with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as again:  # order from the store
+        ranked = [h.chunk.text for h in again.search(RECORD, namespaces=[ns], k=4)]
+        assert set(ranked[:3]) == set(RECORD_HISTORY[:3]) and ranked[3] == RECORD_HISTORY[3]
+        first = again.search("ZX81QK", namespaces=[ns], k=1, mode="grep")[0]
+        assert first.chunk.text == RECORD_HISTORY[1]  # grep mode: the first mention leads
