@@ -25,10 +25,11 @@ from .select import Hits, topk_indices
 FusionName = Literal["rrf", "convex"]
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
 # "auto": the fusion and weights of the query's row in the namespace kind's table.
-# Alternatives tuned the same way (bench/retrieval.py, 2-fold held out) did no better on any
-# set and lost on some: RRF only (code .828/.661 vs .840/.662), RRF c=60 (code .817/.644),
-# one table for corpora and histories alike (swe .987/.843 vs .974/.862), and a history row
-# per shape (tau .829 nDCG vs grep's .840: four rows fit on half the queries disagree).
+# Alternatives tuned the same way (bench/retrieval.py, 2-fold held out) each lost on some
+# set: RRF only (code .828/.661 vs .840/.662), RRF c=60 (code .817/.644), one table for
+# corpora and histories alike (swe .987/.854 vs .974/.867, code .819/.633), a history row
+# per shape (tau nDCG .011 below grep's: four rows fit on half the queries disagree), and
+# BM25 weighted beside grep in the history row (40 tau runs: .992/.827 vs grep 1.00/.831).
 DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
 # A steep RRF: with c=1 rank 1 scores 1/2, rank 2 1/3, rank 10 1/11, so a retriever's first
@@ -119,8 +120,10 @@ class ShapeFusion:
 # nDCG@10 (margin over the best single retriever of each metric), all 200 tau runs
 # (bench/results/retrieval-*.json; README):
 #   code-search     (821 q): .840/.662 vs dense .809/.635                (+.032/+.026)
-#   history-tau-all (591 q): 1.00/.840 vs grep 1.00/.840, bm25 .973     (+.000/+.000)
-#   history-swe     (152 q): .974/.862 vs bm25 .954/.639, grep .849/.789 (+.020/+.073)
+#   history-tau-all (591 q): 1.00/.8425 vs grep 1.00/.8430, bm25 .973   (+.000/-.0004)
+#   history-swe     (152 q): .974/.867 vs bm25 .954/.639, grep .849/.796 (+.020/+.070)
+# The tau gap is the hybrid's prefilter (grep scans only chunks holding a literal's words,
+# so 102 no longer matches inside 1020); on the first 40 tau runs the fusion equals grep.
 # Round 4 (steep RRF everywhere; grep without first mentions): code .828/.661, tau .971/.731,
 # swe .967/.781.
 SHAPE_FUSION: dict[str, ShapeFusion] = {
