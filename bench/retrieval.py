@@ -3,12 +3,14 @@
     .venv/bin/python bench/retrieval.py [--quick] [--scale 100000] [--repeat 3]
 
 Quality sets (built here, from real data), split in two halves by trajectory / function;
-the fusion's weights per query shape (and one RRF constant per table) are tuned on one half
-and reported on the other, then the halves swap (2-fold cross-validation: every query is
-held out once). There are two tables, by namespace kind: "corpus" (tuned on code search)
-and "history" (tuned on the trajectory sets); "hybrid-one-table" is the same procedure
-with one table for all, as shipped before. The tuning objective is robust: the worst margin, over sets and metrics, of the
-fusion over each set's best single retriever (not the pooled mean, which one big set rules):
+the fusion's weights per table row (and one fusion per table: RRF with its constant, or
+convex) are tuned on one half and reported on the other, then the halves swap (2-fold
+cross-validation: every query is held out once). There are two tables, by namespace kind:
+"corpus" (a row per query shape, tuned on code search) and "history" (rows "prose" and
+"named", tuned on the trajectory sets); "hybrid-one-table" is the same procedure with one
+table for all, as shipped in round 3. The tuning objective is robust: the worst margin, over
+sets and metrics, of the fusion over each set's best single retriever (not the pooled mean,
+which one big set rules):
 - code-search: docstring first line -> the function (docstring removed from the indexed
   code, as in CodeSearchNet), over starlette, httpx and pydantic from the venv.
 - history-tau / history-swe: tau-bench airline (the first 40 runs; history-tau-all: all 200,
