@@ -104,14 +104,14 @@ TEXTS = [
 ]
 
 
-def _history(ns: str) -> list[Chunk]:
+def _history(ns: str, texts: list[str] = TEXTS) -> list[Chunk]:
     return [Chunk(id=chunk_id(ns, t, position=i), namespace=ns, text=t, role="user",
-                  message_index=i) for i, t in enumerate(TEXTS)]
+                  message_index=i) for i, t in enumerate(texts)]
 
 
-def _corpus(ns: str) -> list[Chunk]:
+def _corpus(ns: str, texts: list[str] = TEXTS) -> list[Chunk]:
     return [Chunk(id=chunk_id(ns, t, "notes.txt", i), namespace=ns, text=t,
-                  source="notes.txt", start_line=i + 1) for i, t in enumerate(TEXTS)]
+                  source="notes.txt", start_line=i + 1) for i, t in enumerate(texts)]
 
 
 def test_index_picks_the_table_by_namespace_kind(tmp_path: Path) -> None:
@@ -158,12 +158,8 @@ def test_history_record_finds_where_its_ids_came_from(tmp_path: Path) -> None:
     # (the record's keys).
     encoder = _BagOfWords()
     ns = "session-9"
-    chunks = [Chunk(id=chunk_id(ns, t, position=i), namespace=ns, text=t, role="user",
-                    message_index=i) for i, t in enumerate(RECORD_HISTORY)]
-    docs = [Chunk(id=chunk_id("docs", t, "log.txt", i), namespace="docs", text=t,
-                  source="log.txt", start_line=i + 1) for i, t in enumerate(RECORD_HISTORY)]
     with Index.open(tmp_path, CONFIG, encoder=lambda: encoder) as ix:
-        ix.add(chunks[::-1] + docs)  # stored newest first: order comes from message indexes
+        ix.add(_history(ns, RECORD_HISTORY)[::-1] + _corpus("docs", RECORD_HISTORY))  # stored newest first: order comes from message indexes
         ranked = [h.chunk.text for h in ix.search(RECORD, namespaces=[ns], k=4)]
         assert set(ranked[:3]) == set(RECORD_HISTORY[:3]) and ranked[3] == RECORD_HISTORY[3]
         assert ix.search(RECORD, namespaces=["docs"], k=1)[0].chunk.text in RECORD_HISTORY[2:]
