@@ -18,14 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from compaction import CompactionOptions, Compactor
-from compaction.evidence import compactable_budget, evaluate, whole_budget
-from compaction.terms import terms_of
-from compaction.trajectories import is_held_out, load_all
-from retrieval.chat import Message, ToolCall
-from retrieval.tokens import counter_for
+from switchyard.compaction import CompactionOptions, Compactor
+from switchyard.compaction.evidence import compactable_budget, evaluate, whole_budget
+from switchyard.compaction.terms import terms_of
+from switchyard.compaction.trajectories import is_held_out, load_all
+from switchyard.retrieval.chat import Message, ToolCall
+from switchyard.retrieval.tokens import counter_for
 
 RATIOS = (2.0, 4.0, 8.0)
 
@@ -92,7 +90,7 @@ def needle_with_recall(comp: Compactor, trials: int, recall_tokens: int = 1500) 
     them (hybrid search, the recall step's token budget) before the model sees the history."""
     import tempfile
 
-    from retrieval import Index
+    from switchyard.retrieval import Index
 
     rng = random.Random(0)
     cases = [needle_history(rng, 40, 3) for _ in range(trials)]
@@ -137,9 +135,9 @@ def long_history(trajs, target: int) -> list[Message]:
 
 def _clear_caches(counter) -> None:
     """Cold: nothing counted, parsed, split or featurised yet."""
-    from compaction import features, segment, summary
-    from compaction import terms as terms_mod
-    from compaction.strategies import base
+    from switchyard.compaction import features, segment, summary
+    from switchyard.compaction import terms as terms_mod
+    from switchyard.compaction.strategies import base
 
     counter.clear()
     summary.term_cost.cache_clear()

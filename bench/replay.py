@@ -13,18 +13,15 @@ import argparse
 import json
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from router.outcomes import Outcome
-from router.replay import parse_policy, replay
-from router.replay_data import load_log
-from router.traffic import TrafficRecord, connect
-from server.traffic_log import _INSERT
+from switchyard.router.outcomes import Outcome
+from switchyard.router.replay import parse_policy, replay
+from switchyard.router.replay_data import load_log
+from switchyard.router.traffic import TrafficRecord, connect
+from switchyard.server.traffic_log import _INSERT
 
 TOPICS = ["prove that the sum of two even numbers is even", "write a haiku about rain",
           "fix this python traceback: KeyError 'id'", "what is the capital of Peru",

@@ -38,7 +38,6 @@ import re
 import resource
 import site
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -46,13 +45,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from retrieval import Chunk, Index, IndexConfig, chunk_id
-from retrieval.bm25 import Bm25Params, Bm25Shard
-from retrieval.faiss_index import DenseShard
-from retrieval.fuse import (
+from switchyard.retrieval import Chunk, Index, IndexConfig, chunk_id
+from switchyard.retrieval.bm25 import Bm25Params, Bm25Shard
+from switchyard.retrieval.faiss_index import DenseShard
+from switchyard.retrieval.fuse import (
     FUSION_TABLES,
     NAMESPACE_KINDS,
     TABLE_ROWS,
@@ -60,10 +56,10 @@ from retrieval.fuse import (
     query_shape,
     table_row,
 )
-from retrieval.grep import compile_literals
-from retrieval.index import _grep
-from retrieval.select import Hits
-from retrieval.tokenize import tokenize
+from switchyard.retrieval.grep import compile_literals
+from switchyard.retrieval.index import _grep
+from switchyard.retrieval.select import Hits
+from switchyard.retrieval.tokenize import tokenize
 
 DATA = Path("/work/shared/data/trajectories")
 TAU = DATA / "tau-bench/gpt-4o-airline.json"
@@ -669,7 +665,7 @@ def scale_queries(units: Sequence[tuple[str, int, str]], prose: Sequence[str], n
 
 def _stage_times(index: Index, shards, dense, q: str, encoder, stages: dict) -> None:
     """Time each step of one hybrid search (as Index.search runs them) into `stages`."""
-    from retrieval.index import _plan
+    from switchyard.retrieval.index import _plan
 
     clock = [time.monotonic()]
 
@@ -772,7 +768,7 @@ def main() -> None:
     n_scale = args.scale or (20_000 if args.quick else 100_000)
     n_corpus = args.corpus or (20_000 if args.quick else 100_000)
 
-    from retrieval.embedding import Encoder
+    from switchyard.retrieval.embedding import Encoder
 
     encoder = Encoder(max_tokens=128)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,

@@ -23,8 +23,8 @@ import numpy as np
 
 
 def _requests(texts):
-    from retrieval.chat import Message
-    from router.decision import RouteRequest
+    from switchyard.retrieval.chat import Message
+    from switchyard.router.decision import RouteRequest
 
     return [RouteRequest(messages=(Message(role="user", content=t),)) for t in texts]
 
@@ -45,7 +45,7 @@ def bench_speed(router, texts: list[str], seed: int) -> dict[str, float]:
         t = time.monotonic()
         router.decide(req[0])
         lat.append((time.monotonic() - t) * 1e3)
-    from retrieval.tokens import count_tokens
+    from switchyard.retrieval.tokens import count_tokens
 
     return {"decisions_per_s": per_s, "p50_ms": float(np.percentile(lat, 50)),
             "p99_ms": float(np.percentile(lat, 99)),
@@ -53,8 +53,8 @@ def bench_speed(router, texts: list[str], seed: int) -> dict[str, float]:
 
 
 def bench_quality(router, examples, seed: int) -> dict:
-    from router.data import split_families
-    from router.train import featurize_examples, validate
+    from switchyard.router.data import split_families
+    from switchyard.router.train import featurize_examples, validate
 
     cfg = router.config.training["config"]
     _, val_idx = split_families(examples, cfg["holdout_share"], cfg["seed"])
@@ -65,9 +65,9 @@ def bench_quality(router, examples, seed: int) -> dict:
 
 def bench_crossval(examples, splits: int, seed: int) -> dict:
     """Mean/spread over `splits` left-out-family splits: linear (default) and MLP heads."""
-    from router.crossval import cross_validate
-    from router.features import WITH_CUES, FeatureSpec
-    from router.train import TrainConfig, featurize_examples
+    from switchyard.router.crossval import cross_validate
+    from switchyard.router.features import WITH_CUES, FeatureSpec
+    from switchyard.router.train import TrainConfig, featurize_examples
 
     cues = FeatureSpec(structural=WITH_CUES)
     x = featurize_examples(examples, cues)  # the default spec's columns are a prefix
@@ -83,9 +83,9 @@ def bench_crossval(examples, splits: int, seed: int) -> dict:
 
 def bench_encoders(examples, rows: int, seed: int, splits: int = 3) -> dict:
     """Same training on full-MiniLM (128 tokens) vs static-MiniLM features of a subsample."""
-    from router.crossval import cross_validate
-    from router.features import FeatureSpec
-    from router.train import TrainConfig, featurize_examples
+    from switchyard.router.crossval import cross_validate
+    from switchyard.router.features import FeatureSpec
+    from switchyard.router.train import TrainConfig, featurize_examples
 
     rng = np.random.default_rng(seed)
     sub = [examples[i] for i in sorted(rng.choice(len(examples), rows, replace=False))]
@@ -105,8 +105,8 @@ def bench_encoders(examples, rows: int, seed: int, splits: int = 3) -> dict:
 
 def bench_training(examples, seed: int) -> dict:
     """Training samples/s on this machine's device: the ridge fit and 5 MLP epochs."""
-    from router.features import FeatureSpec
-    from router.train import TrainConfig, featurize_examples, fit
+    from switchyard.router.features import FeatureSpec
+    from switchyard.router.train import TrainConfig, featurize_examples, fit
 
     sub = examples[:4000]
     x = featurize_examples(sub, FeatureSpec())
@@ -131,9 +131,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
-    from router.data import load_all
-    from router.mlp import MLPRouter
+    from switchyard.router.data import load_all
+    from switchyard.router.mlp import MLPRouter
 
     examples, _ = load_all()
     router = MLPRouter.from_checkpoint(args.checkpoint)
@@ -194,9 +193,5 @@ def _print(r: dict) -> None:
 
 
 if __name__ == "__main__":
-    import sys
 
-    # This file is named router.py: put the repo root, not bench/, first on the path so
-    # `import router` finds the package.
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
     main()

@@ -5,8 +5,8 @@
     budget = CompactionPolicy().budget_for(history_tokens, context_window, requested_budget)
 """
 
-from compaction.compactor import Compactor
-from compaction.errors import (
+from switchyard.compaction.compactor import Compactor
+from switchyard.compaction.errors import (
     BudgetTooSmall,
     CheckpointError,
     CompactionError,
@@ -14,9 +14,9 @@ from compaction.errors import (
     TrajectoryFormatError,
     UnknownStrategy,
 )
-from compaction.options import CompactionOptions, CompactionPolicy
-from compaction.result import Compaction
-from compaction.strategies import STRATEGIES, get_strategy
+from switchyard.compaction.options import CompactionOptions, CompactionPolicy
+from switchyard.compaction.result import Compaction
+from switchyard.compaction.strategies import STRATEGIES, get_strategy
 
 __all__ = [
     "STRATEGIES",

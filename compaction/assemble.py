@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from compaction.segment import Segmentation, Span
-from compaction.summary import extractive_summary, fit_placeholder, marker_text, render_mentions
-from compaction.terms import terms_of
-from retrieval.chat import Message
-from retrieval.tokens import TokenCounter
+from switchyard.compaction.segment import Segmentation, Span
+from switchyard.compaction.summary import (
+    extractive_summary,
+    fit_placeholder,
+    marker_text,
+    render_mentions,
+)
+from switchyard.compaction.terms import terms_of
+from switchyard.retrieval.chat import Message
+from switchyard.retrieval.tokens import TokenCounter
 
 Summarize = Callable[[str], Awaitable[str]]
 

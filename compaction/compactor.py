@@ -9,14 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from compaction.assemble import Summarize
-from compaction.options import CompactionOptions
-from compaction.result import Compaction
-from compaction.strategies import get_strategy
-from compaction.summary import fit_placeholder
-from retrieval.chat import Message
-from retrieval.chunk import ChunkSink
-from retrieval.tokens import counter_for
+from switchyard.compaction.assemble import Summarize
+from switchyard.compaction.options import CompactionOptions
+from switchyard.compaction.result import Compaction
+from switchyard.compaction.strategies import get_strategy
+from switchyard.compaction.summary import fit_placeholder
+from switchyard.retrieval.chat import Message
+from switchyard.retrieval.chunk import ChunkSink
+from switchyard.retrieval.tokens import counter_for
 
 
 @contextmanager
@@ -49,7 +49,7 @@ class Compactor:
         get_strategy(opts.strategy)  # fail on a bad name before loading anything
         scorer = None
         if opts.strategy == "learned":
-            from compaction.scorer import Scorer
+            from switchyard.compaction.scorer import Scorer
 
             scorer = Scorer.load(checkpoint)
         return cls(opts, scorer)

@@ -14,7 +14,7 @@ Chat-format problems (tool results without calls, unknown roles in raw JSON) are
 
 from __future__ import annotations
 
-from retrieval.errors import ParamError
+from switchyard.retrieval.errors import ParamError
 
 
 class CompactionError(ParamError):

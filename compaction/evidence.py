@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compaction.labels import system_terms
-from compaction.segment import group_messages, mandatory_groups
-from compaction.summary import strip_marked
-from compaction.terms import terms_of
-from retrieval.chat import Message
+from switchyard.compaction.labels import system_terms
+from switchyard.compaction.segment import group_messages, mandatory_groups
+from switchyard.compaction.summary import strip_marked
+from switchyard.compaction.terms import terms_of
+from switchyard.retrieval.chat import Message
 
 if TYPE_CHECKING:
-    from compaction.result import Compaction
+    from switchyard.compaction.result import Compaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +102,8 @@ def evaluate(
     `budget_of(history, ratio)` gives the budget (None skips the point); by default the
     ratio applies to the compactable part: minimum + (tokens - minimum) / ratio.
     """
-    from compaction.errors import BudgetTooSmall
-    from compaction.trajectories import cut_points
+    from switchyard.compaction.errors import BudgetTooSmall
+    from switchyard.compaction.trajectories import cut_points
 
     budget_of = budget_of or compactable_budget
     rs = tuple(ratios)
@@ -136,10 +136,10 @@ def evaluate(
 
 def minimum_tokens(history: Sequence[Message], keep_last_groups: int = 2) -> tuple[int, int]:
     """(tokens of the history, tokens the invariants alone need)."""
-    from compaction.options import CompactionOptions
-    from compaction.segment import segment
-    from compaction.select import Selector
-    from retrieval.tokens import counter_for
+    from switchyard.compaction.options import CompactionOptions
+    from switchyard.compaction.segment import segment
+    from switchyard.compaction.select import Selector
+    from switchyard.retrieval.tokens import counter_for
 
     opts = CompactionOptions(keep_last_groups=keep_last_groups)
     counter = counter_for(None)

@@ -17,9 +17,8 @@ from itertools import chain
 from operator import attrgetter
 
 import numpy as np
-
-from compaction.segment import Segmentation
-from compaction.terms import terms_of
+from switchyard.compaction.segment import Segmentation
+from switchyard.compaction.terms import terms_of
 
 FEATURE_VERSION = 2
 N_FEATURES = 24

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from compaction.features import TermTable
-from compaction.terms import terms_of
-from retrieval.chat import Message
+from switchyard.compaction.features import TermTable
+from switchyard.compaction.terms import terms_of
+from switchyard.retrieval.chat import Message
 
 
 def system_terms(messages: Sequence[Message]) -> set[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from retrieval.chat import Message, to_openai_messages
-from retrieval.chunk import Chunk
+from switchyard.retrieval.chat import Message, to_openai_messages
+from switchyard.retrieval.chunk import Chunk
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from compaction.errors import CheckpointError
-from compaction.features import FEATURE_VERSION, N_FEATURES
+from switchyard.compaction.errors import CheckpointError
+from switchyard.compaction.features import FEATURE_VERSION, N_FEATURES
 
 if TYPE_CHECKING:
     import torch

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from retrieval.chat import Message
-from retrieval.chunk import chunk_id
-from retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
+from switchyard.retrieval.chat import Message
+from switchyard.retrieval.chunk import chunk_id
+from switchyard.retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 _CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted
 

@@ -13,9 +13,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from compaction.segment import Segmentation, Span
-from compaction.terms import reads_as_itself, terms_of
-from retrieval.tokens import TokenCounter
+from switchyard.compaction.segment import Segmentation, Span
+from switchyard.compaction.terms import reads_as_itself, terms_of
+from switchyard.retrieval.tokens import TokenCounter
 
 MARK = "[switchyard:"
 _PIECE = re.compile(r"[A-Z]?[a-z]{1,7}|[A-Z]{1,4}|\d{1,3}|[^A-Za-z\d\s]")

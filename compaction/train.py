@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from compaction.features import FEATURE_VERSION, N_FEATURES, build_table
-from compaction.labels import label_terms
-from compaction.options import CompactionOptions
-from compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer, build_model
-from compaction.segment import segment
-from compaction.trajectories import Trajectory, cut_points, is_held_out, load_all
-from retrieval.tokens import counter_for
+from switchyard.compaction.features import FEATURE_VERSION, N_FEATURES, build_table
+from switchyard.compaction.labels import label_terms
+from switchyard.compaction.options import CompactionOptions
+from switchyard.compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer, build_model
+from switchyard.compaction.segment import segment
+from switchyard.compaction.trajectories import Trajectory, cut_points, is_held_out, load_all
+from switchyard.retrieval.tokens import counter_for
 
 
 @dataclass

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compaction.errors import TrajectoryFormatError
-from retrieval.chat import Message, parse_messages
-from retrieval.errors import ChatFormatError
+from switchyard.compaction.errors import TrajectoryFormatError
+from switchyard.retrieval.chat import Message, parse_messages
+from switchyard.retrieval.errors import ChatFormatError
 
 ENV_VAR = "SWITCHYARD_TRAJECTORIES"
 

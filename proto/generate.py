@@ -3,9 +3,10 @@
     python proto/generate.py            # regenerate the checked-in stubs
     python proto/generate.py --check    # exit 1 if the checked-in stubs differ (CI)
 
-protoc runs with `-I <repo root>` on `proto/switchyard/v1/<name>.proto`, so the generated
-`_pb2_grpc.py` imports `from proto.switchyard.v1 import gateway_pb2`: an import that works
-both from a checkout and from an installed wheel (grpc issues 29390 / 29459). Each output
+protoc runs with `-I proto` on `switchyard/v1/<name>.proto`, so the generated `_pb2_grpc.py`
+imports `from switchyard.v1 import gateway_pb2`: the proto package is the Python package
+(pyproject maps `switchyard.v1` to `proto/switchyard/v1`), and the import works from an editable
+checkout and from an installed wheel alike (grpc issues 29390 / 29459). Each output
 gets a do-not-edit header plus mypy/ruff ignore markers (as vLLM's compile_protos.py does).
 """
 
@@ -17,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROTO_DIR = Path("proto") / "switchyard" / "v1"  # relative to REPO_ROOT: it shapes the imports
+PROTO_ROOT = Path("proto")  # relative to REPO_ROOT: protoc's include path
+PROTO_DIR = Path("switchyard") / "v1"  # relative to PROTO_ROOT: it shapes the imports
 SUFFIXES = ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi")
 
 
@@ -30,13 +32,14 @@ def header(proto_name: str) -> str:
 
 
 def proto_files(root: Path = REPO_ROOT) -> list[Path]:
-    """The .proto sources, relative to `root`, in a stable order."""
-    return sorted(p.relative_to(root) for p in (root / PROTO_DIR).glob("*.proto"))
+    """The .proto sources, relative to the proto root, in a stable order."""
+    base = root / PROTO_ROOT
+    return sorted(p.relative_to(base) for p in (base / PROTO_DIR).glob("*.proto"))
 
 
 def outputs_for(proto: Path) -> list[Path]:
     """Generated files of one .proto, relative to the output root."""
-    stem = proto.with_suffix("")
+    stem = PROTO_ROOT / proto.with_suffix("")
     return [stem.with_name(stem.name + suffix) for suffix in SUFFIXES]
 
 
@@ -48,14 +51,15 @@ def generate(out_dir: Path = REPO_ROOT, root: Path = REPO_ROOT) -> list[Path]:
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     written: list[Path] = []
     for proto in proto_files(root):
-        (out_dir / proto.parent).mkdir(parents=True, exist_ok=True)
+        out = out_dir / PROTO_ROOT
+        (out / proto.parent).mkdir(parents=True, exist_ok=True)
         args = [
             "grpc_tools.protoc",
-            f"-I{root}",
+            f"-I{root / PROTO_ROOT}",
             f"-I{well_known}",
-            f"--python_out={out_dir}",
-            f"--pyi_out={out_dir}",
-            f"--grpc_python_out={out_dir}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
             str(proto),
         ]
         if protoc.main(args) != 0:

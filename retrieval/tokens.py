@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
     import tiktoken
-
-    from retrieval.chat import Message
+    from switchyard.retrieval.chat import Message
 
 FALLBACK_ENCODING = "cl100k_base"
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")

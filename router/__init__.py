@@ -3,13 +3,13 @@
 Importing this package loads no model; `load_router` does, on first call.
 """
 
-from router.base import Router, Scores
-from router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides, RouteRequest
-from router.errors import CheckpointError, RouterDataError, RoutingError
-from router.knobs import budget_for_effort, effort_for_grade, provider_params
-from router.loader import load_router
-from router.overrides import apply_overrides
-from router.registry import ROUTERS
+from switchyard.router.base import Router, Scores
+from switchyard.router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides, RouteRequest
+from switchyard.router.errors import CheckpointError, RouterDataError, RoutingError
+from switchyard.router.knobs import budget_for_effort, effort_for_grade, provider_params
+from switchyard.router.loader import load_router
+from switchyard.router.overrides import apply_overrides
+from switchyard.router.registry import ROUTERS
 
 __all__ = [
     "EFFORTS",

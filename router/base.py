@@ -12,11 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar, NamedTuple
 
 import numpy as np
-
-from router.decision import MODEL_GROUPS, RouteDecision, RouteRequest
-from router.errors import RoutingError
-from router.knobs import DEFAULT_EFFORT_CUTS, budget_for_effort, effort_for_grade
-from router.overrides import apply_overrides
+from switchyard.router.decision import MODEL_GROUPS, RouteDecision, RouteRequest
+from switchyard.router.errors import RoutingError
+from switchyard.router.knobs import DEFAULT_EFFORT_CUTS, budget_for_effort, effort_for_grade
+from switchyard.router.overrides import apply_overrides
 
 
 class Scores(NamedTuple):

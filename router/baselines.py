@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from router.base import Router, validate_group
-from router.decision import RouteDecision, RouteRequest
-from router.knobs import DEFAULT_EFFORT, budget_for_effort
+from switchyard.router.base import Router, validate_group
+from switchyard.router.decision import RouteDecision, RouteRequest
+from switchyard.router.knobs import DEFAULT_EFFORT, budget_for_effort
 
 
 class RandomRouter(Router):

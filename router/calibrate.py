@@ -11,8 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
-from router.errors import RoutingError
+from switchyard.router.errors import RoutingError
 
 N_QUANTILES = 200
 

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.errors import CheckpointError, RoutingError
-from router.features import FeatureSpec
+from switchyard.router.errors import CheckpointError, RoutingError
+from switchyard.router.features import FeatureSpec
 
 FORMAT = "switchyard-router"
 VERSION = 2  # 2: linear-or-MLP heads with a Platt link (router/model.py)
@@ -109,8 +109,7 @@ def load_config(path: Path) -> CheckpointConfig:
 def load_checkpoint(path: Path | None = None) -> tuple[Any, CheckpointConfig]:
     """(model in eval mode, config); raises CheckpointError for anything unusable."""
     import torch
-
-    from router.model import build_model
+    from switchyard.router.model import build_model
 
     path = DEFAULT_CHECKPOINT if path is None else Path(path)
     config = load_config(path)

@@ -12,9 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-
-from router.data import RouterExample
-from router.train import TrainConfig, train
+from switchyard.router.data import RouterExample
+from switchyard.router.train import TrainConfig, train
 
 METRICS = ("apgr", "cpt50", "cpt80")
 

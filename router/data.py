@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from router.errors import RouterDataError
+from switchyard.router.errors import RouterDataError
 
 MMLU_FILE = "routellm_mmlu.csv"
 DCROUTER_FILE = "dcrouter_train.jsonl"

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from retrieval.errors import ParamError
+from switchyard.retrieval.errors import ParamError
 
 
 class RoutingError(ParamError):

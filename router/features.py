@@ -19,10 +19,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 import numpy as np
-
-from router.cues import LEXICAL, lexical_cues
-from router.decision import RouteRequest
-from router.errors import RoutingError
+from switchyard.router.cues import LEXICAL, lexical_cues
+from switchyard.router.decision import RouteRequest
+from switchyard.router.errors import RoutingError
 
 EMBED_DIM = 384
 ENCODER_MODES = ("minilm", "minilm-static")
@@ -158,7 +157,7 @@ class StaticMiniLM:
     def __init__(self, max_tokens: int, cache_size: int = 4096) -> None:
         import copy
 
-        from retrieval.embedding import get_encoder
+        from switchyard.retrieval.embedding import get_encoder
 
         shared = get_encoder()  # borrow its tokenizer and embedding table: one encoder
         tokenizer = shared.tokenizer
@@ -213,7 +212,7 @@ def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
             if enc is None:
                 enc = _static[spec.max_tokens] = StaticMiniLM(spec.max_tokens)
         return enc.encode(texts)
-    from retrieval.embedding import get_encoder
+    from switchyard.retrieval.embedding import get_encoder
 
     encoder = get_encoder()
     if spec.max_tokens >= encoder.max_tokens:

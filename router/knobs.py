@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from functools import cache, lru_cache
 from typing import Any
 
-from router.decision import EFFORTS, Effort, RouteDecision
-from router.errors import RoutingError
+from switchyard.router.decision import EFFORTS, Effort, RouteDecision
+from switchyard.router.errors import RoutingError
 
 # Grade cut points between minimal|low|medium|high; checkpoints may carry calibrated ones.
 DEFAULT_EFFORT_CUTS: tuple[float, float, float] = (0.25, 0.5, 0.75)

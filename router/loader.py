@@ -6,10 +6,10 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from router.base import Router, validate_group, validate_threshold
-from router.baselines import OffRouter
-from router.errors import CheckpointError
-from router.registry import router_class
+from switchyard.router.base import Router, validate_group, validate_threshold
+from switchyard.router.baselines import OffRouter
+from switchyard.router.errors import CheckpointError
+from switchyard.router.registry import router_class
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def load_router(
     if name == "off":
         return OffRouter(default_group=default_group, known_models=known_models)
     if name == "mlp":
-        from router.mlp import MLPRouter
+        from switchyard.router.mlp import MLPRouter
 
         try:
             return MLPRouter.from_checkpoint(

@@ -17,13 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from retrieval.chat import latest_user_text
-from router.data import RouterExample, load_all, split_families
-from router.errors import RouterDataError
-from router.outcomes import SOURCE_WEIGHTS
-from router.replay_data import Traffic, load_log
-from router.train import TrainConfig, TrainResult, featurize_examples, predict, train, validate
+from switchyard.retrieval.chat import latest_user_text
+from switchyard.router.data import RouterExample, load_all, split_families
+from switchyard.router.errors import RouterDataError
+from switchyard.router.outcomes import SOURCE_WEIGHTS
+from switchyard.router.replay_data import Traffic, load_log
+from switchyard.router.train import (
+    TrainConfig,
+    TrainResult,
+    featurize_examples,
+    predict,
+    train,
+    validate,
+)
 
 LOG_SOURCE = "log"
 MIN_PAIRED = 20  # fewer paired requests than this cannot hold out a session and learn
@@ -86,7 +92,7 @@ def retrain_from_log(
 
 def _score_current(checkpoint: Path | None, held: list[RouterExample],
                    seed: int) -> dict[str, dict[str, dict[str, Any]]]:
-    from router.checkpoint import load_checkpoint
+    from switchyard.router.checkpoint import load_checkpoint
 
     model, config = load_checkpoint(checkpoint)
     p_hard, _ = predict(model, featurize_examples(held, config.features))

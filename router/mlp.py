@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from router.base import Router, Scores, validate_threshold
-from router.calibrate import threshold_from_quantiles
-from router.decision import RouteRequest
+from switchyard.router.base import Router, Scores, validate_threshold
+from switchyard.router.calibrate import threshold_from_quantiles
+from switchyard.router.decision import RouteRequest
 
 
 class MLPRouter(Router):
@@ -27,7 +26,7 @@ class MLPRouter(Router):
         kwargs.setdefault("effort_cuts", config.calibration.effort_cuts)
         kwargs.setdefault("threshold", config.calibration.threshold)
         super().__init__(**kwargs)
-        from router.model import NumpyModel
+        from switchyard.router.model import NumpyModel
 
         self.model = model.eval()
         self.config = config
@@ -44,7 +43,7 @@ class MLPRouter(Router):
         known_models: Mapping[str, str] | None = None,
     ) -> MLPRouter:
         """Load weights and config; `thinking_share` recalibrates the threshold."""
-        from router.checkpoint import load_checkpoint
+        from switchyard.router.checkpoint import load_checkpoint
 
         model, config = load_checkpoint(checkpoint)
         threshold = config.calibration.threshold
@@ -59,7 +58,7 @@ class MLPRouter(Router):
         return float(self.score_batch([request]).p_hard[0])
 
     def score_batch(self, requests: Sequence[RouteRequest]) -> Scores:
-        from router.features import featurize
+        from switchyard.router.features import featurize
 
         return self.score_features(featurize(requests, self.spec))
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from router.errors import RoutingError
+from switchyard.router.errors import RoutingError
 
 Source = Literal["verifier", "user", "judge"]
 SOURCES: tuple[Source, ...] = ("verifier", "user", "judge")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from router.decision import EFFORTS, MODEL_GROUPS, Effort, RouteDecision, RouteOverrides
-from router.errors import RoutingError
-from router.knobs import DEFAULT_EFFORT, budget_for_effort, cap_effort
+from switchyard.router.decision import EFFORTS, MODEL_GROUPS, Effort, RouteDecision, RouteOverrides
+from switchyard.router.errors import RoutingError
+from switchyard.router.knobs import DEFAULT_EFFORT, budget_for_effort, cap_effort
 
 
 def _pinned(model: str, known_models: Mapping[str, str]) -> tuple[str, bool]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from router.base import Router
-from router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
-from router.errors import RoutingError
-from router.mlp import MLPRouter
+from switchyard.router.base import Router
+from switchyard.router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
+from switchyard.router.errors import RoutingError
+from switchyard.router.mlp import MLPRouter
 
 ROUTERS: dict[str, type[Router]] = {
     "mlp": MLPRouter,

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from router.errors import RoutingError
-from router.replay_data import Traffic
+from switchyard.router.errors import RoutingError
+from switchyard.router.replay_data import Traffic
 
 POLICY_ROUTERS = ("mlp", "always", "never", "random", "logged")
 MIN_PAIRS_FOR_METRICS = 10
@@ -93,9 +92,8 @@ class Estimate:
 def score_traffic(traffic: Traffic, checkpoint: Path | None = None, *, batch: int = 2048,
                   progress: bool = False) -> np.ndarray:
     """p_hard for every request, scored in batches by the checkpoint's router."""
+    from switchyard.router.mlp import MLPRouter
     from tqdm.auto import tqdm
-
-    from router.mlp import MLPRouter
 
     router = MLPRouter.from_checkpoint(checkpoint)
     out = np.empty(len(traffic), dtype=np.float64)
@@ -107,7 +105,7 @@ def score_traffic(traffic: Traffic, checkpoint: Path | None = None, *, batch: in
 
 
 def default_threshold(checkpoint: Path | None) -> float:
-    from router.checkpoint import load_checkpoint
+    from switchyard.router.checkpoint import load_checkpoint
 
     return float(load_checkpoint(checkpoint)[1].calibration.threshold)
 
@@ -131,7 +129,7 @@ def choose(policy: Policy, traffic: Traffic, scores: np.ndarray | None,
 
 
 def _threshold(policy: Policy, scores: np.ndarray) -> float:
-    from router.calibrate import threshold_for_share
+    from switchyard.router.calibrate import threshold_for_share
 
     if policy.threshold is not None:
         return policy.threshold
@@ -159,7 +157,7 @@ def estimate(traffic: Traffic, arm: np.ndarray, policy: str = "",
     if scores is not None and n_d >= MIN_PAIRS_FOR_METRICS:
         weak, strong = q[paired, 0], q[paired, 1]
         if abs(strong.mean() - weak.mean()) > 1e-9:
-            from router.metrics import evaluate_scores
+            from switchyard.router.metrics import evaluate_scores
 
             m = evaluate_scores(scores[paired], weak, strong)
             apgr, cpt50 = m.apgr, m.cpt50

@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from router.replay import Estimate
+from switchyard.router.replay import Estimate
 
 _COLUMNS = ("policy", "thinking_share", "quality", "tokens", "cost", "apgr", "cpt50", "method",
             "n_requests", "n_direct", "n_ipw", "n_ipw_matched")

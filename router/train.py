@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-
-from router.calibrate import score_quantiles, threshold_for_share
-from router.checkpoint import Calibration, CheckpointConfig
-from router.data import RouterExample, split_families
-from router.decision import RouteRequest
-from router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, featurize
-from router.knobs import DEFAULT_EFFORT_CUTS
-from router.metrics import evaluate_scores, prompt_length_scores, random_scores
+from switchyard.router.calibrate import score_quantiles, threshold_for_share
+from switchyard.router.checkpoint import Calibration, CheckpointConfig
+from switchyard.router.data import RouterExample, split_families
+from switchyard.router.decision import RouteRequest
+from switchyard.router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, featurize
+from switchyard.router.knobs import DEFAULT_EFFORT_CUTS
+from switchyard.router.metrics import evaluate_scores, prompt_length_scores, random_scores
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class TrainResult:
 
 
 def requests_for(examples: Sequence[RouterExample]) -> list[RouteRequest]:
-    from retrieval.chat import Message
+    from switchyard.retrieval.chat import Message
 
     return [RouteRequest(messages=(Message(role="user", content=e.text),)) for e in examples]
 
@@ -77,8 +76,7 @@ def fit(
 ) -> tuple[Any, float, str]:
     """(model in eval mode, training samples/s, device) for features `x` and targets."""
     import torch
-
-    from router.model import build_model
+    from switchyard.router.model import build_model
 
     _seed_everything(cfg.seed)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")

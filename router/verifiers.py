@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router.errors import RoutingError
+from switchyard.router.errors import RoutingError
 
 _HASH_ANSWER = re.compile(r"####\s*([^\n]*)")
 _NUMBER = re.compile(r"-?\$?\s?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")

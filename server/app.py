@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from server.auth import check_bind
-from server.config import Config
+from switchyard.server.auth import check_bind
+from switchyard.server.config import Config
 
 logger = logging.getLogger("switchyard")
 
 
 async def serve(config: Config) -> None:
     import uvicorn
-
-    from server.grpc_server import start_grpc_server
-    from server.http_proxy import create_app
-    from server.pipeline import Pipeline
+    from switchyard.server.grpc_server import start_grpc_server
+    from switchyard.server.http_proxy import create_app
+    from switchyard.server.pipeline import Pipeline
 
     check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
@@ -39,7 +38,7 @@ async def serve(config: Config) -> None:
 
 
 def run_server(config: Config) -> None:
-    from server.log_setup import setup_logging
+    from switchyard.server.log_setup import setup_logging
 
     setup_logging(config)
     asyncio.run(serve(config))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.errors import ConfigError, NotFound, Unauthenticated
+from switchyard.server.errors import ConfigError, NotFound, Unauthenticated
 
 KEY_PREFIX = "sy_"
 KEY_PATTERN = re.compile(r"sy_(key_[0-9a-f]{10})_[A-Za-z0-9_-]{20,}")

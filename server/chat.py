@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from retrieval.chat import Message, ToolDefinition
-from router.decision import RouteDecision, RouteOverrides
+from switchyard.retrieval.chat import Message, ToolDefinition
+from switchyard.router.decision import RouteDecision, RouteOverrides
 
 
 @dataclass(frozen=True, slots=True)

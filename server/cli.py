@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from server.cli_support import fail, guard
+from switchyard.server.cli_support import fail, guard
 
 app = typer.Typer(
     help="Switchyard: learned routing, compaction and retrieval in front of your LLMs.",
@@ -21,8 +20,8 @@ app.add_typer(logs_app, name="log")
 app.add_typer(logs_app, name="logs", hidden=True)
 
 # Components register their commands from their own modules (each stays small).
-COMMAND_MODULES = ("server.cli_router", "server.cli_compaction", "server.cli_retrieval",
-                   "server.cli_keys", "server.cli_replay")
+COMMAND_MODULES = ("switchyard.server.cli_router", "switchyard.server.cli_compaction", "switchyard.server.cli_retrieval",
+                   "switchyard.server.cli_keys", "switchyard.server.cli_replay")
 
 
 def _version(value: bool) -> None:
@@ -59,8 +58,8 @@ def serve(
         "--host", help="Bind address (default 127.0.0.1).")] = None,
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar in one process."""
-    from server.app import run_server
-    from server.config import load_config
+    from switchyard.server.app import run_server
+    from switchyard.server.config import load_config
 
     flags: dict[str, Any] = {
         "server.http_port": http_port, "server.grpc_port": grpc_port,
@@ -72,7 +71,7 @@ def serve(
 @logs_app.command("path")
 def logs_path(config: ConfigOption = None) -> None:
     """Print the path of the traffic log."""
-    from server.config import load_config
+    from switchyard.server.config import load_config
 
     typer.echo(str(guard(lambda: load_config(config)).server.traffic_log_path))
 
@@ -86,8 +85,8 @@ def logs_export(
         "--log", help="Traffic log file (default: config).")] = None,
 ) -> None:
     """Export the traffic log to Parquet (for DuckDB, pandas, Spark)."""
-    from server.config import load_config
-    from server.log_export import export_parquet
+    from switchyard.server.config import load_config
+    from switchyard.server.log_export import export_parquet
 
     path = log or guard(lambda: load_config(config)).server.traffic_log_path
     if not path.exists():

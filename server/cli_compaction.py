@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from server.cli_support import guard
+from switchyard.server.cli_support import guard
 
 
 def register(app: typer.Typer) -> None:
@@ -30,8 +29,8 @@ def compact(
         help="learned: share of the freed budget spent listing dropped terms")] = 0.5,
 ) -> None:
     """Compact a chat history to a token budget; prints {"messages": [...], "stats": {...}}."""
-    from compaction import CompactionOptions, Compactor
-    from retrieval.chat import parse_messages
+    from switchyard.compaction import CompactionOptions, Compactor
+    from switchyard.retrieval.chat import parse_messages
 
     try:
         raw = json.loads(input.read_text())
@@ -54,7 +53,7 @@ def train_compactor(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Retrain the compactor's scorer on real trajectories (the bundled checkpoint by default)."""
-    from compaction.train import TrainConfig, train
+    from switchyard.compaction.train import TrainConfig, train
 
     scorer = train(out, root=data, cfg=TrainConfig(epochs=epochs, seed=seed))
     typer.echo(json.dumps(scorer.meta["metrics"], indent=2))

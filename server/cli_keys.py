@@ -54,7 +54,7 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="One JSON list.
 def revoke(key_id: str = typer.Argument(..., help="The key id, e.g. key_0123456789."),
            config: Path | None = ConfigOption) -> None:
     """Revoke a key: the next request with it gets a 401."""
-    from server.cli_support import guard
+    from switchyard.server.cli_support import guard
 
     store = _store(config)
     try:
@@ -65,9 +65,9 @@ def revoke(key_id: str = typer.Argument(..., help="The key id, e.g. key_01234567
 
 
 def _store(config: Path | None):  # type: ignore[no-untyped-def]
-    from server.auth import KeyStore, keys_path
-    from server.cli_support import guard
-    from server.config import load_config
+    from switchyard.server.auth import KeyStore, keys_path
+    from switchyard.server.cli_support import guard
+    from switchyard.server.config import load_config
 
     return KeyStore(keys_path(guard(lambda: load_config(config))))
 

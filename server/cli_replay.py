@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from server.cli_support import guard
+from switchyard.server.cli_support import guard
 
 DEFAULT_POLICIES = ("logged", "never", "always", "mlp:share=0.25", "mlp:share=0.5",
                     "mlp:share=0.75")
@@ -63,9 +62,9 @@ def replay(
 def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Path | None,
                     dataset: str | None, data_dir: Path | None, policies: list[str] | None,
                     html: Path | None, as_json: bool, limit: int, progress: bool) -> None:
-    from router.replay import format_table, parse_policy
-    from router.replay import replay as run
-    from router.replay_data import load_dataset, load_log, load_parquet
+    from switchyard.router.replay import format_table, parse_policy
+    from switchyard.router.replay import replay as run
+    from switchyard.router.replay_data import load_dataset, load_log, load_parquet
 
     parsed = [parse_policy(p) for p in (policies or DEFAULT_POLICIES)]
     if dataset is not None:
@@ -86,7 +85,7 @@ def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Pa
         typer.echo("\n".join(notes))
         typer.echo(format_table(estimates))
     if html is not None:
-        from router.report import write_html
+        from switchyard.router.report import write_html
 
         write_html(estimates, html, notes=notes)
         typer.echo(f"wrote {html}", err=as_json)
@@ -94,7 +93,7 @@ def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Pa
 
 def _replay_compaction(log: Path | None, strategies: list[str] | None, budget_share: float,
                        limit: int, as_json: bool, progress: bool) -> None:
-    from server.replay_compaction import (
+    from switchyard.server.replay_compaction import (
         DEFAULT_STRATEGIES,
         format_compaction,
         logged_histories,
@@ -126,7 +125,7 @@ def _head(traffic: Any, n: int) -> Any:
 
 
 def _default_log() -> Path:
-    from server.config import load_config
+    from switchyard.server.config import load_config
 
     return load_config(None).server.traffic_log_path
 

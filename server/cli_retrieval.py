@@ -17,7 +17,7 @@ DataDir = Annotated[
 
 
 def _data_dir(value: Path | None) -> Path:
-    from server.config import default_data_dir
+    from switchyard.server.config import default_data_dir
 
     return value if value is not None else default_data_dir()
 
@@ -39,7 +39,7 @@ def index_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Index files under PATH into a namespace, honouring .gitignore."""
-    from retrieval import Index, RetrievalError
+    from switchyard.retrieval import Index, RetrievalError
 
     try:
         with Index.open(_data_dir(data_dir)) as index:
@@ -61,7 +61,7 @@ def search_command(
     data_dir: DataDir = None,
 ) -> None:
     """Search namespaces and print ranked hits with the retrievers that found each."""
-    from retrieval import Index, RetrievalError
+    from switchyard.retrieval import Index, RetrievalError
 
     try:
         with Index.open(_data_dir(data_dir)) as index:

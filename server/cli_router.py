@@ -62,10 +62,10 @@ def train_router(
                         with_datasets=not log_only, seed=seed, hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs,
                         thinking_share=thinking_share)
         return
-    from router.checkpoint import save_checkpoint
-    from router.data import load_all
-    from router.features import WITH_CUES, FeatureSpec
-    from router.train import TrainConfig, train
+    from switchyard.router.checkpoint import save_checkpoint
+    from switchyard.router.data import load_all
+    from switchyard.router.features import WITH_CUES, FeatureSpec
+    from switchyard.router.train import TrainConfig, train
 
     examples, data_hash = load_all(data_dir)
     if limit:
@@ -73,7 +73,7 @@ def train_router(
     spec = FeatureSpec(structural=WITH_CUES) if cues else FeatureSpec()
     cfg = TrainConfig(hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs, seed=seed,
                       default_thinking_share=thinking_share, features=spec)
-    from router.train import featurize_examples
+    from switchyard.router.train import featurize_examples
 
     features = featurize_examples(examples, cfg.features)
     result = train(examples, cfg, data_hash=data_hash, features=features)
@@ -89,9 +89,9 @@ def train_router(
 def _train_from_log(log: Path, checkpoint: Path | None, data_dir: Path | None, output: Path,
                     write: bool, *, with_datasets: bool, **settings: Any) -> None:
     """Retrain on logged outcomes; write only when asked, after showing the comparison."""
-    from router.checkpoint import save_checkpoint
-    from router.log_training import retrain_from_log
-    from router.train import TrainConfig
+    from switchyard.router.checkpoint import save_checkpoint
+    from switchyard.router.log_training import retrain_from_log
+    from switchyard.router.train import TrainConfig
 
     cfg = TrainConfig(seed=settings["seed"], hidden=settings["hidden"],
                       ridge_alpha=settings["ridge_alpha"], epochs=settings["epochs"],
@@ -116,7 +116,7 @@ def _with_crossval(examples: list[Any], cfg: Any, features: Any, seed: int, n: i
     """Run `n` left-out-family splits, print mean/spread, record them in the config."""
     from dataclasses import replace
 
-    from router.crossval import cross_validate
+    from switchyard.router.crossval import cross_validate
 
     cv = cross_validate(examples, cfg, features, seeds=range(seed, seed + n))
     typer.echo(f"left-out families over {n} splits (mean +- std):")
@@ -144,9 +144,9 @@ def _limit_per_source(examples: list[Any], limit: int, seed: int) -> list[Any]:
 
 
 def _read_requests(path: Path) -> list[Any]:
-    from retrieval.chat import parse_messages, parse_tools
-    from retrieval.errors import ParamError
-    from router.decision import RouteRequest
+    from switchyard.retrieval.chat import parse_messages, parse_tools
+    from switchyard.retrieval.errors import ParamError
+    from switchyard.router.decision import RouteRequest
 
     requests = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -182,7 +182,7 @@ def route(
         "--router", help="mlp, random, always, never, off.")] = "mlp",
 ) -> None:
     """Print one JSON routing decision per request line."""
-    from router.loader import load_router
+    from switchyard.router.loader import load_router
 
     router = load_router(router_name, checkpoint=checkpoint, thinking_share=thinking_share)
     for d in router.decide_batch(_read_requests(input)):

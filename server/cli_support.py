@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import typer
-
-from retrieval.errors import ParamError
-from router.traffic import NewerSchemaError
-from server.errors import SwitchyardError
+from switchyard.retrieval.errors import ParamError
+from switchyard.router.traffic import NewerSchemaError
+from switchyard.server.errors import SwitchyardError
 
 T = TypeVar("T")
 EXPECTED = (SwitchyardError, ParamError, NewerSchemaError)

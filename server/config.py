@@ -20,8 +20,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-
-from server.errors import ConfigError
+from switchyard.server.errors import ConfigError
 
 ENV_PREFIX = "SWITCHYARD_"
 AUTO_MODEL = "switchyard/auto"

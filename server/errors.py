@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from retrieval.errors import ParamError, UnknownNamespace
+from switchyard.retrieval.errors import ParamError, UnknownNamespace
 
 
 class SwitchyardError(Exception):

@@ -12,8 +12,7 @@ import math
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
-
-from server.errors import InvalidRequest, as_switchyard_error
+from switchyard.server.errors import InvalidRequest, as_switchyard_error
 
 MAX_BODY_BYTES = 64 * 1024
 

@@ -12,13 +12,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
-
-from proto.switchyard.v1 import gateway_pb2
-from server.grpc_servicer import GatewayServicer, rpc_handlers
-from server.security import guard_interceptor
+from switchyard.server.grpc_servicer import GatewayServicer, rpc_handlers
+from switchyard.server.security import guard_interceptor
+from switchyard.v1 import gateway_pb2
 
 if TYPE_CHECKING:
-    from server.pipeline import Pipeline
+    from switchyard.server.pipeline import Pipeline
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

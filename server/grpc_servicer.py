@@ -16,13 +16,16 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 import grpc
-
-from proto.switchyard.v1 import gateway_pb2 as pb
-from proto.switchyard.v1 import gateway_pb2_grpc
-from retrieval.chat import Attachment, Message, ToolCall, ToolDefinition, validate_tool_pairing
-from router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides
-from server.auth import CURRENT_KEY_ID
-from server.chat import (
+from switchyard.retrieval.chat import (
+    Attachment,
+    Message,
+    ToolCall,
+    ToolDefinition,
+    validate_tool_pairing,
+)
+from switchyard.router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides
+from switchyard.server.auth import CURRENT_KEY_ID
+from switchyard.server.chat import (
     ChatRequest,
     ChatResult,
     SamplingParams,
@@ -30,12 +33,19 @@ from server.chat import (
     ToolCallDelta,
     Usage,
 )
-from server.config import AUTO_MODEL
-from server.errors import InvalidRequest, SwitchyardError, Unauthenticated, as_switchyard_error
+from switchyard.server.config import AUTO_MODEL
+from switchyard.server.errors import (
+    InvalidRequest,
+    SwitchyardError,
+    Unauthenticated,
+    as_switchyard_error,
+)
+from switchyard.v1 import gateway_pb2 as pb
+from switchyard.v1 import gateway_pb2_grpc
 
 if TYPE_CHECKING:
-    from retrieval import Hit
-    from server.pipeline import Pipeline
+    from switchyard.retrieval import Hit
+    from switchyard.server.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 Context: TypeAlias = grpc.aio.ServicerContext

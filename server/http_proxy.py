@@ -21,20 +21,19 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-
-from router.decision import RouteDecision
-from server import feedback_api, responses_api
-from server.chat import ChatResult
-from server.config import AUTO_MODEL, Config
-from server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
-from server.openai_types import (
+from switchyard.router.decision import RouteDecision
+from switchyard.server import feedback_api, responses_api
+from switchyard.server.chat import ChatResult
+from switchyard.server.config import AUTO_MODEL, Config
+from switchyard.server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
+from switchyard.server.openai_types import (
     chunk_body,
     completion_body,
     parse_chat_request,
     usage_chunk_body,
 )
-from server.pipeline import ChatStream, Pipeline
-from server.security import GuardMiddleware
+from switchyard.server.pipeline import ChatStream, Pipeline
+from switchyard.server.security import GuardMiddleware
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -106,14 +105,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    from server.metrics import CONTENT_TYPE
+    from switchyard.server.metrics import CONTENT_TYPE
 
     pipeline: Pipeline = request.app.state.pipeline
     return Response(pipeline.metrics.render(), media_type=CONTENT_TYPE)
 
 
 async def openapi_schema(request: Request) -> Response:
-    from server.openapi import openapi_schema as build
+    from switchyard.server.openapi import openapi_schema as build
 
     return _json(build(), 200, {})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from server.errors import LimitExceeded
+from switchyard.server.errors import LimitExceeded
 
 LOCAL_KEY = "(local)"  # requests without a key (auth.mode: local) share one bucket
 

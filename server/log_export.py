@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from router.traffic import COLUMNS, connect
+from switchyard.router.traffic import COLUMNS, connect
 
 
 def export_parquet(log_path: Path, out: Path) -> int:

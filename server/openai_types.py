@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from retrieval.chat import parse_messages, parse_tools
-from router.decision import EFFORTS, RouteOverrides
-from server.chat import ChatRequest, ChatResult, SamplingParams, StreamDelta
-from server.errors import InvalidRequest
+from switchyard.retrieval.chat import parse_messages, parse_tools
+from switchyard.router.decision import EFFORTS, RouteOverrides
+from switchyard.server.chat import ChatRequest, ChatResult, SamplingParams, StreamDelta
+from switchyard.server.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
 _warned_fields: set[str] = set()

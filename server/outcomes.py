@@ -25,15 +25,15 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from router.decision import RouteDecision
-from router.outcomes import Outcome, record_outcome
-from router.traffic import TrafficRecord, connect
-from router.verifiers import VerifierSpec, verify
-from server.config import OutcomesConfig, VerifierConfig
+from switchyard.router.decision import RouteDecision
+from switchyard.router.outcomes import Outcome, record_outcome
+from switchyard.router.traffic import TrafficRecord, connect
+from switchyard.router.verifiers import VerifierSpec, verify
+from switchyard.server.config import OutcomesConfig, VerifierConfig
 
 if TYPE_CHECKING:
-    from server.chat import ChatRequest, ChatResult
-    from server.pipeline import Pipeline
+    from switchyard.server.chat import ChatRequest, ChatResult
+    from switchyard.server.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 GROUPS = ("thinking", "non_thinking")

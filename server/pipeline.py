@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from retrieval.chat import Message, latest_user_text, to_openai_messages
-from retrieval.tokens import count_message_tokens
-from router.decision import RouteDecision, RouteRequest
-from router.traffic import TrafficRecord
-from server.auth import Authenticator
-from server.chat import (
+from switchyard.retrieval.chat import Message, latest_user_text, to_openai_messages
+from switchyard.retrieval.tokens import count_message_tokens
+from switchyard.router.decision import RouteDecision, RouteRequest
+from switchyard.router.traffic import TrafficRecord
+from switchyard.server.auth import Authenticator
+from switchyard.server.chat import (
     Attempt,
     ChatRequest,
     ChatResult,
@@ -30,8 +30,8 @@ from server.chat import (
     StreamDelta,
     Usage,
 )
-from server.config import AUTO_MODEL, Config, Deployment
-from server.errors import (
+from switchyard.server.config import AUTO_MODEL, Config, Deployment
+from switchyard.server.errors import (
     InvalidRequest,
     NotFound,
     NotImplementedYet,
@@ -40,18 +40,18 @@ from server.errors import (
     UpstreamError,
     as_switchyard_error,
 )
-from server.limits import ConcurrencyLimiter
-from server.log_setup import REQUEST_ID
-from server.metrics import Metrics
-from server.outcomes import OutcomeService
-from server.streaming import Assembler, parse_chunk
-from server.traffic_log import TrafficLog
-from server.upstream import StreamHandle, Upstream
+from switchyard.server.limits import ConcurrencyLimiter
+from switchyard.server.log_setup import REQUEST_ID
+from switchyard.server.metrics import Metrics
+from switchyard.server.outcomes import OutcomeService
+from switchyard.server.streaming import Assembler, parse_chunk
+from switchyard.server.traffic_log import TrafficLog
+from switchyard.server.upstream import StreamHandle, Upstream
 
 if TYPE_CHECKING:
-    from compaction import Compaction, Compactor
-    from retrieval import Hit, Index
-    from router import Router
+    from switchyard.compaction import Compaction, Compactor
+    from switchyard.retrieval import Hit, Index
+    from switchyard.router import Router
 
 logger = logging.getLogger(__name__)
 RECALL_HEADER = "[switchyard recall] Stored context that may be relevant to the latest turn:"
@@ -84,8 +84,8 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
-        from retrieval import Index
-        from router import load_router, provider_params
+        from switchyard.retrieval import Index
+        from switchyard.router import load_router, provider_params
 
         groups = config.models.group_of()
         router = load_router(
@@ -184,7 +184,7 @@ class Pipeline:
     async def _compact(self, p: Prepared) -> None:
         if self.compactor is None:
             return
-        from compaction import CompactionPolicy
+        from switchyard.compaction import CompactionPolicy
 
         settings = self.config.compaction
         policy = CompactionPolicy(trigger_share=settings.trigger_share,
@@ -241,7 +241,7 @@ class Pipeline:
                       session_id: str) -> Compaction:
         if self.compactor is None:
             raise NotImplementedYet("Compact needs compaction enabled (compaction.enabled: true)")
-        from compaction import CompactionPolicy
+        from switchyard.compaction import CompactionPolicy
 
         if budget is None:
             window = self._deployment_window(model)
@@ -263,8 +263,8 @@ class Pipeline:
 
     async def index(self, namespace: str,
                               documents: Sequence[tuple[str, str]]) -> list[str]:
-        from retrieval.chunk import Chunk, chunk_id
-        from retrieval.tokens import count_tokens
+        from switchyard.retrieval.chunk import Chunk, chunk_id
+        from switchyard.retrieval.tokens import count_tokens
 
         if not namespace:
             raise InvalidRequest("namespace must not be empty", param="namespace")
@@ -278,8 +278,8 @@ class Pipeline:
                        source: str, weight: float) -> bool:
         """Attach an outcome to a logged request; True when new, False when it replaced one
         from the same source (idempotent by request id + source)."""
-        from router.errors import RoutingError
-        from router.outcomes import Outcome, UnknownRequest
+        from switchyard.router.errors import RoutingError
+        from switchyard.router.outcomes import Outcome, UnknownRequest
 
         if self.log is None:
             raise NotImplementedYet("Feedback needs the traffic log; set "
@@ -496,7 +496,7 @@ class ChatStream:
 
 def _load_compactor(config: Config) -> Compactor | None:
     """The configured compactor; a damaged checkpoint degrades to observation masking."""
-    from compaction import CheckpointError, CompactionOptions, Compactor
+    from switchyard.compaction import CheckpointError, CompactionOptions, Compactor
 
     if not config.compaction.enabled:
         return None
@@ -519,7 +519,7 @@ def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
 
 def _recall_block(hits: Sequence[Hit], budget: int, present: str,
                   model: str) -> tuple[str, list[str]]:
-    from retrieval.tokens import count_tokens
+    from switchyard.retrieval.tokens import count_tokens
 
     parts, used, spent = [RECALL_HEADER], [], count_tokens(RECALL_HEADER, model)
     for hit in hits:

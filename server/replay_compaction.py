@@ -38,7 +38,7 @@ class StrategyTotals:
 
 def logged_histories(log: Path, limit: int = 0) -> list[tuple[str, str, str]]:
     """(request id, session id, body JSON) of logged requests that kept their body."""
-    from router.traffic import connect
+    from switchyard.router.traffic import connect
 
     db = connect(log)
     try:
@@ -54,12 +54,11 @@ def replay_compaction(histories: Sequence[tuple[str, str, str]], strategies: Seq
                       *, budget_share: float = 0.5, budget: int | None = None,
                       model: str | None = None, progress: bool = False) -> list[StrategyTotals]:
     """Compact each history to `budget` tokens, or to `budget_share` of its own size."""
+    from switchyard.compaction import CompactionError, CompactionOptions, Compactor
+    from switchyard.retrieval.chat import parse_messages
+    from switchyard.retrieval.errors import ChatFormatError
+    from switchyard.retrieval.tokens import count_message_tokens
     from tqdm.auto import tqdm
-
-    from compaction import CompactionError, CompactionOptions, Compactor
-    from retrieval.chat import parse_messages
-    from retrieval.errors import ChatFormatError
-    from retrieval.tokens import count_message_tokens
 
     compactors = {s: Compactor.load(options=CompactionOptions(strategy=s)) for s in strategies}
     totals = {s: StrategyTotals(s) for s in strategies}

@@ -21,13 +21,18 @@ from typing import Any, Literal
 from pydantic import Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-
-from retrieval.chat import Attachment, Message, ToolCall, ToolDefinition, validate_tool_pairing
-from retrieval.errors import ChatFormatError
-from router.decision import RouteOverrides
-from server import http_proxy  # a module import: http_proxy imports this module too
-from server.chat import ChatRequest, SamplingParams, StreamDelta, Usage
-from server.errors import (
+from switchyard.retrieval.chat import (
+    Attachment,
+    Message,
+    ToolCall,
+    ToolDefinition,
+    validate_tool_pairing,
+)
+from switchyard.retrieval.errors import ChatFormatError
+from switchyard.router.decision import RouteOverrides
+from switchyard.server import http_proxy  # a module import: http_proxy imports this module too
+from switchyard.server.chat import ChatRequest, SamplingParams, StreamDelta, Usage
+from switchyard.server.errors import (
     InvalidRequest,
     LimitExceeded,
     SwitchyardError,
@@ -35,9 +40,9 @@ from server.errors import (
     UpstreamRateLimited,
     as_switchyard_error,
 )
-from server.openai_types import OpenAIBaseModel, _int_header, _overrides, parse_body
-from server.pipeline import ChatStream, Pipeline
-from server.responses_store import ResponseStore, StoredResponse
+from switchyard.server.openai_types import OpenAIBaseModel, _int_header, _overrides, parse_body
+from switchyard.server.pipeline import ChatStream, Pipeline
+from switchyard.server.responses_store import ResponseStore, StoredResponse
 
 ENDPOINT = "http.responses"
 SKIPPED_ITEMS = ("reasoning",)  # accepted from Codex-style clients, not sent upstream

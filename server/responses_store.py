@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.errors import NotFound
+from switchyard.server.errors import NotFound
 
 SCHEMA_VERSION = 1
 _SCHEMA = """

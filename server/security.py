@@ -15,14 +15,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from server.auth import CURRENT_KEY_ID
-from server.errors import LimitExceeded, SwitchyardError, Unauthenticated
-from server.log_setup import REQUEST_ID
+from switchyard.server.auth import CURRENT_KEY_ID
+from switchyard.server.errors import LimitExceeded, SwitchyardError, Unauthenticated
+from switchyard.server.log_setup import REQUEST_ID
 
 if TYPE_CHECKING:
     import grpc
-
-    from server.pipeline import Pipeline
+    from switchyard.server.pipeline import Pipeline
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
 GATEWAY_PREFIX = "/switchyard.v1.Gateway/"

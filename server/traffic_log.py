@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from router.traffic import COLUMNS, TrafficRecord, connect
+from switchyard.router.traffic import COLUMNS, TrafficRecord, connect
 
 _INSERT = (f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join(':' + c for c in COLUMNS)})")

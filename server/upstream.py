@@ -26,11 +26,10 @@ from typing import Any, Literal
 
 import aiohttp
 import httpx
-
-from router.decision import RouteDecision
-from server.chat import Attempt
-from server.config import Config, Deployment
-from server.errors import (
+from switchyard.router.decision import RouteDecision
+from switchyard.server.chat import Attempt
+from switchyard.server.config import Config, Deployment
+from switchyard.server.errors import (
     MissingCredentials,
     UpstreamError,
     UpstreamRateLimited,

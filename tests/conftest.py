@@ -12,8 +12,8 @@ from typing import Any, Self
 
 import pytest
 import uvicorn
+from switchyard.server.config import Config, load_config
 
-from server.config import Config, load_config
 from tests.fake_upstream import FakeUpstream
 
 
@@ -65,7 +65,7 @@ def config_factory(fake_upstream: FakeUpstream, tmp_path: Path) -> Callable[...,
 
 @pytest.fixture
 async def pipeline_factory(config_factory: Callable[..., Config]) -> AsyncIterator[Callable[..., Any]]:
-    from server.pipeline import Pipeline
+    from switchyard.server.pipeline import Pipeline
 
     made: list[Pipeline] = []
 
@@ -112,7 +112,7 @@ class ServerThread:
 
 @pytest.fixture
 def proxy_factory(config_factory: Callable[..., Config]) -> Iterator[Callable[..., ServerThread]]:
-    from server.http_proxy import create_app
+    from switchyard.server.http_proxy import create_app
 
     running: list[ServerThread] = []
 

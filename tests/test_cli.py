@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from switchyard.router.traffic import TrafficRecord
+from switchyard.server.cli import app
+from switchyard.server.traffic_log import TrafficLog
 from typer.testing import CliRunner
-
-from router.traffic import TrafficRecord
-from server.cli import app
-from server.traffic_log import TrafficLog
 
 
 def test_help_lists_every_command() -> None:

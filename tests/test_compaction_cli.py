@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import typer
+from switchyard.server.cli_compaction import register
 from typer.testing import CliRunner
-
-from server.cli_compaction import register
 
 
 def app() -> typer.Typer:
@@ -80,7 +79,7 @@ def test_a_budget_below_the_minimum_is_a_clean_error_for_a_real_user(tmp_path) -
 
     path = tmp_path / "h.json"
     path.write_text(json.dumps(big_history()))
-    code = "from server.cli import main; main()"
+    code = "from switchyard.server.cli import main; main()"
     res = subprocess.run([sys.executable, "-c", code, "compact", "--input", str(path),
                           "--budget", "10"], check=False, capture_output=True, text=True,
                          timeout=120)

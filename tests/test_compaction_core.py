@@ -7,9 +7,8 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import compaction
-from compaction import (
+from switchyard import compaction
+from switchyard.compaction import (
     BudgetTooSmall,
     CompactionOptions,
     CompactionPolicy,
@@ -17,12 +16,12 @@ from compaction import (
     InvalidHistory,
     UnknownStrategy,
 )
-from compaction.segment import split_lines
-from compaction.summary import MARK
-from compaction.terms import extract_terms
-from retrieval.chat import Message, ToolCall, validate_tool_pairing
-from retrieval.chunk import Chunk
-from retrieval.errors import ChatFormatError
+from switchyard.compaction.segment import split_lines
+from switchyard.compaction.summary import MARK
+from switchyard.compaction.terms import extract_terms
+from switchyard.retrieval.chat import Message, ToolCall, validate_tool_pairing
+from switchyard.retrieval.chunk import Chunk
+from switchyard.retrieval.errors import ChatFormatError
 
 
 class MemorySink:
@@ -156,7 +155,7 @@ def test_terms() -> None:
 
 
 def test_dropped_chunks_land_in_the_real_store(learned: Compactor, tmp_path) -> None:
-    index_mod = pytest.importorskip("retrieval.index")
+    index_mod = pytest.importorskip("switchyard.retrieval.index")
     store = index_mod.Index.open(tmp_path / "store")
     out = learned.compact(history(), 1200, namespace="s1", sink=store)
     got = store.get(out.dropped_ids[:5])
@@ -165,8 +164,8 @@ def test_dropped_chunks_land_in_the_real_store(learned: Compactor, tmp_path) -> 
 
 @pytest.mark.parametrize("last", ["tool", "user"])
 def test_every_tool_call_is_a_calls_span_on_fresh_and_memoised_segmentation(last: str) -> None:
-    from compaction.segment import segment
-    from retrieval.tokens import counter_for
+    from switchyard.compaction.segment import segment
+    from switchyard.retrieval.tokens import counter_for
 
     msgs = history(6)
     if last == "user":

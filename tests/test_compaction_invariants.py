@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from compaction import BudgetTooSmall, CompactionOptions, Compactor
-from compaction.segment import group_messages
-from retrieval.chat import Message, ToolCall, validate_tool_pairing
-from retrieval.tokens import count_message_tokens
+from switchyard.compaction import BudgetTooSmall, CompactionOptions, Compactor
+from switchyard.compaction.segment import group_messages
+from switchyard.retrieval.chat import Message, ToolCall, validate_tool_pairing
+from switchyard.retrieval.tokens import count_message_tokens
 
 WORDS = ["the", "file", "open", "error", "value", "check", "run", "test", "line", "fix"]
 IDENTS = ["foo_bar", "src/app/main.py", "TimeDelta", "NO6JO3", "user_42", "12345", "x.y.z"]

@@ -4,14 +4,13 @@ and the lookup rule (the span holding what the final message names is kept verba
 from __future__ import annotations
 
 import pytest
-
-from compaction import CompactionOptions, Compactor
-from compaction.evidence import evaluate, visible_terms
-from compaction.summary import MARK, listable, render_mentions, strip_marked
-from compaction.terms import extract_terms, terms_of
-from compaction.trajectories import is_held_out, load_all
-from retrieval.chat import Message, ToolCall, validate_tool_pairing
-from retrieval.tokens import count_message_tokens
+from switchyard.compaction import CompactionOptions, Compactor
+from switchyard.compaction.evidence import evaluate, visible_terms
+from switchyard.compaction.summary import MARK, listable, render_mentions, strip_marked
+from switchyard.compaction.terms import extract_terms, terms_of
+from switchyard.compaction.trajectories import is_held_out, load_all
+from switchyard.retrieval.chat import Message, ToolCall, validate_tool_pairing
+from switchyard.retrieval.tokens import count_message_tokens
 
 
 def test_mentions_read_back_as_the_same_terms() -> None:

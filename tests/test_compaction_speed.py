@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from compaction.segment import segment, split_lines
-from compaction.terms import extract_terms
-from compaction.trajectories import load_all
-from retrieval.tokens import (
+from switchyard.compaction.segment import segment, split_lines
+from switchyard.compaction.terms import extract_terms
+from switchyard.compaction.trajectories import load_all
+from switchyard.retrieval.tokens import (
     TokenCounter,
     count_tokens,
     encode_many_async,
@@ -96,7 +95,7 @@ def test_segment_counts_every_message_exactly() -> None:
 
 
 def test_memoised_messages_segment_as_fresh_ones() -> None:
-    from compaction import segment as segment_mod
+    from switchyard.compaction import segment as segment_mod
 
     msgs = load_all()[7].messages
     counter = TokenCounter()
@@ -149,7 +148,7 @@ def test_terms_equal_the_reference_on_generated_text(text: str) -> None:
 
 
 def test_feature_table_does_not_depend_on_what_came_before() -> None:
-    from compaction import features
+    from switchyard.compaction import features
 
     trajs = load_all()
     counter = TokenCounter()
@@ -173,7 +172,7 @@ def test_feature_table_does_not_depend_on_what_came_before() -> None:
 
 
 def test_blocked_numpy_forward_matches_the_torch_model() -> None:
-    from compaction.scorer import Scorer
+    from switchyard.compaction.scorer import Scorer
 
     scorer = Scorer.load()
     x = np.random.default_rng(0).random((3 * scorer._block + 7, 24), dtype=np.float32)
@@ -182,7 +181,7 @@ def test_blocked_numpy_forward_matches_the_torch_model() -> None:
 
 
 def _count_in_child(texts: list[str]) -> int:
-    from retrieval.tokens import count_tokens_batch
+    from switchyard.retrieval.tokens import count_tokens_batch
 
     return sum(count_tokens_batch(texts))
 
@@ -198,7 +197,7 @@ def test_a_forked_child_counts_on_its_own_worker_threads(real_texts: list[str]) 
 
 
 def test_batched_terms_equal_each_texts_own(real_texts: list[str]) -> None:
-    from compaction.terms import extract_terms_many
+    from switchyard.compaction.terms import extract_terms_many
 
     texts = real_texts[:3000] + ["é_x a/b.py", "", "HTTPServer é", "a/b.py"]
     assert extract_terms_many(texts) == [reference_terms(t) for t in texts]
@@ -207,7 +206,7 @@ def test_batched_terms_equal_each_texts_own(real_texts: list[str]) -> None:
 @settings(max_examples=100, deadline=None)
 @given(texts=st.lists(st.lists(st.sampled_from(WORDISH), max_size=12).map("".join), max_size=6))
 def test_term_cache_many_equals_the_reference(texts: list[str]) -> None:
-    from compaction.terms import TermCache
+    from switchyard.compaction.terms import TermCache
 
     cache = TermCache()
     if texts:
@@ -219,13 +218,13 @@ def test_term_cache_many_equals_the_reference(texts: list[str]) -> None:
 @given(text=st.lists(st.sampled_from(WORDISH + ["ValueError", " ", "\t", "a.", "-x", "/a"]),
                      max_size=10).map("".join))
 def test_reads_as_itself_is_membership_in_its_own_terms(text: str) -> None:
-    from compaction.terms import reads_as_itself
+    from switchyard.compaction.terms import reads_as_itself
 
     assert reads_as_itself(text) == (text in reference_terms(text))
 
 
 def test_reads_as_itself_on_real_terms(real_texts: list[str]) -> None:
-    from compaction.terms import reads_as_itself, terms_of
+    from switchyard.compaction.terms import reads_as_itself, terms_of
 
     terms = sorted({t for text in real_texts[:2000] for t in terms_of(text)})
     assert len(terms) > 1000
@@ -233,7 +232,7 @@ def test_reads_as_itself_on_real_terms(real_texts: list[str]) -> None:
 
 
 def test_async_counts_equal_plain_counts(real_texts: list[str]) -> None:
-    from retrieval.chat import Message
+    from switchyard.retrieval.chat import Message
 
     counter = TokenCounter()
     texts = real_texts[:500] + ["", "x"]
@@ -248,7 +247,7 @@ def test_a_caller_encodes_the_batches_no_worker_started(
 ) -> None:
     import threading
 
-    from retrieval import tokens as tokens_mod
+    from switchyard.retrieval import tokens as tokens_mod
 
     monkeypatch.setattr(tokens_mod, "_BATCHES", 5)
     texts = real_texts[:600]
@@ -266,7 +265,7 @@ def test_a_caller_encodes_the_batches_no_worker_started(
 def test_segmenting_a_counted_history_encodes_nothing_again(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrieval import tokens as tokens_mod
+    from switchyard.retrieval import tokens as tokens_mod
 
     msgs = load_all()[5].messages
     plain = segment(msgs, TokenCounter(), chunk_max_tokens=48, keep_last_groups=2,
@@ -278,7 +277,7 @@ def test_segmenting_a_counted_history_encodes_nothing_again(
         raise AssertionError("encoded again")
 
     monkeypatch.setattr(tokens_mod, "encode_many_async", no_encoding)
-    from compaction import segment as segment_mod
+    from switchyard.compaction import segment as segment_mod
 
     segment_mod._MESSAGES.clear()
     seg = segment(msgs, counter, chunk_max_tokens=48, keep_last_groups=2, namespace="ids")
@@ -296,7 +295,7 @@ def test_one_text_split_two_ways_gets_each_splits_counts() -> None:
 def test_compacting_leaves_the_collector_as_it_found_it() -> None:
     import gc
 
-    from compaction import Compactor
+    from switchyard.compaction import Compactor
 
     msgs = load_all()[2].messages
     comp = Compactor.load()

@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-
-from compaction.errors import CheckpointError, TrajectoryFormatError
-from compaction.features import FEATURE_VERSION, N_FEATURES
-from compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer
-from compaction.train import TrainConfig, auc, examples, fit
-from compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
-from retrieval.chat import validate_tool_pairing
+from switchyard.compaction.errors import CheckpointError, TrajectoryFormatError
+from switchyard.compaction.features import FEATURE_VERSION, N_FEATURES
+from switchyard.compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer
+from switchyard.compaction.train import TrainConfig, auc, examples, fit
+from switchyard.compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
+from switchyard.retrieval.chat import validate_tool_pairing
 
 pytestmark = pytest.mark.skipif(not default_root().is_dir(), reason="trajectory data not present")
 

@@ -1,9 +1,8 @@
 from pathlib import Path
 
 import pytest
-
-from server.config import load_config
-from server.errors import ConfigError
+from switchyard.server.config import load_config
+from switchyard.server.errors import ConfigError
 
 
 def test_defaults_work_without_a_file() -> None:

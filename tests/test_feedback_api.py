@@ -9,11 +9,10 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-
-from proto.switchyard.v1 import gateway_pb2 as pb
-from proto.switchyard.v1 import gateway_pb2_grpc
-from router.outcomes import outcomes_for
-from server.grpc_server import start_grpc_server
+from switchyard.router.outcomes import outcomes_for
+from switchyard.server.grpc_server import start_grpc_server
+from switchyard.v1 import gateway_pb2 as pb
+from switchyard.v1 import gateway_pb2_grpc
 
 # Compaction is not under test here; keeping it off keeps these tests about feedback.
 NO_COMPACTION = {"compaction.enabled": False}

@@ -12,9 +12,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from switchyard.v1 import gateway_pb2 as pb
+from switchyard.v1 import gateway_pb2_grpc
 
-from proto.switchyard.v1 import gateway_pb2 as pb
-from proto.switchyard.v1 import gateway_pb2_grpc
 from tests.fake_upstream import FakeUpstream
 from tests.grpc_support import serving, user
 

@@ -21,26 +21,33 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-from compaction.result import Compaction
-from proto.switchyard.v1 import gateway_pb2 as pb
-from proto.switchyard.v1 import gateway_pb2_grpc
-from retrieval.chat import Message, ToolCall
-from retrieval.chunk import Chunk
-from retrieval.errors import ChatFormatError
-from retrieval.index import Hit
-from router.decision import RouteDecision
-from server.auth import Authenticator
-from server.chat import Attempt, ChatRequest, ChatResult, StreamDelta, ToolCallDelta, Usage
-from server.errors import (
+from switchyard.compaction.result import Compaction
+from switchyard.retrieval.chat import Message, ToolCall
+from switchyard.retrieval.chunk import Chunk
+from switchyard.retrieval.errors import ChatFormatError
+from switchyard.retrieval.index import Hit
+from switchyard.router.decision import RouteDecision
+from switchyard.server.auth import Authenticator
+from switchyard.server.chat import (
+    Attempt,
+    ChatRequest,
+    ChatResult,
+    StreamDelta,
+    ToolCallDelta,
+    Usage,
+)
+from switchyard.server.errors import (
     MissingCredentials,
     NotFound,
     NotImplementedYet,
     UpstreamError,
     UpstreamTimeout,
 )
-from server.limits import ConcurrencyLimiter
-from server.metrics import Metrics
+from switchyard.server.limits import ConcurrencyLimiter
+from switchyard.server.metrics import Metrics
+from switchyard.v1 import gateway_pb2 as pb
+from switchyard.v1 import gateway_pb2_grpc
+
 from tests.grpc_support import serving, user
 
 DECISION = RouteDecision(model="thinking", thinking=True, reasoning_effort="medium",

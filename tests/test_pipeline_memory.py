@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from retrieval.chat import parse_messages
-from server.chat import ChatRequest
-from server.pipeline import RECALL_HEADER
+from switchyard.retrieval.chat import parse_messages
+from switchyard.server.chat import ChatRequest
+from switchyard.server.pipeline import RECALL_HEADER
 
 FACT = "The deploy token for the staging cluster is ZEBRA-4471."
 
@@ -55,7 +55,7 @@ async def test_log_lines_of_a_request_carry_its_id(pipeline_factory, fake_upstre
     """gRPC has no HTTP edge to set the id: the pipeline sets it for the request's task."""
     import asyncio
 
-    from server.log_setup import REQUEST_ID
+    from switchyard.server.log_setup import REQUEST_ID
 
     pipeline = pipeline_factory()
 

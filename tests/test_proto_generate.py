@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from proto import generate
-from proto.switchyard.v1 import gateway_pb2 as pb
-from retrieval.chat import ROLES
-from router.decision import EFFORTS
+from switchyard.retrieval.chat import ROLES
+from switchyard.router.decision import EFFORTS
+from switchyard.v1 import gateway_pb2 as pb
 
 REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("generate", REPO / "proto" / "generate.py")
+assert _spec and _spec.loader
+generate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate)
 GENERATED = [
     "proto/switchyard/v1/gateway_pb2.py",
     "proto/switchyard/v1/gateway_pb2_grpc.py",
@@ -36,7 +40,7 @@ def test_generated_files_carry_the_header_and_import_by_package_path() -> None:
             "# ruff: noqa",
         ]
     grpc_stub = (REPO / GENERATED[1]).read_text()
-    assert "from proto.switchyard.v1 import gateway_pb2 as" in grpc_stub
+    assert "from switchyard.v1 import gateway_pb2 as" in grpc_stub
 
 
 def _copy_tree(tmp_path: Path) -> Path:

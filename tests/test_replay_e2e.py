@@ -12,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
+from switchyard.server.cli_replay import register
 from typer.testing import CliRunner
-
-from server.cli_replay import register
 
 SETTINGS = {
     "compaction.enabled": False,
@@ -95,7 +94,7 @@ def test_replay_cli_dataset_html_and_errors(tmp_path: Path) -> None:
     assert page.count("data:image/png;base64,") == 3 and "<table>" in page
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"nope")
-    from router.errors import RouterDataError
+    from switchyard.router.errors import RouterDataError
 
     result = CliRunner().invoke(_cli(), ["replay", "--parquet", str(bad), "-p", "never"])
     assert isinstance(result.exception, RouterDataError)

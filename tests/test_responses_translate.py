@@ -12,11 +12,10 @@ import pytest
 from openai.types.responses import Response as SDKResponse
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
-
-from retrieval.chat import Message, ToolCall
-from server.chat import StreamDelta, ToolCallDelta, Usage
-from server.errors import InvalidRequest, NotFound, UpstreamRateLimited
-from server.responses_api import (
+from switchyard.retrieval.chat import Message, ToolCall
+from switchyard.server.chat import StreamDelta, ToolCallDelta, Usage
+from switchyard.server.errors import InvalidRequest, NotFound, UpstreamRateLimited
+from switchyard.server.responses_api import (
     ResponseEvents,
     ResponsesRequest,
     Turn,
@@ -28,7 +27,7 @@ from server.responses_api import (
     response_body,
     to_chat_request,
 )
-from server.responses_store import ResponseStore, StoredResponse
+from switchyard.server.responses_store import ResponseStore, StoredResponse
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 

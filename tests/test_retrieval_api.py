@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import retrieval
+from switchyard import retrieval
 
 
 def test_all_matches_exported_names() -> None:
@@ -17,7 +17,7 @@ def test_all_matches_exported_names() -> None:
 
 
 def test_import_loads_nothing_heavy() -> None:
-    code = ("import sys, retrieval, retrieval.index; "
+    code = ("import sys, switchyard.retrieval, switchyard.retrieval.index; "
             "print([m for m in ('torch', 'faiss', 'bm25s', 're2', 'transformers') "
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

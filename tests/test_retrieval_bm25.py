@@ -7,9 +7,8 @@ import random
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
-
-from retrieval.bm25 import Bm25Params, Bm25Shard
-from retrieval.tokenize import split_identifier, tokenize
+from switchyard.retrieval.bm25 import Bm25Params, Bm25Shard
+from switchyard.retrieval.tokenize import split_identifier, tokenize
 
 OKAPI = Bm25Params(method="atire", idf_method="robertson", backend="numpy")
 
@@ -159,7 +158,7 @@ def test_search_many_equals_search() -> None:
 
 def test_pruned_top_k_equals_the_full_sum() -> None:
     """MaxScore pruning (lucene idf is never negative) returns the exhaustive top-10."""
-    from retrieval.bm25 import _pruned_sums, _term_bounds
+    from switchyard.retrieval.bm25 import _pruned_sums, _term_bounds
 
     docs, _ = _corpus(3000, seed=5)
     rng = random.Random(6)

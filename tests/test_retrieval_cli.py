@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import typer
+from switchyard.server.cli_retrieval import register
 from typer.testing import CliRunner
-
-from server.cli_retrieval import register
 
 
 @pytest.fixture()

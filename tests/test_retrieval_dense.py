@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from retrieval.faiss_index import DenseParams, DenseShard
+from switchyard.retrieval.faiss_index import DenseParams, DenseShard
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int = 384) -> np.ndarray:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from retrieval.fuse import convex, fuse, minmax, query_shape, rrf, weights_for
-from retrieval.select import Hits, topk_indices
+from switchyard.retrieval.fuse import convex, fuse, minmax, query_shape, rrf, weights_for
+from switchyard.retrieval.select import Hits, topk_indices
 
 
 def _hits(ids: list[int], scores: list[float]) -> Hits:
@@ -90,7 +89,7 @@ def test_query_shape_kinds(query: str, kind: str) -> None:
 
 
 def test_auto_fusion_follows_the_shape() -> None:
-    from retrieval.fuse import SHAPE_FUSION, fusion_for
+    from switchyard.retrieval.fuse import SHAPE_FUSION, fusion_for
 
     shape = query_shape("where is get_user_name defined")
     assert fusion_for(shape, "auto") == SHAPE_FUSION["mixed"].method
@@ -110,7 +109,7 @@ def test_steep_rrf_keeps_a_sure_first_hit() -> None:
 
 
 def test_auto_fusion_is_per_table() -> None:
-    from retrieval.fuse import HISTORY_FUSION, RRF_C, SHAPE_FUSION, fusion_params
+    from switchyard.retrieval.fuse import HISTORY_FUSION, RRF_C, SHAPE_FUSION, fusion_params
 
     shape = query_shape("how are refunds computed for cancelled flights")
     assert fusion_params(shape) == (SHAPE_FUSION["prose"].method, SHAPE_FUSION["prose"].rrf_c)

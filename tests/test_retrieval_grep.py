@@ -9,9 +9,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from retrieval.errors import InvalidQuery
-from retrieval.grep import (
+from switchyard.retrieval.errors import InvalidQuery
+from switchyard.retrieval.grep import (
     GrepShard,
     Origin,
     alternation,

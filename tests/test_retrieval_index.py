@@ -6,9 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-import retrieval
-from retrieval import (
+from switchyard import retrieval
+from switchyard.retrieval import (
     Chunk,
     ChunkTooLarge,
     Index,
@@ -17,7 +16,7 @@ from retrieval import (
     UnknownNamespace,
     chunk_id,
 )
-from retrieval.bm25 import Bm25Params
+from switchyard.retrieval.bm25 import Bm25Params
 
 TEXTS = [
     "The user asked to cancel reservation 4WQ150 on flight UA123.",
@@ -145,7 +144,7 @@ def test_index_path_honours_gitignore(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def encoder():
-    from retrieval.embedding import get_encoder
+    from switchyard.retrieval.embedding import get_encoder
 
     enc = get_encoder()  # about 5 s once per test session
     return lambda: enc
@@ -173,7 +172,7 @@ def test_hybrid_and_dense_with_minilm(tmp_path: Path, encoder) -> None:
 
 
 def test_rankings_are_what_hybrid_fuses(tmp_path: Path, encoder) -> None:
-    from retrieval.fuse import fuse, fusion_for, query_shape
+    from switchyard.retrieval.fuse import fuse, fusion_for, query_shape
 
     query = "KeyError user_42 in src/app/users.py"
     with Index.open(tmp_path, CONFIG, encoder=encoder) as ix:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from retrieval import Chunk, Index, IndexConfig, chunk_id
-from retrieval.bm25 import Bm25Params
-from retrieval.grep import GrepShard, compile_pattern
-from retrieval.persist import REBUILD_SHARE, RowKeys, reconcile
-from retrieval.store import ChunkStore
+from switchyard.retrieval import Chunk, Index, IndexConfig, chunk_id
+from switchyard.retrieval.bm25 import Bm25Params
+from switchyard.retrieval.grep import GrepShard, compile_pattern
+from switchyard.retrieval.persist import REBUILD_SHARE, RowKeys, reconcile
+from switchyard.retrieval.store import ChunkStore
 
 CONFIG = IndexConfig(bm25=Bm25Params(backend="numpy"))
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "refund", "booking", "flight", "parser", "header"]
@@ -178,8 +177,8 @@ def test_saved_grep_matches_re_after_edits(tmp_path: Path) -> None:
 
 def test_save_dir_swaps_atomically_and_keeps_a_racing_copy(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from retrieval import persist
-    from retrieval.persist import load_keys, save_dir
+    from switchyard.retrieval import persist
+    from switchyard.retrieval.persist import load_keys, save_dir
 
     live = RowKeys(np.asarray([1, 2], np.int64), np.asarray([11, 12], np.int64))
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from retrieval import Chunk, Index, IndexConfig, chunk_id
-from retrieval.bm25 import Bm25Params
-from retrieval.fuse import (
+from switchyard.retrieval import Chunk, Index, IndexConfig, chunk_id
+from switchyard.retrieval.bm25 import Bm25Params
+from switchyard.retrieval.fuse import (
     HISTORY_FUSION,
     SHAPE_FUSION,
     SHAPE_KINDS,
@@ -22,7 +21,7 @@ from retrieval.fuse import (
     table_row,
     weights_for,
 )
-from retrieval.select import Hits
+from switchyard.retrieval.select import Hits
 
 CONFIG = IndexConfig(bm25=Bm25Params(backend="numpy"))
 RECORD = ('{"reservation_id": "ZX81QK", "user_id": "ana_lee_1", "origin": "JFK", '

@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from switchyard.retrieval.chat import Message
+from switchyard.router import RouteRequest, load_router
+from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
+from switchyard.router.data import RouterExample, data_dir, load_dcrouter, load_mmlu, split_families
+from switchyard.router.features import FeatureSpec, featurize, structural_features
+from switchyard.router.mlp import MLPRouter
+from switchyard.router.train import TrainConfig, train
+from switchyard.server.cli_router import register
 from typer.testing import CliRunner
-
-from retrieval.chat import Message
-from router import RouteRequest, load_router
-from router.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
-from router.data import RouterExample, data_dir, load_dcrouter, load_mmlu, split_families
-from router.features import FeatureSpec, featurize, structural_features
-from router.mlp import MLPRouter
-from router.train import TrainConfig, train
-from server.cli_router import register
 
 DATA = data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "routellm_mmlu.csv").is_file(),
@@ -157,7 +156,7 @@ def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
 
 @needs_data
 def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> None:
-    from router.features import WITH_CUES
+    from switchyard.router.features import WITH_CUES
 
     spec = FeatureSpec(structural=WITH_CUES)
     result = train(_tiny(), TrainConfig(progress=False, features=spec), data_hash="tiny")

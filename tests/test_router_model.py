@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from router.crossval import cross_validate
-from router.data import RouterExample
-from router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, embed
-from router.metrics import evaluate_scores
-from router.model import NumpyModel
-from router.train import TrainConfig, fit, train
+from switchyard.router.crossval import cross_validate
+from switchyard.router.data import RouterExample
+from switchyard.router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, embed
+from switchyard.router.metrics import evaluate_scores
+from switchyard.router.model import NumpyModel
+from switchyard.router.train import TrainConfig, fit, train
 
 N_STRUCT = len(STRUCTURAL)
 
@@ -97,7 +96,7 @@ def test_tiny_train_on_synthetic_rows_records_its_shape() -> None:
 
 
 def test_lexical_cues_name_the_task_kind() -> None:
-    from router.cues import LEXICAL, lexical_cues
+    from switchyard.router.cues import LEXICAL, lexical_cues
 
     code = lexical_cues('Write a function to sum a list.\n>>> f([1, 2])\n3')
     assert code["cue_write_code"] == 1.0 and code["cue_doctest"] == 1.0
@@ -112,8 +111,8 @@ def test_lexical_cues_name_the_task_kind() -> None:
 
 
 def test_feature_spec_rejects_unknown_structural_names() -> None:
-    from router.errors import RoutingError
-    from router.features import WITH_CUES
+    from switchyard.router.errors import RoutingError
+    from switchyard.router.features import WITH_CUES
 
     assert FeatureSpec(structural=WITH_CUES).dim == EMBED_DIM + len(WITH_CUES)
     with pytest.raises(RoutingError, match="cue_nope"):

@@ -8,10 +8,9 @@ import os
 
 import numpy as np
 import pytest
-
-import router
-from retrieval.chat import Message
-from router import (
+from switchyard import router
+from switchyard.retrieval.chat import Message
+from switchyard.router import (
     ROUTERS,
     CheckpointError,
     RouteDecision,
@@ -23,16 +22,16 @@ from router import (
     load_router,
     provider_params,
 )
-from router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
-from router.calibrate import (
+from switchyard.router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
+from switchyard.router.calibrate import (
     score_quantiles,
     threshold_for_cost,
     threshold_for_share,
     threshold_from_quantiles,
 )
-from router.checkpoint import load_checkpoint
-from router.knobs import cap_effort, effort_for_grade
-from router.metrics import evaluate_scores
+from switchyard.router.checkpoint import load_checkpoint
+from switchyard.router.knobs import cap_effort, effort_for_grade
+from switchyard.router.metrics import evaluate_scores
 
 KNOWN = {"gpt-5": "thinking", "gpt-4.1-mini": "non_thinking"}
 REQ = RouteRequest(messages=(Message(role="user", content="What is 2 + 2?"),))
@@ -217,7 +216,7 @@ def test_bad_names_and_thresholds_raise() -> None:
 
 
 def test_missing_checkpoint_warns_and_routes_off(tmp_path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="router.loader"):
+    with caplog.at_level(logging.WARNING, logger="switchyard.router.loader"):
         r = load_router("mlp", checkpoint=tmp_path / "nope.pt", default_group="thinking")
     assert isinstance(r, OffRouter) and "routing off" in caplog.text
     assert r.decide(REQ).model == "thinking"
@@ -226,7 +225,7 @@ def test_missing_checkpoint_warns_and_routes_off(tmp_path, caplog) -> None:
 
 
 def test_corrupt_checkpoint_warns_and_routes_off(tmp_path, caplog) -> None:
-    from router.checkpoint import DEFAULT_CHECKPOINT, paths_for
+    from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, paths_for
 
     weights, meta = paths_for(DEFAULT_CHECKPOINT)
     bad = tmp_path / "bad.pt"
@@ -242,7 +241,7 @@ def test_corrupt_checkpoint_warns_and_routes_off(tmp_path, caplog) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="version"):
         load_checkpoint(bad)
-    with caplog.at_level(logging.WARNING, logger="router.loader"):
+    with caplog.at_level(logging.WARNING, logger="switchyard.router.loader"):
         r = load_router("mlp", checkpoint=bad)
     assert isinstance(r, OffRouter) and "checkpoint unusable" in caplog.text
     assert os.path.exists(weights)  # the bundled checkpoint itself is untouched

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from proto.switchyard.v1 import gateway_pb2 as pb
+from switchyard.v1 import gateway_pb2 as pb
 
 FAST = {"compaction.enabled": False, "recall.enabled": False}
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -89,7 +88,7 @@ def test_schemathesis_against_openapi(proxy_factory: Any) -> None:
 
 
 async def test_random_protobuf_bytes_get_clean_statuses(pipeline_factory: Any) -> None:
-    from server.grpc_server import start_grpc_server
+    from switchyard.server.grpc_server import start_grpc_server
 
     server, port = await start_grpc_server(pipeline_factory(**FAST), "127.0.0.1", 0)
     valid = pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],

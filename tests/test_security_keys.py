@@ -16,13 +16,12 @@ import grpc
 import httpx
 import pytest
 import typer
+from switchyard.server.auth import Authenticator, KeyStore, check_bind, is_loopback, keys_path
+from switchyard.server.errors import ConfigError, NotFound, Unauthenticated
+from switchyard.server.log_setup import REDACTED, JsonFormatter, Redactor
+from switchyard.v1 import gateway_pb2 as pb
+from switchyard.v1 import gateway_pb2_grpc
 from typer.testing import CliRunner
-
-from proto.switchyard.v1 import gateway_pb2 as pb
-from proto.switchyard.v1 import gateway_pb2_grpc
-from server.auth import Authenticator, KeyStore, check_bind, is_loopback, keys_path
-from server.errors import ConfigError, NotFound, Unauthenticated
-from server.log_setup import REDACTED, JsonFormatter, Redactor
 
 KEYS = {"auth.mode": "keys", "compaction.enabled": False}
 BODY = {"model": "switchyard/auto", "messages": [{"role": "user", "content": "hello"}]}
@@ -100,7 +99,7 @@ def test_local_mode_binds_loopback_only() -> None:
 
 
 def test_serve_refuses_a_public_host_in_local_mode(config_factory: Any) -> None:
-    from server.app import serve
+    from switchyard.server.app import serve
 
     with pytest.raises(ConfigError, match="auth.mode"):
         asyncio.run(serve(config_factory(**{"server.host": "0.0.0.0"})))
@@ -120,7 +119,7 @@ def test_redactor_removes_keys_bearer_values_and_configured_secrets() -> None:
 
 # -- the CLI --------------------------------------------------------------------------------
 def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
-    from server.cli_keys import register
+    from switchyard.server.cli_keys import register
 
     app = typer.Typer()
     register(app)
@@ -186,7 +185,7 @@ def _assert_no_secret(keys: list[str], *texts: str) -> None:
 # -- gRPC -----------------------------------------------------------------------------------
 async def test_grpc_keys_missing_wrong_revoked_valid(pipeline_factory: Any,
                                                      captured_logs: io.StringIO) -> None:
-    from server.grpc_server import start_grpc_server
+    from switchyard.server.grpc_server import start_grpc_server
 
     pipeline = pipeline_factory(**KEYS)
     store = pipeline.auth.store

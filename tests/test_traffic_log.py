@@ -3,10 +3,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from router.traffic import COLUMNS, NewerSchemaError, TrafficRecord, connect, iter_records
-from server.log_export import export_parquet
-from server.traffic_log import TrafficLog
+from switchyard.router.traffic import (
+    COLUMNS,
+    NewerSchemaError,
+    TrafficRecord,
+    connect,
+    iter_records,
+)
+from switchyard.server.log_export import export_parquet
+from switchyard.server.traffic_log import TrafficLog
 
 
 def test_migrating_a_blank_db_gives_the_expected_columns(tmp_path: Path) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from router.errors import RoutingError
-from router.verifiers import (
+from switchyard.router.errors import RoutingError
+from switchyard.router.verifiers import (
     VerifierSpec,
     command_passes,
     exact_match,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from compaction.errors import UnknownStrategy
-from compaction.strategies import learned, observation_mask, truncate
+from switchyard.compaction.errors import UnknownStrategy
+from switchyard.compaction.strategies import learned, observation_mask, truncate
 
 STRATEGIES: dict[str, Callable[..., object]] = {
     learned.NAME: learned.compact,

@@ -8,15 +8,15 @@ from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any
 
-from compaction.errors import InvalidHistory
-from compaction.options import CompactionOptions
-from compaction.result import Compaction, Run
-from compaction.segment import Segmentation, segment
-from compaction.select import Selector
-from compaction.terms import terms_of
-from retrieval.chat import ROLES, Message, validate_tool_pairing
-from retrieval.chunk import Chunk
-from retrieval.tokens import TokenCounter, counter_for
+from switchyard.compaction.errors import InvalidHistory
+from switchyard.compaction.options import CompactionOptions
+from switchyard.compaction.result import Compaction, Run
+from switchyard.compaction.segment import Segmentation, segment
+from switchyard.compaction.select import Selector
+from switchyard.compaction.terms import terms_of
+from switchyard.retrieval.chat import ROLES, Message, validate_tool_pairing
+from switchyard.retrieval.chunk import Chunk
+from switchyard.retrieval.tokens import TokenCounter, counter_for
 
 # Dropped chunks are frozen and an agent's next call drops mostly the same ones: reuse them.
 _CHUNKS: dict[tuple[str, str, str, int], Chunk] = {}

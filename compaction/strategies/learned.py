@@ -19,19 +19,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-
-from compaction.features import TermTable, build_table
-from compaction.options import CompactionOptions
-from compaction.result import Compaction
-from compaction.segment import Segmentation
-from compaction.select import Selector
-from compaction.strategies.base import finish, prepare, unchanged
-from compaction.summary import listable, term_cost
-from compaction.terms import terms_of
-from retrieval.chat import Message
+from switchyard.compaction.features import TermTable, build_table
+from switchyard.compaction.options import CompactionOptions
+from switchyard.compaction.result import Compaction
+from switchyard.compaction.segment import Segmentation
+from switchyard.compaction.select import Selector
+from switchyard.compaction.strategies.base import finish, prepare, unchanged
+from switchyard.compaction.summary import listable, term_cost
+from switchyard.compaction.terms import terms_of
+from switchyard.retrieval.chat import Message
 
 if TYPE_CHECKING:
-    from compaction.scorer import Scorer
+    from switchyard.compaction.scorer import Scorer
 
 NAME = "learned"
 T = TypeVar("T")
@@ -51,7 +50,7 @@ def compact(
     scorer: Scorer | None = None,
 ) -> Compaction:
     if scorer is None:
-        from compaction.scorer import Scorer
+        from switchyard.compaction.scorer import Scorer
 
         scorer = Scorer.load()
     # The term table, its scores and the lookup bonus need no token counts: all are made

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from compaction.features import observation_messages
-from compaction.options import CompactionOptions
-from compaction.result import Compaction
-from compaction.strategies.base import finish, prepare, selector, unchanged
-from retrieval.chat import Message
+from switchyard.compaction.features import observation_messages
+from switchyard.compaction.options import CompactionOptions
+from switchyard.compaction.result import Compaction
+from switchyard.compaction.strategies.base import finish, prepare, selector, unchanged
+from switchyard.retrieval.chat import Message
 
 NAME = "observation_mask"
 

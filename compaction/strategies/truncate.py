@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from compaction.options import CompactionOptions
-from compaction.result import Compaction
-from compaction.strategies.base import finish, prepare, selector, unchanged
-from retrieval.chat import Message
+from switchyard.compaction.options import CompactionOptions
+from switchyard.compaction.result import Compaction
+from switchyard.compaction.strategies.base import finish, prepare, selector, unchanged
+from switchyard.retrieval.chat import Message
 
 NAME = "truncate"
 

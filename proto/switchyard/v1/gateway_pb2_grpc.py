@@ -6,7 +6,7 @@
 import grpc
 import warnings
 
-from proto.switchyard.v1 import gateway_pb2 as proto_dot_switchyard_dot_v1_dot_gateway__pb2
+from switchyard.v1 import gateway_pb2 as switchyard_dot_v1_dot_gateway__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -21,7 +21,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in proto/switchyard/v1/gateway_pb2_grpc.py depends on'
+        + ' but the generated code in switchyard/v1/gateway_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -42,38 +42,38 @@ class GatewayStub:
         """
         self.Chat = channel.unary_unary(
                 '/switchyard.v1.Gateway/Chat',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.ChatResponse.FromString,
                 _registered_method=True)
         self.StreamChat = channel.unary_stream(
                 '/switchyard.v1.Gateway/StreamChat',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.StreamChatResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.StreamChatResponse.FromString,
                 _registered_method=True)
         self.Route = channel.unary_unary(
                 '/switchyard.v1.Gateway/Route',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.RouteResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.RouteResponse.FromString,
                 _registered_method=True)
         self.Compact = channel.unary_unary(
                 '/switchyard.v1.Gateway/Compact',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.CompactRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.CompactResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.CompactRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.CompactResponse.FromString,
                 _registered_method=True)
         self.Recall = channel.unary_unary(
                 '/switchyard.v1.Gateway/Recall',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.RecallRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.RecallResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.RecallRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.RecallResponse.FromString,
                 _registered_method=True)
         self.Index = channel.unary_unary(
                 '/switchyard.v1.Gateway/Index',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.IndexRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.IndexResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.IndexRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.IndexResponse.FromString,
                 _registered_method=True)
         self.Feedback = channel.unary_unary(
                 '/switchyard.v1.Gateway/Feedback',
-                request_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.FeedbackRequest.SerializeToString,
-                response_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.FeedbackResponse.FromString,
+                request_serializer=switchyard_dot_v1_dot_gateway__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_gateway__pb2.FeedbackResponse.FromString,
                 _registered_method=True)
 
 
@@ -138,38 +138,38 @@ def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Chat': grpc.unary_unary_rpc_method_handler(
                     servicer.Chat,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.ChatRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.ChatResponse.SerializeToString,
             ),
             'StreamChat': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamChat,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.StreamChatResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.ChatRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.StreamChatResponse.SerializeToString,
             ),
             'Route': grpc.unary_unary_rpc_method_handler(
                     servicer.Route,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.RouteResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.ChatRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.RouteResponse.SerializeToString,
             ),
             'Compact': grpc.unary_unary_rpc_method_handler(
                     servicer.Compact,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.CompactRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.CompactResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.CompactRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.CompactResponse.SerializeToString,
             ),
             'Recall': grpc.unary_unary_rpc_method_handler(
                     servicer.Recall,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.RecallRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.RecallResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.RecallRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.RecallResponse.SerializeToString,
             ),
             'Index': grpc.unary_unary_rpc_method_handler(
                     servicer.Index,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.IndexRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.IndexResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.IndexRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.IndexResponse.SerializeToString,
             ),
             'Feedback': grpc.unary_unary_rpc_method_handler(
                     servicer.Feedback,
-                    request_deserializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.FeedbackRequest.FromString,
-                    response_serializer=proto_dot_switchyard_dot_v1_dot_gateway__pb2.FeedbackResponse.SerializeToString,
+                    request_deserializer=switchyard_dot_v1_dot_gateway__pb2.FeedbackRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_gateway__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -200,8 +200,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/Chat',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.ChatResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -227,8 +227,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/StreamChat',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.StreamChatResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.StreamChatResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -254,8 +254,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/Route',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.RouteResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.ChatRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.RouteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -281,8 +281,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/Compact',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.CompactRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.CompactResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.CompactRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.CompactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -308,8 +308,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/Recall',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.RecallRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.RecallResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.RecallRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.RecallResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -335,8 +335,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/Index',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.IndexRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.IndexResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.IndexRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.IndexResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -362,8 +362,8 @@ class Gateway:
             request,
             target,
             '/switchyard.v1.Gateway/Feedback',
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.FeedbackRequest.SerializeToString,
-            proto_dot_switchyard_dot_v1_dot_gateway__pb2.FeedbackResponse.FromString,
+            switchyard_dot_v1_dot_gateway__pb2.FeedbackRequest.SerializeToString,
+            switchyard_dot_v1_dot_gateway__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

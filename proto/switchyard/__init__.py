@@ -1,1 +1,0 @@
-"""Switchyard protobuf packages; generated stubs live in v1/ (see proto/generate.py)."""
