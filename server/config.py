@@ -167,7 +167,7 @@ class VerifierConfig(_Strict):
 
 
 class OutcomesConfig(_Strict):
-    """Outcomes from live traffic, all off the request path (server/outcomes.py)."""
+    """Outcomes from live traffic, all off the request path (server/traffic/outcome_service.py)."""
 
     verifiers: list[VerifierConfig] = Field(default_factory=list)
     shadow_share: float = Field(0.0, ge=0, le=1,

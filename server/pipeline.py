@@ -17,19 +17,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from switchyard.retrieval.chat import Message, latest_user_text, to_openai_messages
-from switchyard.retrieval.tokens import count_message_tokens
+from switchyard.core.messages import Message, latest_user_text, to_openai_messages
+from switchyard.core.tokens import count_message_tokens
+from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
-from switchyard.router.traffic import TrafficRecord
 from switchyard.server.auth import Authenticator
-from switchyard.server.chat import (
-    Attempt,
-    ChatRequest,
-    ChatResult,
-    Prepared,
-    StreamDelta,
-    Usage,
-)
 from switchyard.server.config import AUTO_MODEL, Config, Deployment
 from switchyard.server.errors import (
     InvalidRequest,
@@ -42,11 +34,19 @@ from switchyard.server.errors import (
 )
 from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.log_setup import REQUEST_ID
-from switchyard.server.metrics import Metrics
-from switchyard.server.outcomes import OutcomeService
+from switchyard.server.pipeline_types import (
+    Attempt,
+    ChatRequest,
+    ChatResult,
+    Prepared,
+    StreamDelta,
+    Usage,
+)
+from switchyard.server.prometheus import Metrics
 from switchyard.server.streaming import Assembler, parse_chunk
-from switchyard.server.traffic_log import TrafficLog
-from switchyard.server.upstream import StreamHandle, Upstream
+from switchyard.server.traffic.outcome_service import OutcomeService
+from switchyard.server.traffic.writer import TrafficLog
+from switchyard.server.upstream.retry import StreamHandle, Upstream
 
 if TYPE_CHECKING:
     from switchyard.compaction import Compaction, Compactor
@@ -263,8 +263,8 @@ class Pipeline:
 
     async def index(self, namespace: str,
                               documents: Sequence[tuple[str, str]]) -> list[str]:
+        from switchyard.core.tokens import count_tokens
         from switchyard.retrieval.chunk import Chunk, chunk_id
-        from switchyard.retrieval.tokens import count_tokens
 
         if not namespace:
             raise InvalidRequest("namespace must not be empty", param="namespace")
@@ -278,8 +278,8 @@ class Pipeline:
                        source: str, weight: float) -> bool:
         """Attach an outcome to a logged request; True when new, False when it replaced one
         from the same source (idempotent by request id + source)."""
+        from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
         from switchyard.router.errors import RoutingError
-        from switchyard.router.outcomes import Outcome, UnknownRequest
 
         if self.log is None:
             raise NotImplementedYet("Feedback needs the traffic log; set "
@@ -519,7 +519,7 @@ def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
 
 def _recall_block(hits: Sequence[Hit], budget: int, present: str,
                   model: str) -> tuple[str, list[str]]:
-    from switchyard.retrieval.tokens import count_tokens
+    from switchyard.core.tokens import count_tokens
 
     parts, used, spent = [RECALL_HEADER], [], count_tokens(RECALL_HEADER, model)
     for hit in hits:
