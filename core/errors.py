@@ -3,6 +3,7 @@
     ValueError
     └── ParamError               base of every component's errors: a message and the bad param
         ├── ChatFormatError      a message list that is not a valid OpenAI chat request
+        ├── OutcomeError         an outcome the traffic log cannot take (bad field, unknown id)
         ├── RetrievalError       (retrieval/errors.py)
         ├── RoutingError         (router/errors.py)
         └── CompactionError      (compaction/errors.py)
@@ -25,3 +26,7 @@ class ParamError(ValueError):
 
 class ChatFormatError(ParamError):
     """A message list that the OpenAI API would reject. `param` points at the bad field."""
+
+
+class OutcomeError(ParamError):
+    """An outcome the traffic log cannot take: a bad field, or a request id it does not hold."""

@@ -69,6 +69,9 @@ class Price(_Strict):
     input: float = Field(ge=0, description="USD per million input tokens")
     output: float = Field(ge=0, description="USD per million output tokens (reasoning included)")
 
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
 
 class ModelsConfig(_Strict):
     thinking: list[Deployment] = Field(

@@ -63,6 +63,7 @@ class ChatRequest:
     deadline: float | None = None  # absolute time.monotonic() the caller stops waiting
     endpoint: str = "http.chat.completions"  # which front door, for the log
     raw_json: str | None = None  # the caller's body as received, for the log and replay
+    shadow_of: str | None = None  # the primary request id, when this is its shadow call
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,1 @@
-"""The traffic log and its outcomes: one schema, one reader, read by router/ and written by server/."""
+"""The traffic log and its outcomes: one schema and reader; router/ reads it, server/ writes it."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from switchyard.router.errors import RoutingError
+from switchyard.core.errors import OutcomeError
 
 Source = Literal["verifier", "user", "judge"]
 SOURCES: tuple[Source, ...] = ("verifier", "user", "judge")
@@ -31,7 +31,7 @@ LABEL_SCORES: dict[str, float] = {
 }
 
 
-class UnknownRequest(RoutingError):
+class UnknownRequest(OutcomeError):
     """An outcome for a request id the traffic log does not hold."""
 
     def __init__(self, request_id: str) -> None:
@@ -52,16 +52,16 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if not self.request_id:
-            raise RoutingError("request_id is required", "request_id")
+            raise OutcomeError("request_id is required", "request_id")
         if self.source not in SOURCES:
-            raise RoutingError(f"source must be one of {', '.join(SOURCES)}; got "
+            raise OutcomeError(f"source must be one of {', '.join(SOURCES)}; got "
                                f"{self.source!r}", "source")
         if self.label is None and self.score is None:
-            raise RoutingError("give a label, a score, or both", "label")
+            raise OutcomeError("give a label, a score, or both", "label")
         if self.score is not None and not (math.isfinite(self.score) and 0 <= self.score <= 1):
-            raise RoutingError(f"score must be in [0, 1]; got {self.score}", "score")
+            raise OutcomeError(f"score must be in [0, 1]; got {self.score}", "score")
         if not (math.isfinite(self.weight) and self.weight >= 0):
-            raise RoutingError(f"weight must be a finite number >= 0; got {self.weight}",
+            raise OutcomeError(f"weight must be a finite number >= 0; got {self.weight}",
                                "weight")
 
     @property

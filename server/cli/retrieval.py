@@ -1,4 +1,4 @@
-"""`switchyard index` and `switchyard search`: the retrieval commands (wired by server/cli/main.py)."""
+"""`switchyard index` and `switchyard search`: the retrieval commands (wired by cli/main.py)."""
 
 from __future__ import annotations
 

@@ -102,14 +102,14 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
     return ChatRequest(
         messages=parse_messages(body.messages), model=body.model,
         tools=parse_tools(body.tools), params=params,
-        overrides=_overrides(headers, body.reasoning_effort), stream=body.stream,
+        overrides=header_overrides(headers, body.reasoning_effort), stream=body.stream,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         session_id=headers.get("x-switchyard-session-id", ""),
-        compact_budget=_int_header(headers, "x-switchyard-compact-budget"),
+        compact_budget=int_header(headers, "x-switchyard-compact-budget"),
         raw_json=raw.decode("utf-8", errors="replace"))
 
 
-def _overrides(headers: Mapping[str, str], body_effort: str | None) -> RouteOverrides:
+def header_overrides(headers: Mapping[str, str], body_effort: str | None) -> RouteOverrides:
     thinking = headers.get("x-switchyard-thinking")
     if thinking is not None and thinking.lower() not in ("true", "false", "1", "0"):
         raise InvalidRequest("x-switchyard-thinking must be true or false",
@@ -118,7 +118,7 @@ def _overrides(headers: Mapping[str, str], body_effort: str | None) -> RouteOver
         thinking=None if thinking is None else thinking.lower() in ("true", "1"),
         reasoning_effort=_effort(headers, "x-switchyard-reasoning-effort") or body_effort,  # type: ignore[arg-type]
         max_effort=_effort(headers, "x-switchyard-max-effort"),  # type: ignore[arg-type]
-        budget_tokens=_int_header(headers, "x-switchyard-budget-tokens"),
+        budget_tokens=int_header(headers, "x-switchyard-budget-tokens"),
     )
 
 
@@ -130,7 +130,7 @@ def _effort(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+def int_header(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     if value is None:
         return None

@@ -22,20 +22,21 @@ import random
 import sqlite3
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
 from switchyard.core.trafficlog.schema import TrafficRecord, connect
 from switchyard.router.decision import RouteDecision
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import OutcomesConfig, VerifierConfig
-
-if TYPE_CHECKING:
-    from switchyard.server.pipeline import Pipeline
-    from switchyard.server.pipeline_types import ChatRequest, ChatResult
+from switchyard.server.pipeline_types import ChatRequest, ChatResult
 
 logger = logging.getLogger(__name__)
+Chat = Callable[[ChatRequest], Awaitable[ChatResult]]
+AfterResponse = Callable[[ChatRequest, ChatResult, TrafficRecord], None]
 GROUPS = ("thinking", "non_thinking")
 EXPECTED_TAG = "expected:"
 
@@ -51,8 +52,12 @@ class OutcomeStats:
 
 
 class OutcomeService:
-    def __init__(self, pipeline: Pipeline, settings: OutcomesConfig) -> None:
-        self._pipeline = pipeline
+    """`chat` runs shadow calls through the pipeline; `log_path` is the traffic log that
+    outcomes attach to (None when the server keeps no log)."""
+
+    def __init__(self, settings: OutcomesConfig, *, chat: Chat, log_path: Path | None) -> None:
+        self._chat = chat
+        self._log_path = log_path
         self.settings = settings
         self._rng = random.Random(settings.seed)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
@@ -68,9 +73,8 @@ class OutcomeService:
     def _record_sync(self, outcome: Outcome) -> bool:
         with self._db_lock:
             if self._db is None:
-                log = self._pipeline.log
-                assert log is not None
-                self._db = connect(log.path)
+                assert self._log_path is not None
+                self._db = connect(self._log_path)
             return record_outcome(self._db, outcome)
 
     # -- exploration -------------------------------------------------------------------
@@ -138,10 +142,11 @@ class OutcomeService:
     async def _shadow(self, request: ChatRequest, primary: TrafficRecord) -> None:
         other = "non_thinking" if primary.thinking else "thinking"
         # Pinning the other group by name; the caller's effort overrides still apply.
-        shadow = replace(request, model=other, request_id=f"shd_{uuid.uuid4().hex[:24]}", stream=False,
-                         endpoint="shadow", deadline=None)
+        shadow = replace(request, model=other, request_id=f"shd_{uuid.uuid4().hex[:24]}",
+                         stream=False, endpoint="shadow", deadline=None,
+                         shadow_of=primary.request_id)
         try:
-            await self._pipeline.chat(shadow, shadow_of=primary.request_id)
+            await self._chat(shadow)
             self.stats.shadows += 1
         except Exception as exc:  # noqa: BLE001 - background work: log, never raise
             self.stats.shadow_errors += 1

@@ -29,7 +29,7 @@ from switchyard.server.errors import (
     SwitchyardError,
     UpstreamRateLimited,
 )
-from switchyard.server.http.openai_types import _int_header, _overrides
+from switchyard.server.http.openai_types import header_overrides, int_header
 from switchyard.server.http.responses.wire import ResponsesRequest, Turn
 from switchyard.server.pipeline_types import ChatRequest, SamplingParams, Usage
 
@@ -47,7 +47,7 @@ def to_chat_request(body: ResponsesRequest, history: list[dict[str, Any]],
         messages=messages, model=body.model, tools=parse_flat_tools(body.tools),
         params=_sampling(body), overrides=_effort_overrides(body, headers), stream=body.stream,
         include_usage=True, session_id=headers.get("x-switchyard-session-id", ""),
-        compact_budget=_int_header(headers, "x-switchyard-compact-budget"),
+        compact_budget=int_header(headers, "x-switchyard-compact-budget"),
         endpoint=ENDPOINT, raw_json=raw.decode("utf-8", errors="replace"))
 
 
@@ -224,7 +224,8 @@ def _response_format(text: dict[str, Any] | None) -> str | None:
 def _effort_overrides(body: ResponsesRequest, headers: Mapping[str, str]) -> RouteOverrides:
     """A caller's own reasoning.effort is an override; "none" means the non-thinking group."""
     effort = body.reasoning.effort if body.reasoning else None
-    overrides = _overrides(headers, {"xhigh": "high", "none": None}.get(effort or "", effort))
+    body_effort = {"xhigh": "high", "none": None}.get(effort or "", effort)
+    overrides = header_overrides(headers, body_effort)
     if effort == "none" and overrides.thinking is None and overrides.reasoning_effort is None:
         overrides = dataclasses.replace(overrides, thinking=False)
     return overrides
