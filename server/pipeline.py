@@ -20,6 +20,7 @@ from switchyard.core.messages import Message, latest_user_text, to_openai_messag
 from switchyard.core.tokens import count_message_tokens
 from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
+from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
 from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
 from switchyard.server.errors import (
@@ -77,7 +78,8 @@ class Pipeline:
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
         self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
-        self.outcomes = OutcomeService(  # verifiers, shadow, exploration
+        self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
+        self.outcomes = OutcomeService(  # verifiers and shadow calls
             config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
         self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
         self.auth = Authenticator.from_config(config)
@@ -162,7 +164,7 @@ class Pipeline:
             await stage(prepared)
             prepared.stage_ms[name] = _ms(t0)
         prepared.decision, prepared.propensity, prepared.explored = \
-            self.outcomes.explore(prepared.decision)
+            self.explorer.explore(prepared.decision)
         return prepared
 
     async def _admit(self, p: Prepared) -> None:
