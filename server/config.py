@@ -24,7 +24,6 @@ from switchyard.server.errors import ConfigError
 
 ENV_PREFIX = "SWITCHYARD_"
 AUTO_MODEL = "switchyard/auto"
-OPENAI_COMPATIBLE_PREFIXES = ("openai/", "hosted_vllm/", "openai_compatible/")
 
 
 class _Strict(BaseModel):
@@ -44,18 +43,13 @@ class Deployment(_Strict):
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
-        "through litellm.acompletion; 'auto': openai for openai/ and hosted_vllm/ models",
+        "through litellm.acompletion; 'auto': openai for OpenAI-compatible providers "
+        "(server/upstream/providers.py)",
     )
 
     @property
     def public_name(self) -> str:
         return self.name or self.model
-
-    @property
-    def uses_openai_transport(self) -> bool:
-        if self.transport != "auto":
-            return self.transport == "openai"
-        return self.model.startswith(OPENAI_COMPATIBLE_PREFIXES)
 
     def resolve_api_key(self, environ: Mapping[str, str] = os.environ) -> str | None:
         if self.api_key is not None:

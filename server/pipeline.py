@@ -87,7 +87,7 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
         from switchyard.retrieval import Index
-        from switchyard.router import load_router, provider_params
+        from switchyard.router import load_router
 
         groups = config.models.group_of()
         router = load_router(
@@ -101,7 +101,7 @@ class Pipeline:
         log = TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
         return cls(
             config,
-            upstream=Upstream(config, provider_params=provider_params, **upstream_kwargs),
+            upstream=Upstream(config, **upstream_kwargs),
             router=router,
             log=log,
             compactor=_load_compactor(config),

@@ -34,6 +34,7 @@ from switchyard.server.errors import (
     UpstreamTimeout,
 )
 from switchyard.server.pipeline_types import Attempt
+from switchyard.server.upstream.providers import provider_params, uses_openai_transport
 from switchyard.server.upstream.sse import SSEReader
 from switchyard.server.upstream.transports import (
     dumps,
@@ -79,7 +80,7 @@ class Upstream:
         self,
         config: Config,
         *,
-        provider_params: ProviderParams,
+        provider_params: ProviderParams = provider_params,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.config = config
@@ -151,7 +152,7 @@ class Upstream:
         async def once(d: Deployment, group: str) -> CallOutcome:
             payload = self._payload(body, decision, d, group)
             timeout = self._timeout(d, deadline)
-            if d.uses_openai_transport:
+            if uses_openai_transport(d):
                 result = await self._openai_complete(d, payload, timeout)
             else:
                 result = await litellm_complete(d, payload, timeout, self._api_key(d))
@@ -168,7 +169,7 @@ class Upstream:
             payload = self._payload(body, decision, d, group)
             payload["stream"] = True
             timeout = self._timeout(d, deadline)
-            if d.uses_openai_transport:
+            if uses_openai_transport(d):
                 batches = self._openai_stream(d, payload, timeout)
             else:
                 batches = litellm_stream(d, payload, timeout, self._api_key(d))

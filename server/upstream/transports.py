@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import aiohttp
 import httpx
+from switchyard.core.litellm_loader import load_litellm
 from switchyard.server.config import Deployment
 from switchyard.server.errors import (
     MissingCredentials,
@@ -80,14 +80,6 @@ def dumps(obj: Any) -> str:
 
 
 # -- LiteLLM transport -------------------------------------------------------------------
-def _litellm() -> Any:
-    # LiteLLM fetches a price map over the network at import unless told not to.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    return litellm
-
-
 def _litellm_kwargs(d: Deployment, payload: dict[str, Any], timeout: float,
                     api_key: str | None) -> dict[str, Any]:
     kwargs = dict(payload)
@@ -100,7 +92,7 @@ def _litellm_kwargs(d: Deployment, payload: dict[str, Any], timeout: float,
 
 
 def _map_litellm_error(d: Deployment, exc: Exception) -> UpstreamError:
-    litellm = _litellm()
+    litellm = load_litellm()
     name = d.public_name
     status = getattr(exc, "status_code", None)
     text = f"model {name!r}: {getattr(exc, 'message', str(exc))[:500]}"
@@ -121,7 +113,7 @@ async def litellm_complete(d: Deployment, payload: dict[str, Any], timeout: floa
                             api_key: str | None) -> dict[str, Any]:
     import openai  # litellm's exceptions derive from the openai SDK's
 
-    litellm = _litellm()
+    litellm = load_litellm()
     try:
         response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
     except (openai.OpenAIError, httpx.HTTPError) as exc:
@@ -133,7 +125,7 @@ async def litellm_stream(d: Deployment, payload: dict[str, Any], timeout: float,
                           api_key: str | None) -> AsyncIterator[list[dict[str, Any]]]:
     import openai
 
-    litellm = _litellm()
+    litellm = load_litellm()
     try:
         response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
         async for chunk in response:
