@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from switchyard.core.messages import Message, latest_user_text, to_openai_messages
 from switchyard.core.tokens import count_message_tokens
-from switchyard.core.trafficlog.schema import TrafficRecord
+from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
@@ -33,7 +33,6 @@ from switchyard.server.errors import (
 from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.log_setup import REQUEST_ID
 from switchyard.server.pipeline_types import (
-    Attempt,
     ChatRequest,
     ChatResult,
     Prepared,

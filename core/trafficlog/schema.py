@@ -25,6 +25,17 @@ def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Con
     return fn
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream try: which deployment, how it ended, how long it took."""
+
+    deployment: str
+    group: str
+    outcome: str  # "ok" or the error class name
+    latency_ms: float
+    status: int | None = None
+
+
 @dataclass(slots=True)
 class TrafficRecord:
     request_id: str
@@ -59,8 +70,8 @@ class TrafficRecord:
     recalled_chunks: int = 0
     attempts: int = 0
     fallback: bool = False
-    stage_ms_json: str = "{}"
-    attempts_json: str = "[]"
+    stage_ms: dict[str, float] = field(default_factory=dict)  # column stage_ms_json
+    attempt_log: list[Attempt] = field(default_factory=list)  # column attempts_json
     request_json: str | None = None  # the caller's request body (for replay)
     # m002: counterfactual replay. `propensity` is P(the logged group | request) under the
     # logging policy (set while exploration is on); `explored` marks a randomised choice;
@@ -70,10 +81,27 @@ class TrafficRecord:
     shadow_of: str | None = None
 
     def as_row(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        row["stage_ms_json"] = json.dumps({k: round(v, 3) for k, v in self.stage_ms.items()})
+        row["attempts_json"] = json.dumps([
+            {**asdict(a), "latency_ms": round(a.latency_ms, 3)} for a in self.attempt_log])
+        del row["stage_ms"], row["attempt_log"]
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TrafficRecord:
+        values = dict(row)
+        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
+            values[key] = bool(values[key])
+        values["stage_ms"] = json.loads(values.pop("stage_ms_json") or "{}")
+        values["attempt_log"] = [Attempt(**a) for a in json.loads(values.pop("attempts_json")
+                                                                  or "[]")]
+        return cls(**values)
 
 
-COLUMNS = tuple(f.name for f in fields(TrafficRecord))
+# The typed fields are stored as JSON text, in columns named for that.
+_JSON_COLUMNS = {"stage_ms": "stage_ms_json", "attempt_log": "attempts_json"}
+COLUMNS = tuple(_JSON_COLUMNS.get(f.name, f.name) for f in fields(TrafficRecord))
 
 
 @migration
@@ -189,11 +217,4 @@ def iter_records(db: sqlite3.Connection, where: str = "1=1",
     cursor = db.execute(f"SELECT {', '.join(COLUMNS)} FROM requests WHERE {where} "
                         "ORDER BY created_at", params)
     for row in cursor:
-        values = dict(zip(COLUMNS, row))
-        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
-            values[key] = bool(values[key])
-        yield TrafficRecord(**values)
-
-
-def stage_ms(record: TrafficRecord) -> dict[str, float]:
-    return json.loads(record.stage_ms_json)
+        yield TrafficRecord.from_row(dict(zip(COLUMNS, row)))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from switchyard.core.trafficlog.schema import Attempt
 from switchyard.router.decision import RouteDecision
 from switchyard.server.config import Config, Deployment
 from switchyard.server.errors import (
@@ -33,7 +34,6 @@ from switchyard.server.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from switchyard.server.pipeline_types import Attempt
 from switchyard.server.upstream.providers import provider_params, uses_openai_transport
 from switchyard.server.upstream.sse import SSEReader
 from switchyard.server.upstream.transports import (
