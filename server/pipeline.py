@@ -121,15 +121,16 @@ class Pipeline:
         started = time.monotonic()
         request = self._identify(request)
         record = self.recorder.open(request)
+        prepared = _unprepared(request, started)
         try:
-            prepared = await self.prepare(request, started)
+            await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
             outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
-            await self.recorder.failure(record, exc, started)
+            await self.recorder.failure(record, exc, started, prepared)
             raise
         await self.recorder.success(record, prepared, result, started)
         self.outcomes.after_response(request, result, record)  # background, never awaited
@@ -139,24 +140,24 @@ class Pipeline:
         started = time.monotonic()
         request = self._identify(request)
         record = self.recorder.open(request)
+        prepared = _unprepared(request, started)
         try:
-            prepared = await self.prepare(request, started)
+            await self.prepare(prepared)
             body = self._upstream_body(prepared)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
             handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
-            await self.recorder.failure(record, exc, started)
+            await self.recorder.failure(record, exc, started, prepared)
             raise
         return ChatStream(prepared, handle, record, started, recorder=self.recorder,
                           price=self.config.price_of(handle.deployment),
                           after_response=self.outcomes.after_response)
 
     # -- stages ------------------------------------------------------------------------
-    async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
-        prepared = Prepared(request, list(request.messages), _placeholder_decision(), 0, 0,
-                            started_at=started or time.monotonic())
+    async def prepare(self, prepared: Prepared) -> None:
+        """Run the stages in place, so a failure still finds what the earlier ones decided."""
         for name, stage in (("admit", self._admit), ("compact", self._compact),
                             ("recall", self._recall), ("route", self._route)):
             t0 = time.monotonic()
@@ -164,7 +165,6 @@ class Pipeline:
             prepared.stage_ms[name] = _ms(t0)
         prepared.decision, prepared.propensity, prepared.explored = \
             self.explorer.explore(prepared.decision)
-        return prepared
 
     async def _admit(self, p: Prepared) -> None:
         req, limits = p.request, self.config.limits
@@ -491,6 +491,11 @@ def _derive_session(messages: Sequence[Message]) -> str:
             if seen:
                 break
     return f"s_{h.hexdigest()}"
+
+
+def _unprepared(request: ChatRequest, started: float) -> Prepared:
+    return Prepared(request, list(request.messages), _placeholder_decision(), 0, 0,
+                    started_at=started)
 
 
 def _placeholder_decision() -> RouteDecision:
