@@ -4,10 +4,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from switchyard.core.db import NewerSchemaError
 from switchyard.core.trafficlog.schema import (
     COLUMNS,
     Attempt,
-    NewerSchemaError,
     TrafficRecord,
     connect,
     iter_records,

@@ -1,8 +1,7 @@
 """The traffic log's schema: one `TrafficRecord` per request, SQLite, versioned migrations.
 
 The server writes it (server/traffic/writer.py); the router reads it for replay and retraining,
-which is why the schema lives here. Migrations follow simonw/llm: functions registered in
-order with `@migration`, recorded in `_switchyard_migrations`, never edited once shipped.
+which is why the schema lives here. Migrations run through the stores' one helper (core/db.py).
 Typed columns for what we query, JSON columns for the full request and the attempts.
 """
 
@@ -11,18 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+from switchyard.core.db import Schema
 
-
-def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
-    MIGRATIONS.append(fn)
-    return fn
+SCHEMA = Schema("the traffic log")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +99,7 @@ _JSON_COLUMNS = {"stage_ms": "stage_ms_json", "attempt_log": "attempts_json"}
 COLUMNS = tuple(_JSON_COLUMNS.get(f.name, f.name) for f in fields(TrafficRecord))
 
 
-@migration
+@SCHEMA.migration
 def m001_initial(db: sqlite3.Connection) -> None:
     db.execute(
         """
@@ -151,7 +146,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS requests_created ON requests (created_at)")
 
 
-@migration
+@SCHEMA.migration
 def m002_outcomes(db: sqlite3.Connection) -> None:
     """Outcomes attached after the fact (core/trafficlog/outcomes.py) and the replay columns."""
     existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
@@ -175,41 +170,9 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
     )
 
 
-class NewerSchemaError(RuntimeError):
-    """The log was written by a newer Switchyard: refuse rather than misread it."""
-
-
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the log; WAL so readers never block the writer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives a killed process (not a power cut) without fsync.
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    migrate(db)
-    return db
-
-
-def migrate(db: sqlite3.Connection) -> None:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _switchyard_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-    )
-    applied = {row[0] for row in db.execute("SELECT name FROM _switchyard_migrations")}
-    known = {fn.__name__ for fn in MIGRATIONS}
-    unknown = sorted(applied - known)
-    if unknown:
-        raise NewerSchemaError(
-            f"the traffic log has migrations this version does not know ({', '.join(unknown)}); "
-            "upgrade Switchyard or point it at another log file"
-        )
-    for fn in MIGRATIONS:
-        if fn.__name__ not in applied:
-            with db:
-                db.execute("BEGIN")
-                fn(db)
-                db.execute("INSERT INTO _switchyard_migrations VALUES (?, ?)",
-                           (fn.__name__, time.time()))
+    """Open (creating if needed) and migrate the log."""
+    return SCHEMA.open(path)
 
 
 def iter_records(db: sqlite3.Connection, where: str = "1=1",

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import typer
+from switchyard.core.db import NewerSchemaError
 from switchyard.core.errors import ParamError
-from switchyard.core.trafficlog.schema import NewerSchemaError
 from switchyard.server.errors import SwitchyardError
 
 T = TypeVar("T")
