@@ -9,11 +9,10 @@ from typing import NoReturn, TypeVar
 
 import typer
 from switchyard.core.db import NewerSchemaError
-from switchyard.core.errors import ParamError
-from switchyard.server.errors import SwitchyardError
+from switchyard.core.errors import SwitchyardError
 
 T = TypeVar("T")
-EXPECTED = (SwitchyardError, ParamError, NewerSchemaError)
+EXPECTED = (SwitchyardError, NewerSchemaError)
 
 
 def fail(message: str) -> NoReturn:
