@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 from starlette.routing import Route
-from switchyard.server.feedback_api import FeedbackBody
-from switchyard.server.http_proxy import create_app
-from switchyard.server.openai_types import ChatCompletionRequest
-from switchyard.server.openapi import openapi_schema
-from switchyard.server.responses_api import ResponsesRequest
+from switchyard.server.http.app import create_app
+from switchyard.server.http.feedback import FeedbackBody
+from switchyard.server.http.openai_types import ChatCompletionRequest
+from switchyard.server.http.openapi import openapi_schema
+from switchyard.server.http.responses.wire import ResponsesRequest
 
 
 def test_every_route_the_app_serves_is_described(config_factory: Any) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from switchyard.core.tokens import get_encoding
 from switchyard.retrieval.bm25 import Bm25Params, Bm25Shard, _engine
-from switchyard.retrieval.tokens import get_encoding
 
 
 def moved(package: str, what: str, user: str) -> str:
@@ -23,7 +23,7 @@ def moved(package: str, what: str, user: str) -> str:
 
 def test_tiktoken_private_encoding_api() -> None:
     enc = get_encoding("cl100k_base")
-    user = "retrieval/tokens.py"
+    user = "core/tokens.py"
     for name in ("_mergeable_ranks", "_special_tokens", "_core_bpe"):
         assert hasattr(enc, name), moved("tiktoken", f"Encoding.{name} is gone", user)
     ranks, specials = enc._mergeable_ranks, enc._special_tokens

@@ -14,7 +14,7 @@ from typing import Any
 
 import openai
 from switchyard.compaction.trajectories import load_swe_agent
-from switchyard.retrieval.chat import Message, to_openai_messages
+from switchyard.core.messages import Message, to_openai_messages
 
 from tests.conftest import ServerThread
 from tests.data import TRAJECTORIES
