@@ -211,6 +211,7 @@ class ServerSection(_Strict):
     traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
     log_requests: bool = Field(True, description="Write one traffic-log row per request")
     log_bodies: bool = Field(True, description="Keep request bodies in the log (for replay)")
+    workers: int = Field(1, ge=1, le=64, description="HTTP worker processes on one port")
 
     @property
     def traffic_log_path(self) -> Path:

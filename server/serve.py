@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from switchyard.server.auth import check_bind
 from switchyard.server.config import Config
+from switchyard.server.heap import freeze_heap
 
 logger = logging.getLogger("switchyard")
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, sock: socket.socket | None = None, grpc: bool = True) -> None:
+    """Serve until SIGINT / SIGTERM. `sock`: a bound HTTP socket (a worker of several);
+    `grpc=False`: no gRPC door in this process (another worker serves it)."""
     import uvicorn
     from switchyard.server.grpc.server import start_grpc_server
     from switchyard.server.http.app import create_app
@@ -22,7 +26,7 @@ async def serve(config: Config) -> None:
     await asyncio.to_thread(pipeline.upstream.warm_up)
     grpc_server, grpc_port = await start_grpc_server(
         pipeline, config.server.host, config.server.grpc_port,
-        max_message_bytes=config.limits.max_body_bytes)
+        max_message_bytes=config.limits.max_body_bytes) if grpc else (None, 0)
     app = create_app(config, pipeline)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",
@@ -30,10 +34,13 @@ async def serve(config: Config) -> None:
         log_config=None))  # uvicorn logs through our JSON, redacting handler
     logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
                 config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
+    freeze_heap()
     try:
-        await http.serve()  # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
+        # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
+        await http.serve(sockets=[sock] if sock else None)
     finally:
-        await grpc_server.stop(grace=5)
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
         await pipeline.aclose()
 
 
@@ -41,4 +48,9 @@ def run_server(config: Config) -> None:
     from switchyard.server.log_setup import setup_logging
 
     setup_logging(config)
-    asyncio.run(serve(config))
+    if config.server.workers > 1:
+        from switchyard.server.workers import run_workers
+
+        run_workers(config)
+    else:
+        asyncio.run(serve(config))

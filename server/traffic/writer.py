@@ -37,7 +37,7 @@ class TrafficLog:
 
     def write_sync(self, record: TrafficRecord) -> None:
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(_INSERT, record.as_row())
 
     def close(self) -> None:
@@ -63,7 +63,9 @@ class TrafficLog:
             error: BaseException | None = None
             try:
                 with self._db:
-                    self._db.execute("BEGIN")
+                    # IMMEDIATE takes the write lock first, so with several workers on one
+                    # file a batch waits out the others (busy timeout) instead of failing.
+                    self._db.execute("BEGIN IMMEDIATE")
                     self._db.executemany(_INSERT, [e[0].as_row() for e in entries])
             except sqlite3.Error as exc:
                 error = exc

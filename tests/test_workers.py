@@ -1,0 +1,60 @@
+"""`switchyard serve --workers 2`: two real processes answer on one port and every answered
+request has its row in the one shared traffic log."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.fake_upstream import FakeUpstream
+from tests.test_reliability_durability import BODY, _free_port, start_server, write_config
+
+
+def _workers(parent: int) -> list[int]:
+    """The parent's spawned worker processes (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    return any(fd.resolve() == path.resolve() for fd in fds.iterdir() if fd.is_symlink())
+
+
+def test_two_workers_share_the_port_and_the_traffic_log(tmp_path: Path,
+                                                        fake_upstream: FakeUpstream) -> None:
+    config, port, log = write_config(tmp_path, fake_upstream), _free_port(), tmp_path / "srv.log"
+    proc = start_server(config, port, log, "--workers", "2")
+    traffic = tmp_path / "data" / "traffic.sqlite"
+    answered: list[str] = []
+
+    def client(thread: int) -> None:
+        for i in range(40):  # a fresh connection each time, so the kernel spreads them
+            rid = f"t{thread}-{i}"
+            r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=BODY,
+                           headers={"x-request-id": rid}, timeout=20)
+            assert r.status_code == 200, r.text
+            answered.append(rid)
+
+    try:
+        threads = [threading.Thread(target=client, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2, log.read_text()[-2000:]
+        assert all(_holds_open(pid, traffic) for pid in workers)  # each its own writer
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert len(answered) == 240
+    db = sqlite3.connect(traffic)
+    rows = {r[0]: r[1] for r in db.execute("SELECT request_id, http_status FROM requests")}
+    assert {rid: rows.get(rid) for rid in answered} == {rid: 200 for rid in answered}
+    assert [p for p in workers if Path(f"/proc/{p}").exists()] == []  # SIGTERM stopped all
