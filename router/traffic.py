@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
 
@@ -68,6 +68,12 @@ class TrafficRecord:
     propensity: float | None = None
     explored: bool = False
     shadow_of: str | None = None
+    # m003: cascade mode. The draft's score, whether it escalated, what the draft (and a
+    # second sample) cost; `cascade_json` keeps the draft text and its failed checks.
+    p_escalate: float | None = None
+    escalated: bool = False
+    draft_cost_usd: float = 0.0
+    cascade_json: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +153,16 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_cascade(db: sqlite3.Connection) -> None:
+    """Cascade mode: the draft's score and cost beside the answer's."""
+    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    for column, ddl in (("p_escalate", "REAL"), ("escalated", "INTEGER NOT NULL DEFAULT 0"),
+                        ("draft_cost_usd", "REAL NOT NULL DEFAULT 0"), ("cascade_json", "TEXT")):
+        if column not in existing:
+            db.execute(f"ALTER TABLE requests ADD COLUMN {column} {ddl}")
+
+
 class NewerSchemaError(RuntimeError):
     """The log was written by a newer Switchyard: refuse rather than misread it."""
 
@@ -190,7 +206,7 @@ def iter_records(db: sqlite3.Connection, where: str = "1=1",
                         "ORDER BY created_at", params)
     for row in cursor:
         values = dict(zip(COLUMNS, row))
-        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
+        for key in ("thinking", "overridden", "stream", "fallback", "explored", "escalated"):
             values[key] = bool(values[key])
         yield TrafficRecord(**values)
 

@@ -63,6 +63,7 @@ class ChatRequest:
     deadline: float | None = None  # absolute time.monotonic() the caller stops waiting
     endpoint: str = "http.chat.completions"  # which front door, for the log
     raw_json: str | None = None  # the caller's body as received, for the log and replay
+    cascade: bool | None = None  # x-switchyard-cascade / gRPC field: on, off, or routing.mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class Attempt:
     outcome: str  # "ok" or the error class name
     latency_ms: float
     status: int | None = None
+    stage: str = "answer"  # cascade mode: "draft", "second_sample" or "answer"
 
 
 @dataclass(slots=True)
@@ -125,6 +127,7 @@ class Prepared:
     started_at: float = 0.0
     propensity: float | None = None  # P(this group) under the logging policy, if exploring
     explored: bool = False
+    cascade: dict[str, Any] | None = None  # cascade mode: the draft's log entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,12 +105,29 @@ class ModelsConfig(_Strict):
         return out
 
 
+class CascadeConfig(_Strict):
+    """Cascade mode: the non-thinking model drafts, the escalation scorer decides."""
+
+    escalation_share: float | None = Field(
+        None, ge=0, le=1, description="Calibrate to escalate this share; default: checkpoint's")
+    checkpoint: Path | None = Field(None, description="Escalation checkpoint; default: bundled")
+    score_tool_calls: bool = Field(
+        False, description="Score tool-call drafts like text; false: escalate on invalid args")
+    second_sample: bool = Field(
+        False, description="Draw a second cheap draft; disagreement is a signal (cost logged)")
+    verifiers: list[str] = Field(
+        default_factory=list, description="outcomes.verifiers (by name) to run on each draft")
+
+
 class RoutingConfig(_Strict):
     router: str = Field("mlp", description="'mlp' (learned), 'random', 'always', 'never', 'off'")
     checkpoint: Path | None = Field(None, description="Router checkpoint; default: bundled")
     thinking_share: float | None = Field(None, ge=0, le=1,
                                          description="Calibrate the threshold to this share")
     default_group: Literal["thinking", "non_thinking"] = "non_thinking"
+    mode: Literal["route", "cascade"] = Field(
+        "route", description="'route': decide before the call; 'cascade': draft, then escalate")
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
 
 
 class CompactionConfig(_Strict):

@@ -22,6 +22,7 @@ from switchyard.retrieval.tokens import count_message_tokens
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.traffic import TrafficRecord
 from switchyard.server.auth import Authenticator
+from switchyard.server.cascade import Cascade, fill_record
 from switchyard.server.chat import (
     Attempt,
     ChatRequest,
@@ -75,6 +76,7 @@ class Pipeline:
         self.compactor = compactor
         self.retrieval = retrieval
         self.outcomes = OutcomeService(self, config.outcomes)  # verifiers, shadow, exploration
+        self.cascade = Cascade(config, upstream, self._cost)
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         # The edge guard (server/security.py) of both doors shares these three.
@@ -125,7 +127,10 @@ class Pipeline:
             prepared = await self.prepare(request, started)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
+            if self.cascade.applies(request):
+                outcome = await self.cascade.complete(prepared, body)
+            else:
+                outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
@@ -144,7 +149,11 @@ class Pipeline:
             body = self._upstream_body(prepared)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
-            handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
+            if self.cascade.applies(request):  # the draft is buffered, not streamed
+                handle = await self.cascade.open_stream(prepared, body)
+            else:
+                handle = await self.upstream.open_stream(body, prepared.decision,
+                                                         request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
             await self._log_failure(record, exc, started)
@@ -390,6 +399,7 @@ class Pipeline:
         record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
         record.propensity, record.explored = p.propensity, p.explored
         record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
+        fill_record(record, p.cascade)
 
     async def _log_success(self, record: TrafficRecord, p: Prepared, result: ChatResult,
                            started: float) -> None:
@@ -398,7 +408,7 @@ class Pipeline:
         record.upstream_model = result.model
         record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
         record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
-        record.cost_usd = result.cost_usd
+        record.cost_usd = result.cost_usd + record.draft_cost_usd
         _attempts(record, result.attempts)
         await self._write(record, started)
 
@@ -511,10 +521,13 @@ def _load_compactor(config: Config) -> Compactor | None:
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
     record.attempts = len(attempts)
-    record.fallback = len({a.deployment for a in attempts}) > 1
+    # A fallback is a second deployment within one stage (a cascade's draft is not one).
+    record.fallback = len({(a.stage, a.deployment) for a in attempts}) > len(
+        {a.stage for a in attempts})
     record.attempts_json = json.dumps([
         {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
-         "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
+         "latency_ms": round(a.latency_ms, 3), "status": a.status, "stage": a.stage}
+        for a in attempts])
 
 
 def _recall_block(hits: Sequence[Hit], budget: int, present: str,
