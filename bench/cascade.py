@@ -29,7 +29,7 @@ HAND_CHECK = ("no_final_answer", "answer_not_offered", "arith_wrong", "hedges")
 
 
 def _metrics(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> dict[str, float]:
-    from switchyard.router.metrics import evaluate_scores
+    from switchyard.router.eval_metrics import evaluate_scores
 
     m = evaluate_scores(scores, weak, strong)
     return {"apgr": m.apgr, "cpt50": m.cpt50, "cpt80": m.cpt80}

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from switchyard.retrieval.chat import Message, ToolCall, ToolDefinition
+from switchyard.core.messages import Message, ToolCall, ToolDefinition
 
 # Learned from the MMLU-Pro drafts (router/escalation.py fits their weights).
 LEARNED = ("no_final_answer", "answer_not_offered", "answers_conflict", "answer_unsupported",

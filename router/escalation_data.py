@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 from switchyard.router.data import data_dir
 from switchyard.router.draft_signals import LEARNED, DraftInput, draft_signals
 from switchyard.router.errors import RouterDataError

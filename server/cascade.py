@@ -12,22 +12,20 @@ Agent turns whose draft is a tool call escalate only on invalid tool arguments u
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 from switchyard.router.decision import RouteDecision
 from switchyard.router.draft_signals import DraftInput
 from switchyard.router.escalation import Escalation, EscalationScorer
-from switchyard.router.traffic import TrafficRecord
 from switchyard.router.verifiers import VerifierSpec, verify
-from switchyard.server.chat import Attempt, ChatRequest, Prepared, Usage
-from switchyard.server.config import AUTO_MODEL, Config, Deployment
+from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.errors import ConfigError, UpstreamError
-from switchyard.server.upstream import CallOutcome, StreamHandle, Upstream
+from switchyard.server.pipeline_types import Attempt, ChatRequest, Prepared, Usage
+from switchyard.server.upstream.retry import CallOutcome, StreamHandle, Upstream
 
 SECOND_SAMPLE_TEMPERATURE = 1.0  # a second greedy sample would repeat the first
 
@@ -48,12 +46,11 @@ class Draft:
 
 
 class Cascade:
-    def __init__(self, config: Config, upstream: Upstream,
-                 cost: Callable[[Deployment, Usage], float]) -> None:
+    def __init__(self, config: Config, upstream: Upstream) -> None:
         self.settings = config.routing.cascade
         self.default_on = config.routing.mode == "cascade"
         self.upstream = upstream
-        self._cost = cost
+        self._price_of = config.price_of
         self._keep_text = config.server.log_bodies
         by_name = {v.name: v for v in config.outcomes.verifiers}
         unknown = [n for n in self.settings.verifiers if n not in by_name]
@@ -115,13 +112,17 @@ class Cascade:
         x = await self._input(p, outcome.body, second.body if second else None)
         escalation = self.scorer.decide(x, tool_calls_args_only=not self.settings.score_tool_calls)
         p.stage_ms["escalation_score"] = (time.monotonic() - t0) * 1000
-        cost = sum(self._cost(o.deployment, Usage.from_openai(o.body.get("usage")))
-                   for o in (outcome, second) if o is not None)
+        cost = sum(self._cost(o) for o in (outcome, second) if o is not None)
         draft = Draft(outcome, second, escalation, cost)
         p.decision = (_escalated(routed, escalation) if escalation.escalate
                       else replace(draft_decision, reason=_verdict(escalation, "kept")))
         p.cascade = _log_entry(draft, x, keep_text=self._keep_text)
         return draft
+
+    def _cost(self, outcome: CallOutcome) -> float:
+        usage = Usage.from_openai(outcome.body.get("usage"))
+        return self._price_of(outcome.deployment).cost_usd(usage.prompt_tokens,
+                                                           usage.completion_tokens)
 
     async def _input(self, p: Prepared, body: dict[str, Any],
                      second: dict[str, Any] | None) -> DraftInput:
@@ -139,17 +140,6 @@ class Cascade:
             second_draft=(_choice(second).get("message") or {}).get("content") or ""
             if second is not None else None,
             verifier_failures=failures)
-
-
-def fill_record(record: TrafficRecord, entry: dict[str, Any] | None) -> None:
-    """The cascade's columns of the traffic record. The draft was paid for even when the
-    answer fails, so its cost is the total until an answer's cost is added."""
-    if entry is None:
-        return
-    record.p_escalate = entry["p_escalate"]
-    record.escalated = entry["escalated"]
-    record.draft_cost_usd = record.cost_usd = entry["cost_usd"]
-    record.cascade_json = json.dumps(entry)
 
 
 def _escalated(routed: RouteDecision, e: Escalation) -> RouteDecision:
