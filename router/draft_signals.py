@@ -7,7 +7,8 @@ style, so it means the same thing in every task family:
   work (a numeric option's value appears in the working before the answer);
 - arithmetic: `a op b = c` and GSM8K `<<a*b=c>>` annotations recomputed;
 - tool calls and JSON: arguments parsed and validated against the offered tool's schema;
-- finish_reason "length", hedging words, the draft/prompt length ratio, token logprobs;
+- finish_reason "length", hedging words, repeated sentences (a model looping), the
+  draft/prompt length ratio, token logprobs;
 - configured verifiers and a second cheap sample's final answer, when the caller has them.
 
 `draft_signals(DraftInput) -> Signals`; `Signals.vector()` orders them as `SIGNALS`.
@@ -26,12 +27,13 @@ from dataclasses import dataclass
 from switchyard.core.messages import Message, ToolCall, ToolDefinition
 
 # Learned from the MMLU-Pro drafts (router/escalation.py fits their weights).
-LEARNED = ("no_final_answer", "answer_not_offered", "answers_conflict", "answer_unsupported",
-           "arith_wrong",
-           "arith_checked", "hedges", "length_ratio", "draft_chars", "disagrees")
-# Never seen in the training drafts, so their weights are set by hand in the checkpoint:
-# each is a verified failure of the draft (or, for logprobs, the model's own doubt).
-FIXED = ("truncated", "tool_args_invalid", "json_invalid", "verifier_failed", "low_logprob")
+LEARNED = ("no_final_answer", "answer_off_format", "answers_conflict", "answer_unsupported",
+           "repeats", "arith_checked", "hedges", "length_ratio", "draft_chars", "disagrees")
+# Weights set by hand in the checkpoint: signals no training draft has, each a verified
+# failure of the draft (or, for logprobs, the model's own doubt); and arith_wrong, which the
+# MMLU-Pro drafts cannot teach (see router/escalation.py FIXED_WEIGHTS).
+FIXED = ("arith_wrong", "truncated", "tool_args_invalid", "json_invalid", "verifier_failed",
+         "low_logprob")
 SIGNALS = LEARNED + FIXED
 
 _OPTION_LINE = re.compile(r"^\s*\(?([A-P])[.):]\s+(\S.*)$", re.MULTILINE)
@@ -47,9 +49,13 @@ _NUM = r"(?:\d++(?:,\d{3})*+(?:\.\d+)?+|\.\d+)"
 _TERM = rf"\(?{_NUM}\)?"
 _NUMBER_TEXT = re.compile(rf"-?{_NUM}")
 # Possessive repeats: a draft full of numbers must not backtrack (one did for minutes).
+# Not part of a longer expression or a chain (a = b = c), not a percentage: those the
+# draft may write loosely, and a false "wrong" would escalate a right draft.
 _EQUATION = re.compile(
-    rf"(?<![\w.^/])({_TERM}(?:[ \t]*+[-+*/×÷x][ \t]*+{_TERM})++)[ \t]*+=[ \t]*+\$?(-?{_NUM})"
-    r"(?![\w(^]|[ \t]*[-+*/^(]|\.\d)")
+    rf"(?<![\w.^/*+×÷=)\-])(?<![*+×÷=/\-] )"
+    rf"({_TERM}(?:[ \t]*+[-+*/×÷x][ \t]*+{_TERM})++)[ \t]*+=[ \t]*+(-?{_NUM})"
+    r"(?![\w(^%]|[ \t]*[-+*/^(=%]|\.\d)")
+_LATEX_OPS = str.maketrans({"$": None})
 _ANNOTATION = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 # Matched on the lower-cased draft: IGNORECASE made this regex 20x slower on long drafts.
 _HEDGES = re.compile(
@@ -62,6 +68,8 @@ _FORMAT_ASKED = {
     "boxed": re.compile(r"\\boxed"),
     "letter": re.compile(r"answer is \(?X\)?|answer is \(", re.IGNORECASE),
 }
+_STRICT_LETTER = re.compile(r"answer is \(?[A-P]\)?(?![a-z])", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?\n]{20,}")
 _OPS: dict[type, Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod,
@@ -93,7 +101,7 @@ class Signals:
 
     def failed(self) -> list[str]:
         """The verified failures present (for the log's reason)."""
-        return [n for n in ("no_final_answer", "answer_not_offered", "arith_wrong", "truncated",
+        return [n for n in ("no_final_answer", "answer_off_format", "arith_wrong", "truncated",
                             "tool_args_invalid", "json_invalid", "verifier_failed", "disagrees")
                 if self.values[n] > 0]
 
@@ -108,13 +116,14 @@ def draft_signals(x: DraftInput) -> Signals:
     expects_answer = not x.tool_calls and x.response_format is None
     values = {
         "no_final_answer": float(expects_answer and final is None),
-        "answer_not_offered": float(expects_answer and _off_format(prompt, x.draft, options,
-                                                                    final)),
+        "answer_off_format": float(expects_answer and final is not None
+                                   and _off_format(prompt, x.draft, options, final)),
         "answers_conflict": float(len(set(answers)) > 1),
         "answer_unsupported": _unsupported(x.draft, option_texts.get(final or "")),
         "arith_wrong": float(min(wrong, 3)),
         "arith_checked": math.log1p(checked),
         "hedges": math.log1p(len(_HEDGES.findall(x.draft.lower()))),
+        "repeats": _repeated_share(x.draft),
         "length_ratio": math.log((len(x.draft) + 1) / (len(prompt) + 1)),
         "draft_chars": math.log1p(len(x.draft)),
         "disagrees": _disagrees(x.second_draft, final, options),
@@ -141,6 +150,7 @@ def arithmetic_errors(text: str) -> tuple[int, int]:
     """(wrong, checked): `a op b = c` statements and `<<expr=c>>` annotations recomputed."""
     wrong = checked = 0
     plain = _ANNOTATION.sub(" ", text)  # an annotation is checked once, not again as prose
+    plain = plain.replace("\\times", "*").replace("\\cdot", "*").translate(_LATEX_OPS)
     for expr, stated in [*_ANNOTATION.findall(text), *_EQUATION.findall(plain)]:
         value, claim = _evaluate(expr), _number(stated)
         if value is None or claim is None:
@@ -210,9 +220,10 @@ def _unsupported(draft: str, option: str | None) -> float:
     return -1.0 if backed else 1.0
 
 
-def _off_format(prompt: str, draft: str, options: Sequence[str], final: str | None) -> bool:
-    """A final answer that is not one of the offered options, or a requested format skipped."""
-    if final is not None and options and final not in options:
+def _off_format(prompt: str, draft: str, options: Sequence[str], final: str) -> bool:
+    """A final answer that is not one of the offered options, or not in the requested form
+    (disjoint from no_final_answer, so each keeps its own weight)."""
+    if options and final not in options:
         return True
     return any(asked.search(prompt) and not _answered_in(kind, draft)
                for kind, asked in _FORMAT_ASKED.items() if kind != "letter" or options)
@@ -223,7 +234,15 @@ def _answered_in(kind: str, draft: str) -> bool:
         return bool(_HASH.search(draft))
     if kind == "boxed":
         return bool(_BOXED.search(draft))
-    return bool(_LETTER_ANSWER.search(draft))
+    return bool(_STRICT_LETTER.search(draft))  # the asked form, not any "answer: X"
+
+
+def _repeated_share(draft: str) -> float:
+    """Share of the draft's sentences that repeat an earlier one: a small model looping."""
+    sentences = [s.strip() for s in _SENTENCE.findall(draft)]
+    if len(sentences) < 2:
+        return 0.0
+    return 1.0 - len(set(sentences)) / len(sentences)
 
 
 def _disagrees(second: str | None, final: str | None, options: Sequence[str]) -> float:

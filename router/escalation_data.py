@@ -19,10 +19,15 @@ from typing import Any
 import numpy as np
 from switchyard.core.messages import Message
 from switchyard.router.data import data_dir
-from switchyard.router.draft_signals import LEARNED, DraftInput, draft_signals
+from switchyard.router.draft_signals import SIGNALS, DraftInput, draft_signals
 from switchyard.router.errors import RouterDataError
 
 THINKING_MODEL = "gemini-3.1-pro"
+# MMLU-Pro's chain-of-thought instruction, under which both drafts were written; the file
+# keeps only question and options, so it is put back to let the format check see it.
+INSTRUCTION = ('The following is a multiple choice question. Think step by step and then '
+               'finish your answer with "the answer is (X)" where X is the correct letter '
+               'choice.\n\n')
 DRAFT_MODELS = ("gpt-4o-2024-05-13", "llama-3.1-8b-instruct")
 
 
@@ -42,7 +47,7 @@ class DraftExample:
         return not self.draft_correct and self.thinking_correct
 
     def to_input(self, *, with_second: bool) -> DraftInput:
-        return DraftInput((Message("user", self.prompt),), self.draft,
+        return DraftInput((Message("user", INSTRUCTION + self.prompt),), self.draft,
                           second_draft=self.second_draft if with_second else None)
 
 
@@ -75,11 +80,10 @@ def load_drafts(path: Path | str | None = None) -> tuple[list[DraftExample], str
 
 
 def signal_rows(examples: Sequence[DraftExample], *, with_second: bool) -> np.ndarray:
-    """(n, len(LEARNED)) learned-signal values."""
-    rows = np.empty((len(examples), len(LEARNED)))
+    """(n, len(SIGNALS)) signal values."""
+    rows = np.empty((len(examples), len(SIGNALS)))
     for i, e in enumerate(examples):
-        values = draft_signals(e.to_input(with_second=with_second)).values
-        rows[i] = [values[n] for n in LEARNED]
+        rows[i] = draft_signals(e.to_input(with_second=with_second)).vector()
     return rows
 
 

@@ -110,13 +110,17 @@ class Cascade:
         p.stage_ms["draft"] = (time.monotonic() - t0) * 1000
         t0 = time.monotonic()
         x = await self._input(p, outcome.body, second.body if second else None)
-        escalation = self.scorer.decide(x, tool_calls_args_only=not self.settings.score_tool_calls)
+        escalation = self.scorer.decide(x, tool_calls_args_only=not self.settings.score_tool_calls,
+                                        key=outcome.deployment.public_name)
         p.stage_ms["escalation_score"] = (time.monotonic() - t0) * 1000
-        cost = sum(self._cost(o) for o in (outcome, second) if o is not None)
-        draft = Draft(outcome, second, escalation, cost)
+        draft_cost = self._cost(outcome)
+        second_cost = self._cost(second) if second is not None else 0.0
+        draft = Draft(outcome, second, escalation, draft_cost + second_cost)
         p.decision = (_escalated(routed, escalation) if escalation.escalate
                       else replace(draft_decision, reason=_verdict(escalation, "kept")))
         p.cascade = _log_entry(draft, x, keep_text=self._keep_text)
+        # What the answer's own cost leaves out: a kept draft is the answer, a sample is not.
+        p.cascade["unanswered_cost_usd"] = draft.cost_usd if escalation.escalate else second_cost
         return draft
 
     def _cost(self, outcome: CallOutcome) -> float:

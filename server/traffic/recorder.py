@@ -42,7 +42,7 @@ class Recorder:
         record.upstream_model = result.model
         record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
         record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
-        record.cost_usd = result.cost_usd + record.draft_cost_usd
+        record.cost_usd = result.cost_usd + (p.cascade or {}).get("unanswered_cost_usd", 0.0)
         _attempts(record, result.attempts)
         await self._write(record, started)
 
