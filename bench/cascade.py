@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--share", type=float, default=0.3, help="escalation share to calibrate")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target", choices=("cascade", "draft_wrong"), default="cascade",
+                    help="label to fit: draft wrong and thinking right, or draft wrong")
     ap.add_argument("--write", action="store_true", help="save the checkpoint fitted on all")
     ap.add_argument("--json", type=Path, default=Path("bench/results/cascade.json"))
     args = ap.parse_args()
@@ -149,7 +151,8 @@ def main() -> None:
     data = {
         "category": np.array([e.category for e in examples]),
         "model": np.array([e.model for e in examples]),
-        "label": np.array([e.label for e in examples], dtype=np.float64),
+        "label": np.array([e.label if args.target == "cascade" else not e.draft_correct
+                           for e in examples], dtype=np.float64),
         "draft_correct": np.array([e.draft_correct for e in examples], dtype=np.float64),
         "thinking_correct": np.array([e.thinking_correct for e in examples], dtype=np.float64),
         "prompt_chars": np.array([len(e.prompt) for e in examples], dtype=np.float64),
@@ -166,13 +169,14 @@ def main() -> None:
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False,
                                  capture_output=True, text=True).stdout.strip(),
         "data_hash": data_hash, "drafts": len(examples), "splits": splits,
-        "l2": args.l2, "share": args.share, "featurize_s": featurize_s,
+        "l2": args.l2, "share": args.share, "target": args.target, "featurize_s": featurize_s,
         "left_out": summary, "per_split": per_split,
     }
     if args.write:
         model = _fit(data["plain"], data["second"], data["label"], data["model"], args.l2)
         model = replace(model, default_share=args.share, info={
             "data_hash": data_hash, "trained_on": "mmlu_pro_drafts.jsonl (all categories)",
+            "target": args.target,
             "l2": args.l2, "left_out": {m: {k: v["apgr"] for k, v in s.items()}
                                         for m, s in summary.items()}})
         result["checkpoint"] = str(save_model(model, DEFAULT_CHECKPOINT))

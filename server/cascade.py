@@ -57,6 +57,12 @@ class Cascade:
         if unknown:
             raise ConfigError(f"routing.cascade.verifiers names unknown verifiers "
                               f"{unknown}; configured: {sorted(by_name)}")
+        referenced = [n for n in self.settings.verifiers
+                      if by_name[n].kind in ("numeric", "exact")]
+        if referenced:
+            raise ConfigError(f"routing.cascade.verifiers {referenced} need a reference "
+                              "answer, which a live draft does not have; use regex, "
+                              "json_schema or command verifiers")
         self._verifiers = [VerifierSpec(v.name, v.kind, v.pattern, v.json_schema, v.command,
                                         v.timeout, v.tolerance)
                            for v in (by_name[n] for n in self.settings.verifiers)]
@@ -131,7 +137,10 @@ class Cascade:
     async def _input(self, p: Prepared, body: dict[str, Any],
                      second: dict[str, Any] | None) -> DraftInput:
         choice = _choice(body)
-        message = Message.from_openai(choice.get("message") or {"role": "assistant"})
+        try:
+            message = Message.from_openai(choice.get("message") or {"role": "assistant"})
+        except ValueError as exc:
+            raise UpstreamError(f"the draft model sent an invalid message: {exc}") from None
         text = message.content or ""
         failures = 0
         for spec in self._verifiers:  # to_thread: a command verifier runs a process

@@ -142,17 +142,44 @@ def test_second_sample_is_drawn_and_paid_for(proxy_factory, fake_upstream) -> No
     assert json.loads(row["cascade_json"])["second_sample"] is True
 
 
-async def test_grpc_cascade_field_and_log(pipeline_factory, fake_upstream) -> None:  # type: ignore[no-untyped-def]
-    pipeline = pipeline_factory(**{"routing.mode": "route"})
+def test_configured_verifiers_run_on_the_draft(proxy_factory, fake_upstream) -> None:  # type: ignore[no-untyped-def]
+    proxy = proxy_factory(**{
+        "routing.mode": "cascade", "routing.cascade.verifiers": ["says_done"],
+        "outcomes.verifiers": [{"name": "says_done", "kind": "regex", "pattern": "DONE"}]})
+    ask(proxy, "Reply DONE when finished.")  # the echo contains DONE: kept
+    ask(proxy, "Reply when finished.")  # no DONE: the verifier fails, the draft escalates
+    assert models_called(fake_upstream) == ["fake-fast", "fake-fast", "fake-think"]
+    failed = json.loads(log_rows(proxy.config.server.data_dir)[1]["cascade_json"])["failed"]
+    assert "verifier_failed" in failed
+
+
+def test_unusable_cascade_verifiers_are_config_errors(config_factory) -> None:  # type: ignore[no-untyped-def]
+    from switchyard.server.errors import ConfigError
+    from switchyard.server.pipeline import Pipeline
+
+    with pytest.raises(ConfigError, match="unknown verifiers"):
+        Pipeline.from_config(config_factory(**{"routing.cascade.verifiers": ["nope"]}))
+    with pytest.raises(ConfigError, match="need a reference answer"):
+        Pipeline.from_config(config_factory(**{
+            "routing.cascade.verifiers": ["num"],
+            "outcomes.verifiers": [{"name": "num", "kind": "numeric"}]}))
+
+
+async def grpc_chats(pipeline: Any, *requests: pb.ChatRequest) -> list[pb.ChatResponse]:
     async with serving(pipeline) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
-        reply = await stub.Chat(pb.ChatRequest(messages=[user(ESCALATE)], cascade=True),
-                                timeout=10)
-        assert reply.model == "fake-think" and reply.decision.thinking
-        assert [(a.stage, a.deployment) for a in reply.attempts] == [
-            ("draft", "fake-fast"), ("answer", "fake-think")]
-        plain = await stub.Chat(pb.ChatRequest(messages=[user(ESCALATE)]), timeout=10)
-        assert [a.stage for a in plain.attempts] == ["answer"]
+        return [await stub.Chat(r, timeout=10) for r in requests]
+
+
+async def test_grpc_cascade_field_and_log(pipeline_factory, fake_upstream) -> None:  # type: ignore[no-untyped-def]
+    pipeline = pipeline_factory(**{"routing.mode": "route"})
+    reply, plain = await grpc_chats(pipeline,
+                                    pb.ChatRequest(messages=[user(ESCALATE)], cascade=True),
+                                    pb.ChatRequest(messages=[user(ESCALATE)]))
+    assert reply.model == "fake-think" and reply.decision.thinking
+    assert [(a.stage, a.deployment) for a in reply.attempts] == [
+        ("draft", "fake-fast"), ("answer", "fake-think")]
+    assert [a.stage for a in plain.attempts] == ["answer"]
     rows = log_rows(pipeline.config.server.data_dir)
     assert [(r["attempts"], r["escalated"]) for r in rows] == [(2, 1), (1, 0)]
     assert models_called(fake_upstream) == ["fake-fast", "fake-think", "fake-fast"]
@@ -160,10 +187,8 @@ async def test_grpc_cascade_field_and_log(pipeline_factory, fake_upstream) -> No
 
 async def test_grpc_cascade_off_wins_over_config(pipeline_factory, fake_upstream) -> None:  # type: ignore[no-untyped-def]
     pipeline = pipeline_factory(**{"routing.mode": "cascade"})
-    async with serving(pipeline) as channel:
-        stub = gateway_pb2_grpc.GatewayStub(channel)
-        reply = await stub.Chat(pb.ChatRequest(messages=[user(ESCALATE)], cascade=False),
-                                timeout=10)
+    [reply] = await grpc_chats(pipeline, pb.ChatRequest(messages=[user(ESCALATE)],
+                                                        cascade=False))
     assert reply.model == "fake-fast" and models_called(fake_upstream) == ["fake-fast"]
 
 
