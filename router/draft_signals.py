@@ -148,16 +148,14 @@ def final_answers(draft: str, options: Sequence[str] = ()) -> list[str]:
 
 def arithmetic_errors(text: str) -> tuple[int, int]:
     """(wrong, checked): `a op b = c` statements and `<<expr=c>>` annotations recomputed."""
-    wrong = checked = 0
-    plain = _ANNOTATION.sub(" ", text)  # an annotation is checked once, not again as prose
+    plain = _ANNOTATION.sub(" ", text)
     plain = plain.replace("\\times", "*").replace("\\cdot", "*").translate(_LATEX_OPS)
+    seen: dict[tuple[float, float], bool] = {}  # GSM8K restates "9 * 2 = <<9*2=18>>18"
     for expr, stated in [*_ANNOTATION.findall(text), *_EQUATION.findall(plain)]:
         value, claim = _evaluate(expr), _number(stated)
-        if value is None or claim is None:
-            continue
-        checked += 1
-        wrong += not _close(value, claim, stated)
-    return wrong, checked
+        if value is not None and claim is not None:
+            seen[(round(value, 6), claim)] = _close(value, claim, stated)
+    return sum(not ok for ok in seen.values()), len(seen)
 
 
 def tool_call_errors(calls: Sequence[ToolCall], tools: Sequence[ToolDefinition]) -> list[str]:
