@@ -109,11 +109,11 @@ def _summary(per_split: list[dict]) -> dict:
     return summary
 
 
-def bench_speed(examples, model_path: Path | None, n: int = 2000) -> dict[str, float]:
+def bench_speed(examples, model, n: int = 2000) -> dict[str, float]:
     """p50/p99 of one score (signals + logistic model) on real drafts, with their prompts."""
     from switchyard.router.escalation import EscalationScorer
 
-    scorer = EscalationScorer.load(model_path)
+    scorer = EscalationScorer(model)
     inputs = [e.to_input(with_second=False) for e in examples[:n]]
     for x in inputs[:50]:
         scorer.score(x)  # warm up
@@ -172,16 +172,15 @@ def main() -> None:
         "l2": args.l2, "share": args.share, "target": args.target, "featurize_s": featurize_s,
         "left_out": summary, "per_split": per_split,
     }
+    model = _fit(data["plain"], data["second"], data["label"], data["model"], args.l2)
+    model = replace(model, default_share=args.share, info={
+        "data_hash": data_hash, "trained_on": "mmlu_pro_drafts.jsonl (all categories)",
+        "target": args.target, "l2": args.l2,
+        "left_out": {m: {k: v["apgr"] for k, v in s.items()} for m, s in summary.items()}})
+    result["policy_version"] = model.version
     if args.write:
-        model = _fit(data["plain"], data["second"], data["label"], data["model"], args.l2)
-        model = replace(model, default_share=args.share, info={
-            "data_hash": data_hash, "trained_on": "mmlu_pro_drafts.jsonl (all categories)",
-            "target": args.target,
-            "l2": args.l2, "left_out": {m: {k: v["apgr"] for k, v in s.items()}
-                                        for m, s in summary.items()}})
         result["checkpoint"] = str(save_model(model, DEFAULT_CHECKPOINT))
-        result["policy_version"] = model.version
-    result["speed"] = bench_speed(examples, None)
+    result["speed"] = bench_speed(examples, model)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -20,6 +20,7 @@ from typing import Any
 from switchyard.core.messages import Message
 from switchyard.router.decision import RouteDecision
 from switchyard.router.draft_signals import DraftInput
+from switchyard.router.errors import CheckpointError
 from switchyard.router.escalation import Escalation, EscalationScorer
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import AUTO_MODEL, Config
@@ -52,17 +53,7 @@ class Cascade:
         self.upstream = upstream
         self._price_of = config.price_of
         self._keep_text = config.server.log_bodies
-        by_name = {v.name: v for v in config.outcomes.verifiers}
-        unknown = [n for n in self.settings.verifiers if n not in by_name]
-        if unknown:
-            raise ConfigError(f"routing.cascade.verifiers names unknown verifiers "
-                              f"{unknown}; configured: {sorted(by_name)}")
-        referenced = [n for n in self.settings.verifiers
-                      if by_name[n].kind in ("numeric", "exact")]
-        if referenced:
-            raise ConfigError(f"routing.cascade.verifiers {referenced} need a reference "
-                              "answer, which a live draft does not have; use regex, "
-                              "json_schema or command verifiers")
+        by_name = {v.name: v for v in config.outcomes.verifiers}  # names checked by Config
         self._verifiers = [VerifierSpec(v.name, v.kind, v.pattern, v.json_schema, v.command,
                                         v.timeout, v.tolerance)
                            for v in (by_name[n] for n in self.settings.verifiers)]
@@ -71,8 +62,12 @@ class Cascade:
     @property
     def scorer(self) -> EscalationScorer:
         if self._scorer is None:  # loaded on first use: a server in route mode never reads it
-            self._scorer = EscalationScorer.load(self.settings.checkpoint,
-                                                 self.settings.escalation_share)
+            try:
+                self._scorer = EscalationScorer.load(self.settings.checkpoint,
+                                                     self.settings.escalation_share)
+            except CheckpointError as exc:  # the server's fault, not the caller's: a 500
+                raise ConfigError(f"cascade mode: {exc.message} (routing.cascade.checkpoint)",
+                                  code="escalation_checkpoint") from None
         return self._scorer
 
     def applies(self, request: ChatRequest) -> bool:

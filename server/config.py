@@ -235,6 +235,19 @@ class Config(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
 
+    @model_validator(mode="after")
+    def _cascade_verifiers_usable(self) -> Config:
+        kinds = {v.name: v.kind for v in self.outcomes.verifiers}
+        for name in self.routing.cascade.verifiers:
+            if name not in kinds:
+                raise ValueError(f"routing.cascade.verifiers: {name!r} is not one of "
+                                 f"outcomes.verifiers ({', '.join(sorted(kinds)) or 'none'})")
+            if kinds[name] in ("numeric", "exact"):
+                raise ValueError(f"routing.cascade.verifiers: {name!r} ({kinds[name]}) needs "
+                                 "a reference answer, which a live draft does not have; use "
+                                 "regex, json_schema or command")
+        return self
+
     def price_of(self, deployment: Deployment) -> Price:
         """Configured price by public name or model string; unpriced models cost 0 (logged)."""
         return (self.prices.get(deployment.public_name) or self.prices.get(deployment.model)

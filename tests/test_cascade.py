@@ -155,14 +155,21 @@ def test_configured_verifiers_run_on_the_draft(proxy_factory, fake_upstream) -> 
 
 def test_unusable_cascade_verifiers_are_config_errors(config_factory) -> None:  # type: ignore[no-untyped-def]
     from switchyard.server.errors import ConfigError
-    from switchyard.server.pipeline import Pipeline
 
-    with pytest.raises(ConfigError, match="unknown verifiers"):
-        Pipeline.from_config(config_factory(**{"routing.cascade.verifiers": ["nope"]}))
-    with pytest.raises(ConfigError, match="need a reference answer"):
-        Pipeline.from_config(config_factory(**{
-            "routing.cascade.verifiers": ["num"],
-            "outcomes.verifiers": [{"name": "num", "kind": "numeric"}]}))
+    with pytest.raises(ConfigError, match="'nope' is not one of outcomes.verifiers"):
+        config_factory(**{"routing.cascade.verifiers": ["nope"]})
+    with pytest.raises(ConfigError, match="needs a reference answer"):
+        config_factory(**{"routing.cascade.verifiers": ["num"],
+                          "outcomes.verifiers": [{"name": "num", "kind": "numeric"}]})
+
+
+def test_a_broken_escalation_checkpoint_is_a_server_error(proxy_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "esc.json"
+    bad.write_text("{broken")
+    proxy = proxy_factory(**{"routing.mode": "cascade", "routing.cascade.checkpoint": str(bad)})
+    with pytest.raises(openai.InternalServerError, match="escalation checkpoint .* not JSON"):
+        ask(proxy, KEEP)
+    assert ask(proxy, KEEP, **{"x-switchyard-cascade": "off"}).parse().choices
 
 
 async def grpc_chats(pipeline: Any, *requests: pb.ChatRequest) -> list[pb.ChatResponse]:
