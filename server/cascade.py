@@ -18,10 +18,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from switchyard.core.messages import Message
-from switchyard.router.decision import RouteDecision
-from switchyard.router.draft_signals import DraftInput
-from switchyard.router.errors import CheckpointError
-from switchyard.router.escalation import Escalation, EscalationScorer
+from switchyard.router import (
+    CheckpointError,
+    DraftInput,
+    Escalation,
+    EscalationScorer,
+    RouteDecision,
+)
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.errors import ConfigError, UpstreamError

@@ -202,14 +202,13 @@ def route(
 ) -> None:
     """Print one JSON routing decision per request line: p_hard, and p_escalate when the
     line carries a "draft" (the cheap model's answer) to score for cascade mode."""
+    from switchyard.router import DraftInput, EscalationScorer
     from switchyard.router.loader import load_router
 
     lines = _read_requests(input)
     router = load_router(router_name, checkpoint=checkpoint, thinking_share=thinking_share)
     scorer = None
     if any(draft is not None for _, draft in lines):
-        from switchyard.router.escalation import EscalationScorer
-
         scorer = EscalationScorer.load(escalation_checkpoint, escalation_share)
     decisions = router.decide_batch([request for request, _ in lines])
     for (request, draft), d in zip(lines, decisions):
@@ -217,8 +216,6 @@ def route(
                "reasoning_effort": d.reasoning_effort, "budget_tokens": d.budget_tokens,
                "policy_version": d.policy_version}
         if draft is not None and scorer is not None:
-            from switchyard.router.draft_signals import DraftInput
-
             e = scorer.decide(DraftInput(request.messages, draft, tools=request.tools,
                                          response_format=request.response_format))
             out.update(p_escalate=e.p_escalate, escalate=e.escalate,
