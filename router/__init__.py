@@ -8,7 +8,7 @@ from switchyard.router.decision import EFFORTS, Effort, RouteDecision, RouteOver
 from switchyard.router.draft_signals import DraftInput
 from switchyard.router.errors import CheckpointError, RouterDataError, RoutingError
 from switchyard.router.escalation import Escalation, EscalationScorer
-from switchyard.router.knobs import budget_for_effort, effort_for_grade, provider_params
+from switchyard.router.knobs import budget_for_effort, effort_for_grade
 from switchyard.router.loader import load_router
 from switchyard.router.overrides import apply_overrides
 from switchyard.router.registry import ROUTERS
@@ -32,5 +32,4 @@ __all__ = [
     "budget_for_effort",
     "effort_for_grade",
     "load_router",
-    "provider_params",
 ]

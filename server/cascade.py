@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from switchyard.core.messages import Message
+from switchyard.core.trafficlog.schema import Attempt
 from switchyard.router import (
     CheckpointError,
     DraftInput,
@@ -28,7 +29,7 @@ from switchyard.router import (
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.errors import ConfigError, UpstreamError
-from switchyard.server.pipeline_types import Attempt, ChatRequest, Prepared, Usage
+from switchyard.server.pipeline_types import ChatRequest, Prepared, Usage
 from switchyard.server.upstream.retry import CallOutcome, StreamHandle, Upstream
 
 SECOND_SAMPLE_TEMPERATURE = 1.0  # a second greedy sample would repeat the first

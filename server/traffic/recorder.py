@@ -12,9 +12,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from switchyard.core.trafficlog.schema import TrafficRecord
+from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.server.errors import SwitchyardError, as_switchyard_error
-from switchyard.server.pipeline_types import Attempt, ChatRequest, ChatResult, Prepared
+from switchyard.server.pipeline_types import ChatRequest, ChatResult, Prepared
 from switchyard.server.prometheus import Metrics
 from switchyard.server.traffic.writer import TrafficLog
 
@@ -79,7 +79,7 @@ def _fill(record: TrafficRecord, p: Prepared) -> None:
     record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
     record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
     record.propensity, record.explored = p.propensity, p.explored
-    record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
+    record.stage_ms = dict(p.stage_ms)
     if p.cascade is not None:  # cascade mode (server/cascade.py): the draft was paid for
         record.p_escalate, record.escalated = p.cascade["p_escalate"], p.cascade["escalated"]
         record.draft_cost_usd = record.cost_usd = p.cascade["cost_usd"]
@@ -91,7 +91,4 @@ def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
     # A fallback is a second deployment within one stage (a cascade's draft is not one).
     record.fallback = len({(a.stage, a.deployment) for a in attempts}) > len(
         {a.stage for a in attempts})
-    record.attempts_json = json.dumps([
-        {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
-         "latency_ms": round(a.latency_ms, 3), "status": a.status, "stage": a.stage}
-        for a in attempts])
+    record.attempt_log = list(attempts)
