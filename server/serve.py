@@ -8,7 +8,7 @@ import socket
 
 from switchyard.server.auth import check_bind
 from switchyard.server.config import Config
-from switchyard.server.heap import freeze_heap
+from switchyard.server.heap import freeze_after_slow_full_collections, freeze_heap
 
 logger = logging.getLogger("switchyard")
 
@@ -35,6 +35,7 @@ async def serve(config: Config, sock: socket.socket | None = None, grpc: bool = 
     logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
                 config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
     freeze_heap()
+    freeze_after_slow_full_collections()
     try:
         # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
         await http.serve(sockets=[sock] if sock else None)
