@@ -130,14 +130,14 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path,
 LITELLM_MISSING = "LiteLLM proxy: not measured, its extras are missing (pip install 'litellm[proxy]')"
 
 
-def litellm_proxy_available() -> bool:
-    probe = subprocess.run([sys.executable, "-c", "import litellm.proxy.proxy_server"],
+def litellm_proxy_available(python: str) -> bool:
+    probe = subprocess.run([python, "-c", "import litellm.proxy.proxy_server"],
                            cwd=ROOT, capture_output=True, check=False)
     return probe.returncode == 0
 
 
 @contextlib.contextmanager
-def litellm_proxy_process(upstream_port: int, data_dir: Path) -> Iterator[int]:
+def litellm_proxy_process(python: str, upstream_port: int, data_dir: Path) -> Iterator[int]:
     """`litellm --config` (the installed package's proxy) on the fake upstream; its port."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
@@ -146,7 +146,7 @@ def litellm_proxy_process(upstream_port: int, data_dir: Path) -> Iterator[int]:
     path = data_dir / "litellm.yaml"
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(path),
+    command = [python, "-m", "litellm.proxy.proxy_cli", "--config", str(path),
                "--host", "127.0.0.1", "--port", str(port)]
     with _running(command, f"http://127.0.0.1:{port}/health/liveliness"):
         yield port
@@ -194,10 +194,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1],
                         help="Switchyard worker counts to measure, e.g. 1 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
+    parser.add_argument("--litellm-python", default=sys.executable,
+                        help="the interpreter whose litellm[proxy] to run (a venv of its own "
+                             "keeps the proxy extras out of Switchyard's)")
     args = parser.parse_args()
     total = 300 if args.quick else args.requests
     cells = [(stream, c) for stream in (False, True) for c in args.concurrency]
-    with_litellm = not args.no_litellm and litellm_proxy_available()
+    with_litellm = not args.no_litellm and litellm_proxy_available(args.litellm_python)
     if not args.no_litellm and not with_litellm:
         print(LITELLM_MISSING, flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
@@ -207,7 +210,8 @@ def main() -> None:
         direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
         litellm: dict[tuple[bool, int], dict[str, float]] = {}
         if with_litellm:
-            with litellm_proxy_process(upstream_port, Path(tmp) / "litellm") as port:
+            with litellm_proxy_process(args.litellm_python, upstream_port,
+                                       Path(tmp) / "litellm") as port:
                 for stream, c in cells:
                     url = f"http://127.0.0.1:{port}/v1/chat/completions"
                     litellm[stream, c] = measure(url, chat_body(stream), c, total, warmup=50)
@@ -219,7 +223,8 @@ def main() -> None:
                     for stream, c in cells:
                         body = chat_body(stream)
                         base = measure(direct, body, c, total, warmup=50)
-                        prox = measure(via, body, c, total, warmup=50)
+                        # every worker loads lazily on its own first requests
+                        prox = measure(via, body, c, total, warmup=100 * workers)
                         results.append({
                             "router": router, "workers": workers, "stream": stream,
                             "concurrency": c, "direct": base, "proxy": prox,
