@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 
 from switchyard.server.auth import check_bind
@@ -52,6 +53,17 @@ def run_server(config: Config) -> None:
     if config.server.workers > 1:
         from switchyard.server.workers import run_workers
 
-        run_workers(config)
+        run_workers(config, serve_worker)
     else:
         asyncio.run(serve(config))
+
+
+def serve_worker(config: Config, index: int) -> None:
+    """One of `--workers N` (a spawned process): its own socket on the shared port."""
+    from switchyard.server.log_setup import setup_logging
+    from switchyard.server.workers import listening_socket
+
+    setup_logging(config)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into SIGTERM
+    sock = listening_socket(config.server.host, config.server.http_port)
+    asyncio.run(serve(config, sock=sock, grpc=index == 0))

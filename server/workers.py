@@ -10,13 +10,15 @@ never block; a writer waits for the lock up to the connection's busy timeout).
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
+import multiprocessing.connection
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
 
 from switchyard.server.config import Config
+from switchyard.server.errors import ConfigError
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -26,19 +28,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
     return sock
 
 
-def run_workers(config: Config) -> None:
-    """Start `config.server.workers` workers and wait for them; SIGINT / SIGTERM stop all."""
+def run_workers(config: Config, worker: Callable[[Config, int], None]) -> None:
+    """Run `worker(config, index)` in `config.server.workers` processes until SIGINT /
+    SIGTERM, or until one exits: then the rest stop too, rather than serve on at part
+    capacity unnoticed. `worker` must be a module-level function (spawn pickles it)."""
     # Port 0 would give each worker its own port: hold one, and give every worker that one.
     holder = listening_socket(config.server.host, config.server.http_port)
     port = holder.getsockname()[1]
     config = config.model_copy(update={"server": config.server.model_copy(
         update={"http_port": port})})
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_worker, args=(config, i), name=f"switchyard-worker-{i}")
+    procs = [context.Process(target=worker, args=(config, i), name=f"switchyard-worker-{i}")
              for i in range(config.server.workers)]
     for proc in procs:
         proc.start()
@@ -51,17 +54,14 @@ def run_workers(config: Config) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
+        multiprocessing.connection.wait([proc.sentinel for proc in procs])
+        stop(signal.SIGTERM, None)
         for proc in procs:
             proc.join()
     finally:
         holder.close()
+    failed = [f"worker {i} exited with {proc.exitcode}" for i, proc in enumerate(procs)
+              if proc.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise ConfigError("; ".join(failed) + " (its log lines say why); the others were stopped")
 
-
-def _worker(config: Config, index: int) -> None:
-    from switchyard.server.log_setup import setup_logging
-    from switchyard.server.serve import serve
-
-    setup_logging(config)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into SIGTERM
-    sock = listening_socket(config.server.host, config.server.http_port)
-    asyncio.run(serve(config, sock=sock, grpc=index == 0))

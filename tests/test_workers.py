@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -58,3 +60,17 @@ def test_two_workers_share_the_port_and_the_traffic_log(tmp_path: Path,
     rows = {r[0]: r[1] for r in db.execute("SELECT request_id, http_status FROM requests")}
     assert {rid: rows.get(rid) for rid in answered} == {rid: 200 for rid in answered}
     assert [p for p in workers if Path(f"/proc/{p}").exists()] == []  # SIGTERM stopped all
+
+
+def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path,
+                                                     fake_upstream: FakeUpstream) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "traffic.sqlite").write_text("not a database")
+    config, log = write_config(tmp_path, fake_upstream), tmp_path / "srv.log"
+    cli = Path(sys.executable).with_name("switchyard")
+    done = subprocess.run([str(cli), "serve", "--config", str(config), "--http-port",
+                           str(_free_port()), "--grpc-port", "0", "--workers", "2"],
+                          check=False, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                          timeout=120)
+    assert done.returncode == 1
+    assert log.read_text().splitlines()[-1].startswith("Error: worker ")
