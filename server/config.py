@@ -13,6 +13,7 @@ file at all.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -214,6 +215,24 @@ class Config(_Strict):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model names (fnmatch patterns) the config does not know -> a model name "
+        "or group it does, e.g. {'claude-*': 'switchyard/auto'} for Claude Code")
+
+    @model_validator(mode="after")
+    def _aliases_known(self) -> Config:
+        known = {AUTO_MODEL, "thinking", "non_thinking", *self.models.group_of()}
+        bad = sorted(t for t in self.aliases.values() if t not in known)
+        if bad:
+            raise ValueError(f"aliases must point at {AUTO_MODEL}, a group or a configured "
+                             f"model; unknown: {', '.join(bad)}")
+        return self
+
+    def alias_for(self, model: str) -> str | None:
+        """The first alias pattern (in file order) that matches `model`, if any."""
+        return next((target for pattern, target in self.aliases.items()
+                     if fnmatch.fnmatchcase(model, pattern)), None)
 
     def price_of(self, deployment: Deployment) -> Price:
         """Configured price by public name or model string; unpriced models cost 0 (logged)."""

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from switchyard.router.decision import RouteDecision
-from switchyard.server import feedback_api, responses_api
+from switchyard.server import feedback_api, messages_api, responses_api
 from switchyard.server.chat import ChatResult
 from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
@@ -56,6 +56,8 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/responses", responses_api.create_response, methods=["POST"]),
+            Route("/v1/messages", messages_api.create_message, methods=["POST"]),
+            Route("/v1/messages/count_tokens", messages_api.count_tokens, methods=["POST"]),
             Route("/v1/feedback", feedback_api.create_feedback, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

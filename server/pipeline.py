@@ -17,7 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from switchyard.retrieval.chat import Message, latest_user_text, to_openai_messages
+from switchyard.retrieval.chat import (
+    Message,
+    ToolDefinition,
+    latest_user_text,
+    to_openai_messages,
+)
 from switchyard.retrieval.tokens import count_message_tokens
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.traffic import TrafficRecord
@@ -153,6 +158,7 @@ class Pipeline:
 
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
+        request = self._resolve_alias(request)
         prepared = Prepared(request, list(request.messages), _placeholder_decision(), 0, 0,
                             started_at=started or time.monotonic())
         for name, stage in (("admit", self._admit), ("compact", self._compact),
@@ -231,8 +237,8 @@ class Pipeline:
 
     # -- component RPCs (Route, Compact, Recall, Index, Feedback) ------------------------
     async def route(self, request: ChatRequest) -> RouteDecision:
-        prepared = Prepared(self._identify(request), list(request.messages),
-                            _placeholder_decision(), 0, 0)
+        prepared = Prepared(self._resolve_alias(self._identify(request)),
+                            list(request.messages), _placeholder_decision(), 0, 0)
         await self._admit(prepared)
         await self._route(prepared)
         return prepared.decision
@@ -328,6 +334,24 @@ class Pipeline:
             REQUEST_ID.set(request.request_id)
         return request
 
+    def _resolve_alias(self, request: ChatRequest) -> ChatRequest:
+        """A model name the config does not know, mapped by `aliases` (e.g. Claude Code's
+        `claude-*` defaults -> switchyard/auto); the log keeps the name the caller sent."""
+        if request.model == AUTO_MODEL or request.model in self._known:
+            return request
+        target = self.config.alias_for(request.model)
+        return request if target is None else replace(request, model=target)
+
+    def count_tokens(self, messages: Sequence[Message],
+                     tools: Sequence[ToolDefinition] = ()) -> int:
+        """Prompt tokens as admission counts them, plus the tool schemas (count_tokens APIs)."""
+        from switchyard.retrieval.tokens import count_tokens
+
+        model = self._encoding_model()
+        schemas = json.dumps([t.to_openai() for t in tools]) if tools else ""
+        return count_message_tokens(messages, model) + (count_tokens(schemas, model)
+                                                        if schemas else 0)
+
     def _encoding_model(self) -> str:
         return self.config.models.non_thinking[0].model
 
@@ -366,7 +390,8 @@ class Pipeline:
             finish_reason=str(choice.get("finish_reason") or "stop"), usage=usage,
             decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
             tokens_after=p.tokens_after, attempts=tuple(attempts),
-            cost_usd=self._cost(deployment, usage))
+            cost_usd=self._cost(deployment, usage),
+            reasoning=str((choice.get("message") or {}).get("reasoning_content") or ""))
 
     def _cost(self, deployment: Deployment, usage: Usage) -> float:
         price = self.config.price_of(deployment)

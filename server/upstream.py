@@ -211,6 +211,7 @@ class Upstream:
         payload["model"] = d.model
         if group == "thinking" or (group == "backups" and decision.thinking):
             payload.update(self.provider_params(decision, d.model))
+            _fit_thinking_budget(payload)
         return payload
 
     def _timeout(self, d: Deployment, deadline: float | None) -> float:
@@ -387,6 +388,15 @@ def _backoff(retry: int, retry_after: float | None, base: float, cap: float,
     if retry_after is not None:
         return min(retry_after, max_retry_after)
     return random.uniform(0, min(cap, base * 2 ** retry))  # full jitter
+
+
+def _fit_thinking_budget(payload: dict[str, Any]) -> None:
+    """Anthropic counts the thinking budget inside max_tokens and rejects a budget that does
+    not fit; the answer keeps the room the caller asked for on top of the router's budget."""
+    budget = (payload.get("thinking") or {}).get("budget_tokens")
+    max_tokens = payload.get("max_tokens")
+    if budget and max_tokens and max_tokens <= budget:
+        payload["max_tokens"] = max_tokens + budget
 
 
 def _dumps(obj: Any) -> str:

@@ -48,6 +48,7 @@ class FakeUpstream:
     fault_rate: float = 0.0  # share of unscripted requests given a random fault (soak bench)
     fault_hang: float = 2.0  # how long a random hang lasts (set it past the deployment timeout)
     seed: int = 0
+    reasoning: str = ""  # sent as reasoning_content by models given a reasoning knob
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -128,7 +129,7 @@ class FakeUpstream:
                 status_code=fault.status, headers=headers)
         if fault and fault.malformed:
             return Response("{not json", media_type="application/json")
-        answer = _answer(body)
+        answer = _answer(body, self.reasoning)
         if body.get("stream"):
             return StreamingResponse(self._stream(body, answer, fault, request),
                                      media_type="text/event-stream")
@@ -156,9 +157,17 @@ class Answer:
     text: str
     tool_name: str | None
     tool_args: str
+    reasoning: str = ""
 
 
-def _answer(body: dict[str, Any]) -> Answer:
+def _answer(body: dict[str, Any], reasoning: str = "") -> Answer:
+    answer = _plain_answer(body)
+    if reasoning and (body.get("reasoning_effort") or body.get("thinking")):
+        answer.reasoning = reasoning  # like vLLM / DeepSeek / LiteLLM's reasoning_content
+    return answer
+
+
+def _plain_answer(body: dict[str, Any]) -> Answer:
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
     content = last.get("content")
@@ -192,6 +201,8 @@ def _usage(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
 
 def _completion(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+    if answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
     finish = "stop"
     if answer.tool_name:
         message["tool_calls"] = [{"id": "call_fake_1", "type": "function",
@@ -213,6 +224,8 @@ def _chunks(body: dict[str, Any], answer: Answer) -> list[dict[str, Any]]:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     out = [chunk({"role": "assistant", "content": ""})]
+    for i in range(0, len(answer.reasoning), 16):
+        out.append(chunk({"reasoning_content": answer.reasoning[i:i + 16]}))
     if answer.tool_name:
         out.append(chunk({"tool_calls": [{"index": 0, "id": "call_fake_1", "type": "function",
                                           "function": {"name": answer.tool_name,
