@@ -4,7 +4,10 @@ It answers `/v1/chat/completions` (plain and SSE streaming, tool calls, usage wi
 tokens for models whose name contains "think"), with configurable latency and scripted faults
 queued with `enqueue()`: HTTP errors (500, 429 with retry-after), hangs past a timeout,
 malformed bodies and streams cut mid-way. It counts requests whose client went away
-(`cancelled`), which is how tests prove that cancellation reaches the upstream.
+(`cancelled`), which is how tests prove that cancellation reaches the upstream. With
+`reasoning` set, requests that carry a reasoning knob get it back as `reasoning_content`; a
+latest user turn saying `call NAME with {json}` makes it call that tool (benches drive real
+clients' tools this way).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -152,6 +156,10 @@ class FakeUpstream:
             raise
 
 
+# "call NAME with {json}" in the latest user turn: the model calls that tool with those args.
+_SCRIPTED_CALL = re.compile(r"call (\w+) with (\{.*\})", re.DOTALL)
+
+
 @dataclass
 class Answer:
     text: str
@@ -170,17 +178,25 @@ def _answer(body: dict[str, Any], reasoning: str = "") -> Answer:
 def _plain_answer(body: dict[str, Any]) -> Answer:
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
-    content = last.get("content")
-    if isinstance(content, list):
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    content = content or ""
+    content = _text(last)
     tools = body.get("tools") or []
     if last.get("role") == "tool":
         return Answer(f"The tool returned: {content}", None, "")
+    users = [m for m in messages if m.get("role") == "user"]
+    scripted = _SCRIPTED_CALL.search(_text(users[-1])) if users else None
+    if scripted and scripted[1] in {t["function"]["name"] for t in tools}:
+        return Answer("", scripted[1], scripted[2])  # benches script a real client's tool use
     if tools and ("tool" in content.lower() or body.get("tool_choice") == "required"):
         name = tools[0]["function"]["name"]
         return Answer("", name, json.dumps({"query": content[:80]}))
     return Answer(f"You said: {content}", None, "")
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
 
 
 def _usage(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
