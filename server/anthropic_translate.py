@@ -42,7 +42,7 @@ from switchyard.server.anthropic_types import (
 )
 from switchyard.server.chat import ChatRequest, SamplingParams
 from switchyard.server.errors import InvalidRequest
-from switchyard.server.openai_types import _int_header, _overrides
+from switchyard.server.openai_types import _int_header, _overrides, parse_body
 
 ENDPOINT = "http.messages"
 SESSION_HEADERS = ("x-switchyard-session-id", "x-claude-code-session-id")
@@ -83,19 +83,16 @@ def count_request(body: CountTokensRequest) -> tuple[list[Message], list[ToolDef
     return to_messages(body.system, body.messages), to_tools(body.tools)[0]
 
 
-def chat_body(raw: dict[str, Any]) -> dict[str, Any]:
-    """A logged Messages body as the Chat Completions body it was served as (for replay)."""
-    body = MessagesRequest.model_validate(raw)
-    tools = to_tools(body.tools)[0]
-    out: dict[str, Any] = {"model": body.model,
-                           "messages": [m.to_openai() for m in to_messages(body.system,
-                                                                           body.messages)]}
-    if tools:
-        out["tools"] = [t.to_openai() for t in tools]
-    fmt = _response_format(body)
-    if fmt is not None:
-        out["response_format"] = json.loads(fmt)
-    return out
+def replay_json(raw: str) -> str:
+    """A logged Messages body as the Chat Completions body it was served as (JSON text), for
+    `switchyard replay` and training from the log; InvalidRequest when it cannot be read."""
+    data = raw.encode()
+    chat = to_chat_request(parse_body(data, MessagesRequest), {}, data).chat
+    out: dict[str, Any] = {"model": chat.model, "messages": [m.to_openai() for m in chat.messages]}
+    if chat.tools:
+        out["tools"] = [t.to_openai() for t in chat.tools]
+    out.update(chat.params.to_openai())
+    return json.dumps(out)
 
 
 # -- thinking ------------------------------------------------------------------------------

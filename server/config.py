@@ -42,6 +42,8 @@ class Deployment(_Strict):
     api_key_env: str | None = Field(None, description="Environment variable holding the key")
     timeout: float = Field(60.0, gt=0, description="Seconds per attempt (never unbounded)")
     context_window: int = Field(128_000, gt=0)
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="Cap on a request's max_tokens (Claude Code asks for 64000)")
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
@@ -74,12 +76,12 @@ class Price(_Strict):
 class ModelsConfig(_Strict):
     thinking: list[Deployment] = Field(
         default_factory=lambda: [Deployment(model="openai/o4-mini", api_key_env="OPENAI_API_KEY",
-                                            context_window=200_000)]
+                                            context_window=200_000, max_output_tokens=100_000)]
     )
     non_thinking: list[Deployment] = Field(
         default_factory=lambda: [Deployment(model="openai/gpt-4.1-mini",
                                             api_key_env="OPENAI_API_KEY",
-                                            context_window=1_047_576)]
+                                            context_window=1_047_576, max_output_tokens=32_768)]
     )
     backups: list[Deployment] = Field(default_factory=list)
 

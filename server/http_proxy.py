@@ -61,6 +61,7 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
             Route("/v1/feedback", feedback_api.create_feedback, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/", healthz, methods=["GET", "HEAD"]),  # Claude Code's HEAD / reachability check
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi_schema, methods=["GET"]),
         ],

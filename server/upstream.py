@@ -209,6 +209,8 @@ class Upstream:
                  group: str) -> dict[str, Any]:
         payload = dict(body)
         payload["model"] = d.model
+        if d.max_output_tokens and payload.get("max_tokens", 0) > d.max_output_tokens:
+            payload["max_tokens"] = d.max_output_tokens
         if group == "thinking" or (group == "backups" and decision.thinking):
             payload.update(self.provider_params(decision, d.model))
             _fit_thinking_budget(payload)

@@ -171,7 +171,10 @@ def test_captured_claude_code_request_streams_through(proxy_factory: Any,
     assert captured["path"] == "/v1/messages?beta=true"
     body = captured["body"]
     headers = {k: v for k, v in captured["headers"].items() if k != "accept"}
-    proxy = proxy_factory(**CLAUDE_ALIAS)
+    fast = {"model": "openai/fake-fast", "name": "fake-fast", "api_base": fake_upstream.base_url,
+            "timeout": 5, "max_output_tokens": 16384}
+    proxy = proxy_factory(**CLAUDE_ALIAS, **{"models.non_thinking": [fast]})
+    assert httpx.head(f"http://127.0.0.1:{proxy.port}/").status_code == 200  # its first call
     response = httpx.post(f"http://127.0.0.1:{proxy.port}{captured['path']}", json=body,
                           headers=headers, timeout=30)
     assert response.status_code == 200, response.text
@@ -185,7 +188,7 @@ def test_captured_claude_code_request_streams_through(proxy_factory: Any,
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
     upstream = fake_upstream.requests[-1]
     assert len(upstream["tools"]) == len(body["tools"]) == 24
-    assert upstream["max_tokens"] == 64000 and upstream["stream"] is True
+    assert upstream["max_tokens"] == 16384 and upstream["stream"] is True  # capped for the model
     roles = [m["role"] for m in upstream["messages"]]
     assert roles == ["system", "user", "system"]  # mid-conversation system turn kept in place
     assert "say hi" in upstream["messages"][1]["content"]
@@ -317,8 +320,32 @@ def test_anthropic_deployment_gets_the_budget_as_anthropic_expects(config_factor
 
 def test_logged_messages_body_converts_to_a_chat_body() -> None:
     from switchyard.retrieval.chat import parse_messages, parse_tools
-    from switchyard.server.anthropic_translate import chat_body
+    from switchyard.server.anthropic_translate import replay_json
+    from switchyard.server.errors import InvalidRequest
 
-    body = chat_body(json.loads(CAPTURED.read_text())["body"])
+    body = json.loads(replay_json(json.dumps(json.loads(CAPTURED.read_text())["body"])))
     assert len(parse_messages(body["messages"])) == 3
-    assert len(parse_tools(body["tools"])) == 24
+    assert len(parse_tools(body["tools"])) == 24 and body["max_tokens"] == 64000
+    with pytest.raises(InvalidRequest):
+        replay_json('{"model": "x", "messages": []}')
+
+
+def test_keys_mode_takes_x_api_key_and_refuses_in_anthropic_shape(proxy_factory: Any) -> None:
+    from switchyard.server.auth import KeyStore, keys_path
+
+    proxy = proxy_factory(**{"auth.mode": "keys"})
+    store = KeyStore(keys_path(proxy.config))
+    info, key = store.create("claude-code")
+    store.close()
+    with pytest.raises(anthropic.AuthenticationError) as err:
+        client(proxy).messages.create(model="switchyard/auto", max_tokens=10,
+                                      messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    sdk = anthropic.Anthropic(base_url=proxy.base_url.removesuffix("/v1"), api_key=key,
+                              max_retries=0)  # the SDK sends x-api-key, as Claude Code does
+    msg = sdk.messages.create(model="switchyard/auto", max_tokens=10,
+                              messages=[{"role": "user", "content": "hi"}])
+    assert msg.content[0].text == "You said: hi"  # type: ignore[union-attr]
+    assert [r["api_key_id"] for r in log_rows(proxy)] == [info.key_id]
+    root = proxy.base_url.removesuffix("/v1")
+    assert httpx.head(root + "/", headers={"x-api-key": key}).status_code == 200
