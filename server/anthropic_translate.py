@@ -115,7 +115,7 @@ def thinking_overrides(thinking: ThinkingParam | None,
 
 
 # -- messages ------------------------------------------------------------------------------
-def to_messages(system: str | list[Any] | None, raw: list[Any]) -> list[Message]:
+def to_messages(system: Any, raw: list[Any]) -> list[Message]:
     if not raw:
         raise InvalidRequest("messages must be a non-empty list", param="messages")
     out = [Message("system", _text_only(system, "system"))] if system else []

@@ -54,7 +54,7 @@ class MessagesRequest(OpenAIBaseModel):
     output_config: OutputConfig | None = None
     stop_sequences: list[str] | None = None
     stream: bool = False
-    system: str | list[Any] | None = None
+    system: Any = None  # a string or text blocks, checked where it is translated
     temperature: float | None = Field(None, ge=0, le=1)
     thinking: ThinkingParam | None = None
     tool_choice: ToolChoiceParam | None = None
@@ -68,7 +68,7 @@ class CountTokensRequest(OpenAIBaseModel):
 
     model: str
     messages: list[Any]
-    system: str | list[Any] | None = None
+    system: Any = None
     thinking: ThinkingParam | None = None
     tool_choice: ToolChoiceParam | None = None
     tools: list[Any] | None = None
