@@ -15,9 +15,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from switchyard.server.anthropic_types import error_body
 from switchyard.server.auth import CURRENT_KEY_ID
 from switchyard.server.errors import LimitExceeded, SwitchyardError, Unauthenticated
+from switchyard.server.http.messages.wire import error_body
 from switchyard.server.log_setup import REQUEST_ID
 
 if TYPE_CHECKING:

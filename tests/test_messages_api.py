@@ -305,7 +305,7 @@ def test_client_thinking_budget_overrides_the_router(proxy_factory: Any,
 def test_anthropic_deployment_gets_the_budget_as_anthropic_expects(config_factory: Any) -> None:
     from switchyard.router import provider_params
     from switchyard.router.decision import RouteDecision
-    from switchyard.server.upstream import Upstream
+    from switchyard.server.upstream.retry import Upstream
 
     config = config_factory(**{"models.thinking": [
         {"model": "anthropic/claude-sonnet-4-5", "api_key_env": "ANTHROPIC_API_KEY"}]})
@@ -319,9 +319,9 @@ def test_anthropic_deployment_gets_the_budget_as_anthropic_expects(config_factor
 
 
 def test_logged_messages_body_converts_to_a_chat_body() -> None:
-    from switchyard.retrieval.chat import parse_messages, parse_tools
-    from switchyard.server.anthropic_translate import replay_json
+    from switchyard.core.messages import parse_messages, parse_tools
     from switchyard.server.errors import InvalidRequest
+    from switchyard.server.http.messages.translate import replay_json
 
     body = json.loads(replay_json(json.dumps(json.loads(CAPTURED.read_text())["body"])))
     assert len(parse_messages(body["messages"])) == 3
