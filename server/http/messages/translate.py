@@ -145,9 +145,7 @@ def _turn(item: Any, where: str) -> list[Message]:
         raise InvalidRequest(f"{where}.content must be a string or a list of content blocks",
                              param=f"{where}.content")
     blocks = [_block(b, f"{where}.content[{j}]") for j, b in enumerate(content)]
-    if role == "assistant":
-        return _assistant(blocks, where)
-    return _user(blocks, where)
+    return _assistant(blocks) if role == "assistant" else _user(blocks)
 
 
 def _block(block: Any, where: str) -> dict[str, Any]:
@@ -156,7 +154,7 @@ def _block(block: Any, where: str) -> dict[str, Any]:
     return {**block, "_where": where}
 
 
-def _assistant(blocks: list[dict[str, Any]], where: str) -> list[Message]:
+def _assistant(blocks: list[dict[str, Any]]) -> list[Message]:
     texts: list[str] = []
     calls: list[ToolCall] = []
     for b in blocks:
@@ -174,7 +172,7 @@ def _assistant(blocks: list[dict[str, Any]], where: str) -> list[Message]:
     return [Message("assistant", "\n".join(texts) or None, tool_calls=tuple(calls))]
 
 
-def _user(blocks: list[dict[str, Any]], where: str) -> list[Message]:
+def _user(blocks: list[dict[str, Any]]) -> list[Message]:
     """tool_result blocks first (as tool messages), then the user's own text and media."""
     results: list[Message] = []
     texts: list[str] = []
@@ -185,15 +183,7 @@ def _user(blocks: list[dict[str, Any]], where: str) -> list[Message]:
             text, images = _tool_result(b)
             results.append(Message("tool", text, tool_call_id=_str(b, "tool_use_id")))
             media += images
-        elif kind == "text":
-            texts.append(_str(b, "text"))
-        elif kind in ("image", "document"):
-            part = _media(b)
-            if isinstance(part, str):
-                texts.append(part)
-            else:
-                media.append(part)
-        else:
+        elif not _add_part(b, texts, media):
             raise _unsupported(b, "text, image, document or tool_result")
     if texts or media:
         return [*results, Message("user", "\n".join(texts) or None, attachments=tuple(media))]
@@ -209,15 +199,7 @@ def _tool_result(b: dict[str, Any]) -> tuple[str, list[Attachment]]:
     elif isinstance(content, list):
         for j, part in enumerate(content):
             part = _block(part, f"{b['_where']}.content[{j}]")
-            if part["type"] == "text":
-                texts.append(_str(part, "text"))
-            elif part["type"] in ("image", "document"):
-                media = _media(part)
-                if isinstance(media, str):
-                    texts.append(media)
-                else:
-                    images.append(media)
-            else:
+            if not _add_part(part, texts, images):
                 raise _unsupported(part, "text, image or document")
     else:
         raise InvalidRequest(f"{b['_where']}.content must be a string or a list of blocks",
@@ -226,6 +208,21 @@ def _tool_result(b: dict[str, Any]) -> tuple[str, list[Attachment]]:
     if images:
         text += f"\n[{len(images)} image(s) from this tool result follow in the next message]"
     return ("[tool error] " + text if b.get("is_error") else text), images
+
+
+def _add_part(b: dict[str, Any], texts: list[str], media: list[Attachment]) -> bool:
+    """A text, image or document block into `texts` / `media`; False for any other type."""
+    if b["type"] == "text":
+        texts.append(_str(b, "text"))
+    elif b["type"] in ("image", "document"):
+        part = _media(b)
+        if isinstance(part, str):
+            texts.append(part)
+        else:
+            media.append(part)
+    else:
+        return False
+    return True
 
 
 def _media(b: dict[str, Any]) -> Attachment | str:
