@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import ServerThread
 from tests.fake_upstream import FakeUpstream, Fault
 
-CAPTURED = Path(__file__).parent / "data" / "clients" / "claude_code_request.json"
+CLIENTS = Path(__file__).parent / "data" / "clients"
+CAPTURED = CLIENTS / "claude_code_request.json"  # its first request of `claude -p`
+CAPTURED_TOOL_RESULT = CLIENTS / "claude_code_tool_result_request.json"  # after a Write call
 TOOLS = [{"name": "search_code", "description": "Search the repository",
           "input_schema": {"type": "object", "properties": {"query": {"type": "string"}},
                            "required": ["query"]}}]
@@ -196,6 +198,27 @@ def test_captured_claude_code_request_streams_through(proxy_factory: Any,
     assert row["endpoint"] == "http.messages" and row["requested_model"] == "claude-opus-4-8"
     assert row["session_id"] == headers["x-claude-code-session-id"]
     assert json.loads(row["request_json"]) == body  # replayable as sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_captured_claude_code_tool_result_turn(proxy_factory: Any, fake_upstream: FakeUpstream,
+                                              stream: bool) -> None:
+    captured = json.loads(CAPTURED_TOOL_RESULT.read_text())
+    body = {**captured["body"], "stream": stream}
+    proxy = proxy_factory(**CLAUDE_ALIAS)
+    response = httpx.post(f"http://127.0.0.1:{proxy.port}{captured['path']}", json=body,
+                          timeout=30)
+    assert response.status_code == 200, response.text
+    if stream:
+        text = "".join(d["delta"]["text"] for k, d in sse(response) if k == "content_block_delta")
+    else:
+        text = response.json()["content"][0]["text"]
+    assert text.startswith("The tool returned: File created successfully")
+    sent = fake_upstream.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "system", "assistant", "tool"]
+    [call] = sent[3]["tool_calls"]
+    assert call["function"]["name"] == "Write" and sent[4]["tool_call_id"] == call["id"]
+    assert json.loads(call["function"]["arguments"]) == body["messages"][2]["content"][0]["input"]
 
 
 def test_unknown_model_without_alias_is_an_anthropic_404(proxy: ServerThread) -> None:
