@@ -372,3 +372,47 @@ def test_keys_mode_takes_x_api_key_and_refuses_in_anthropic_shape(proxy_factory:
     assert [r["api_key_id"] for r in log_rows(proxy)] == [info.key_id]
     root = proxy.base_url.removesuffix("/v1")
     assert httpx.head(root + "/", headers={"x-api-key": key}).status_code == 200
+
+
+class FakeAnthropic:
+    """An Anthropic Messages endpoint that records bodies and thinks before it answers."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def messages(request: Request) -> JSONResponse:
+            self.bodies.append(await request.json())
+            return JSONResponse({
+                "id": "msg_fake", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5", "stop_reason": "end_turn", "stop_sequence": None,
+                "content": [{"type": "thinking", "thinking": "Two plus two.", "signature": "s"},
+                            {"type": "text", "text": "4"}],
+                "usage": {"input_tokens": 12, "output_tokens": 9}})
+
+        return Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
+
+
+def test_anthropic_deployment_through_litellm_gets_the_budget(proxy_factory: Any) -> None:
+    fake = FakeAnthropic()
+    with ServerThread(fake.app()) as anthropic_api:
+        deployment = {"model": "anthropic/claude-sonnet-4-5", "name": "sonnet",
+                      "api_base": f"http://127.0.0.1:{anthropic_api.port}", "api_key": "x",
+                      "timeout": 20}
+        proxy = proxy_factory(**{"models.thinking": [deployment], "routing.router": "never"})
+        response = post(proxy, {"model": "switchyard/auto", "max_tokens": 1000,
+                                "thinking": {"type": "enabled", "budget_tokens": 3000},
+                                "messages": [{"role": "user", "content": "2+2?"}]})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-upstream"] == "sonnet"
+    [sent] = fake.bodies
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 3000}
+    assert sent["max_tokens"] == 4000  # the caller's 1000 on top of the budget
+    blocks = response.json()["content"]
+    assert [(b["type"], b.get("thinking") or b.get("text")) for b in blocks] == [
+        ("thinking", "Two plus two."), ("text", "4")]
