@@ -408,9 +408,21 @@ def test_anthropic_deployment_through_litellm_gets_the_budget(proxy_factory: Any
         response = post(proxy, {"model": "switchyard/auto", "max_tokens": 1000,
                                 "thinking": {"type": "enabled", "budget_tokens": 3000},
                                 "messages": [{"role": "user", "content": "2+2?"}]})
+        after_tool = post(proxy, {"model": "switchyard/auto", "max_tokens": 1000, "tools": TOOLS,
+                                  "thinking": {"type": "enabled", "budget_tokens": 3000},
+                                  "messages": [
+            {"role": "user", "content": "look it up"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1",
+                                               "name": "search_code", "input": {"query": "x"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                          "content": "x is 4"}]}]})
     assert response.status_code == 200, response.text
+    assert after_tool.status_code == 200, after_tool.text
+    # Signed thinking blocks do not survive chat messages: a history with tool calls goes
+    # without thinking rather than into Anthropic's 400.
+    assert "thinking" not in fake.bodies[1] and fake.bodies[1]["messages"][1]["role"] == "assistant"
     assert response.headers["x-switchyard-upstream"] == "sonnet"
-    [sent] = fake.bodies
+    sent = fake.bodies[0]
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 3000}
     assert sent["max_tokens"] == 4000  # the caller's 1000 on top of the budget
     blocks = response.json()["content"]
