@@ -219,7 +219,7 @@ class Upstream:
             payload["max_tokens"] = d.max_output_tokens
         if group == "thinking" or (group == "backups" and decision.thinking):
             payload.update(self.provider_params(decision, d.model))
-            _fit_thinking(payload)
+            _fit_thinking(payload, signed="claude" in d.model.lower())
         return payload
 
     def _timeout(self, d: Deployment, deadline: float | None) -> float:
@@ -317,20 +317,21 @@ def _backoff(retry: int, retry_after: float | None, base: float, cap: float,
     return random.uniform(0, min(cap, base * 2 ** retry))  # full jitter
 
 
-def _fit_thinking(payload: dict[str, Any]) -> None:
+def _fit_thinking(payload: dict[str, Any], *, signed: bool) -> None:
     """Anthropic-style `thinking` made acceptable to Anthropic.
 
     - It counts the budget inside max_tokens and rejects a budget that does not fit: the
       answer keeps the room the caller asked for on top of the router's budget.
-    - With thinking on, an assistant turn with tool calls must start with its signed thinking
-      block, which chat messages do not carry: such a history is sent without thinking (what
-      LiteLLM's `modify_params` does), instead of failing with a 400.
+    - With thinking on, Claude (`signed`: on Anthropic, Bedrock or Vertex) wants an assistant
+      turn with tool calls to start with its signed thinking block, which chat messages do not
+      carry: such a history is sent without thinking (what LiteLLM's `modify_params` does),
+      instead of failing with a 400.
     """
     thinking = payload.get("thinking")
     if not isinstance(thinking, dict):
         return
-    if any(m.get("role") == "assistant" and m.get("tool_calls")
-           for m in payload.get("messages") or ()):
+    if signed and any(m.get("role") == "assistant" and m.get("tool_calls")
+                      for m in payload.get("messages") or ()):
         del payload["thinking"]
         return
     budget, max_tokens = thinking.get("budget_tokens"), payload.get("max_tokens")
