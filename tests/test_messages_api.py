@@ -335,10 +335,22 @@ def test_anthropic_deployment_gets_the_budget_as_anthropic_expects(config_factor
     upstream = Upstream(config, provider_params=provider_params)
     decision = RouteDecision("thinking", True, "high", 6000, 0.9, "test", "test")
     [(deployment, group)] = upstream.plan(decision)[:1]
-    payload = upstream._payload({"messages": [], "max_tokens": 2000}, decision, deployment,
-                                group)
+    payload = upstream._payload({"messages": [], "max_tokens": 2000, "temperature": 0.2,
+                                 "top_p": 0.5}, decision, deployment, group)
     assert payload["thinking"] == {"type": "enabled", "budget_tokens": 6000}
     assert payload["max_tokens"] > 6000  # Anthropic: the budget must fit under max_tokens
+    assert "temperature" not in payload and "top_p" not in payload  # refused with thinking
+
+
+def test_aliases_route_unknown_names_and_must_point_somewhere(config_factory: Any) -> None:
+    from switchyard.server.errors import ConfigError
+
+    config = config_factory(aliases={"claude-haiku-*": "fake-fast", "claude-*": "switchyard/auto"})
+    assert config.alias_for("claude-haiku-4-5") == "fake-fast"  # first match, in file order
+    assert config.alias_for("claude-opus-4-8") == "switchyard/auto"
+    assert config.alias_for("gpt-5") is None
+    with pytest.raises(ConfigError, match="unknown: nowhere"):
+        config_factory(aliases={"claude-*": "nowhere"})
 
 
 def test_logged_messages_body_converts_to_a_chat_body() -> None:

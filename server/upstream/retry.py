@@ -326,6 +326,7 @@ def _fit_thinking(payload: dict[str, Any], *, signed: bool) -> None:
       turn with tool calls to start with its signed thinking block, which chat messages do not
       carry: such a history is sent without thinking (what LiteLLM's `modify_params` does),
       instead of failing with a 400.
+    - Claude thinks only at temperature 1: a sampling temperature goes when it thinks.
     """
     thinking = payload.get("thinking")
     if not isinstance(thinking, dict):
@@ -334,6 +335,10 @@ def _fit_thinking(payload: dict[str, Any], *, signed: bool) -> None:
                       for m in payload.get("messages") or ()):
         del payload["thinking"]
         return
+    if signed:  # Claude refuses temperature and top_p below 0.95 with thinking on
+        payload.pop("temperature", None)
+        if payload.get("top_p", 1) < 0.95:
+            del payload["top_p"]
     budget, max_tokens = thinking.get("budget_tokens"), payload.get("max_tokens")
     if budget and max_tokens and max_tokens <= budget:
         payload["max_tokens"] = max_tokens + budget
