@@ -440,3 +440,25 @@ def test_anthropic_deployment_through_litellm_gets_the_budget(proxy_factory: Any
     blocks = response.json()["content"]
     assert [(b["type"], b.get("thinking") or b.get("text")) for b in blocks] == [
         ("thinking", "Two plus two."), ("text", "4")]
+
+
+def test_options_map_to_chat_completions(proxy: ServerThread, fake_upstream: FakeUpstream) -> None:
+    pdf = {"type": "document", "title": "spec.pdf",
+           "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
+    response = post(proxy, {
+        "model": "switchyard/auto", "max_tokens": 50, "temperature": 0.3, "top_k": 5,
+        "stop_sequences": ["END"], "tools": TOOLS,
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+        "output_config": {"effort": "low", "format": {"type": "json_schema",
+                                                      "schema": {"type": "object"}}},
+        "metadata": {"user_id": "u1"}, "context_management": {"edits": []},
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "read it"}, pdf]}]})
+    assert response.status_code == 200, response.text
+    sent = fake_upstream.requests[-1]
+    assert sent["tool_choice"] == "required" and sent["parallel_tool_calls"] is False
+    assert sent["stop"] == ["END"] and sent["temperature"] == 0.3 and "top_k" not in sent
+    assert sent["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "output", "schema": {"type": "object"}, "strict": True}}
+    assert sent["messages"][0]["content"][1] == {"type": "file", "file": {
+        "file_data": "data:application/pdf;base64,JVBERi0=", "filename": "spec.pdf"}}
+    assert "metadata" not in sent and "reasoning_effort" not in sent  # effort: the router's
