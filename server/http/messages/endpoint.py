@@ -1,7 +1,7 @@
 """The Anthropic Messages API front door (`POST /v1/messages`, `/v1/messages/count_tokens`),
 for Claude Code and the anthropic SDKs.
 
-Handlers only translate (anthropic_translate) and call the pipeline, like every door; errors
+Handlers only translate (translate.py, events.py) and call the pipeline, like every door; errors
 go out in Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`.
 """
 

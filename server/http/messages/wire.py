@@ -2,7 +2,7 @@
 
 Request bodies are validated as `MessagesRequest`; unknown fields are accepted and logged
 once (the base class), since Claude Code sends new beta fields often. Content blocks stay
-plain dicts here: `anthropic_translate` checks each block where it turns it into a chat
+plain dicts here: translate.py checks each block where it turns it into a chat
 message, so an error can name the exact block. Response bodies follow the SDK's `Message`,
 `Usage` and error models (anthropic-sdk-python `types/`).
 """
