@@ -326,13 +326,12 @@ def test_client_thinking_budget_overrides_the_router(proxy_factory: Any,
 
 # -- anthropic deployments and replay --------------------------------------------------------
 def test_anthropic_deployment_gets_the_budget_as_anthropic_expects(config_factory: Any) -> None:
-    from switchyard.router import provider_params
     from switchyard.router.decision import RouteDecision
     from switchyard.server.upstream.retry import Upstream
 
     config = config_factory(**{"models.thinking": [
         {"model": "anthropic/claude-sonnet-4-5", "api_key_env": "ANTHROPIC_API_KEY"}]})
-    upstream = Upstream(config, provider_params=provider_params)
+    upstream = Upstream(config)
     decision = RouteDecision("thinking", True, "high", 6000, 0.9, "test", "test")
     [(deployment, group)] = upstream.plan(decision)[:1]
     payload = upstream._payload({"messages": [], "max_tokens": 2000, "temperature": 0.2,
