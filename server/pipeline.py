@@ -134,7 +134,7 @@ class Pipeline:
             await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            if self.cascade.applies(request):
+            if self.cascade.applies(prepared.request):  # the alias resolved
                 outcome = await self.cascade.complete(prepared, body)
             else:
                 outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
@@ -157,7 +157,7 @@ class Pipeline:
             body = self._upstream_body(prepared)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
-            if self.cascade.applies(request):  # the draft is buffered, not streamed
+            if self.cascade.applies(prepared.request):  # the draft is buffered, not streamed
                 handle = await self.cascade.open_stream(prepared, body)
             else:
                 handle = await self.upstream.open_stream(body, prepared.decision,

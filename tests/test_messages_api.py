@@ -352,6 +352,28 @@ def test_aliases_route_unknown_names_and_must_point_somewhere(config_factory: An
         config_factory(aliases={"claude-*": "nowhere"})
 
 
+def test_cascade_drafts_behind_a_claude_alias(proxy_factory: Any,
+                                              fake_upstream: FakeUpstream) -> None:
+    """routing.mode cascade applies to an aliased name (the alias means switchyard/auto), plain
+    and streamed; x-switchyard-cascade: off turns it off for one request, as on the chat door."""
+    proxy = proxy_factory(**{"routing.mode": "cascade"}, **CLAUDE_ALIAS)
+    no_answer = "Pick one, maybe the closest.\nA. 20\nB. 21\nC. 22"  # the draft escalates
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "thinking": {"type": "adaptive"},
+            "messages": [{"role": "user", "content": no_answer}]}
+    plain = post(proxy, body)
+    assert plain.status_code == 200 and plain.json()["model"] == "fake-think"
+    assert [r["model"] for r in fake_upstream.requests] == ["fake-fast", "fake-think"]
+    streamed = post(proxy, {**body, "stream": True})
+    assert sse(streamed)[0][1]["message"]["model"].endswith("fake-think")
+    assert [r["model"] for r in fake_upstream.requests[2:]] == ["fake-fast", "fake-think"]
+    off = post(proxy, body, headers={"x-switchyard-cascade": "off"})
+    assert off.status_code == 200 and len(fake_upstream.requests) == 5
+    bad = post(proxy, body, headers={"x-switchyard-cascade": "maybe"})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    assert [(r["escalated"], r["cascade_json"] is None) for r in log_rows(proxy)] == [
+        (1, False), (1, False), (0, True)]  # the 400 never reached the pipeline
+
+
 def test_logged_messages_body_converts_to_a_chat_body() -> None:
     from switchyard.core.messages import parse_messages, parse_tools
     from switchyard.server.errors import InvalidRequest

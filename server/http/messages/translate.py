@@ -41,7 +41,12 @@ from switchyard.server.http.messages.wire import (
     ThinkingParam,
     ToolChoiceParam,
 )
-from switchyard.server.http.openai_types import header_overrides, int_header, parse_body
+from switchyard.server.http.openai_types import (
+    cascade_header,
+    header_overrides,
+    int_header,
+    parse_body,
+)
 from switchyard.server.pipeline_types import ChatRequest, SamplingParams
 
 ENDPOINT = "http.messages"
@@ -75,7 +80,8 @@ def to_chat_request(body: MessagesRequest, headers: Mapping[str, str], raw: byte
         overrides=thinking_overrides(body.thinking, headers), stream=body.stream,
         include_usage=True, session_id=_session(headers),
         compact_budget=int_header(headers, "x-switchyard-compact-budget"),
-        endpoint=ENDPOINT, raw_json=raw.decode("utf-8", errors="replace"))
+        endpoint=ENDPOINT, raw_json=raw.decode("utf-8", errors="replace"),
+        cascade=cascade_header(headers))
     return Translation(chat, dropped)
 
 
