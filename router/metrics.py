@@ -10,6 +10,7 @@ one (strong-call %, quality) point. Then:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -82,3 +83,34 @@ def random_scores(n: int, seed: int = 0) -> np.ndarray:
 def prompt_length_scores(texts: Sequence[str]) -> np.ndarray:
     """The length baseline: longer prompts are assumed harder."""
     return np.array([len(t) for t in texts], dtype=np.float64)
+
+
+def family_oracle_scores(families: Sequence[str], weak: np.ndarray,
+                         strong: np.ndarray) -> np.ndarray:
+    """The ceiling of a router that knows each family's true mean gain and nothing finer."""
+    families = np.asarray(families)
+    gain = np.asarray(strong, dtype=np.float64) - np.asarray(weak, dtype=np.float64)
+    out = np.zeros(len(families))
+    for f in np.unique(families):
+        rows = families == f
+        out[rows] = gain[rows].mean()
+    return out
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
+
+
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Spearman's rank correlation (0.0 when either side is constant)."""
+    ra, rb = _ranks(np.asarray(a)), _ranks(np.asarray(b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else 0.0
