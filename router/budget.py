@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from switchyard.router.data import RouterExample
-from switchyard.router.metrics import spearman
+from switchyard.router.eval_metrics import spearman
 
 COVER = 0.9
 CHARS_PER_TOKEN = 4.0
