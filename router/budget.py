@@ -9,10 +9,10 @@ Evaluation on held-out families, per source with chain lengths:
 - Spearman correlation between the predicted budget grade and the length the correct chain
   actually used;
 - tokens saved against a fixed high budget. Both policies are set on training rows to
-  cover `COVER` of correct chains: the fixed one is that quantile of chain tokens; the
-  learned one maps a request's predicted grade to its percentile among the training rows'
-  predictions, reads the chain tokens at that percentile, and multiplies them by the
-  smallest factor that covers `COVER` of training chains. Tokens are chars / 4.
+  cover `COVER` of correct chains: the fixed one is that quantile of all chain tokens; the
+  learned one splits requests into `TIERS` tiers at the quartiles of the training rows'
+  predicted grades (the four efforts) and gives each tier that quantile of its own
+  training chains. Tokens are chars / 4.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from switchyard.router.eval_metrics import spearman
 
 COVER = 0.9
 CHARS_PER_TOKEN = 4.0
-_FACTORS = np.exp(np.linspace(0.0, np.log(20.0), 121))
+TIERS = 4
 
 
 def has_chain(e: RouterExample) -> bool:
@@ -51,12 +51,14 @@ def budget_targets(
     return target, weight
 
 
-def _centre_tokens(tokens: np.ndarray, train_grades: np.ndarray,
-                   grades: np.ndarray) -> np.ndarray:
-    """Chain tokens at each grade's percentile among the training predictions."""
-    ranked = np.sort(train_grades)
-    pct = np.searchsorted(ranked, grades, side="right") / max(len(ranked), 1)
-    return np.quantile(tokens, np.clip(pct, 0.0, 1.0))
+def tier_budgets(tokens: np.ndarray, grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(grade cut points, budget per tier): each tier's `COVER` quantile of chain tokens."""
+    cuts = np.quantile(grades, np.linspace(0.0, 1.0, TIERS + 1)[1:-1])
+    tier = np.searchsorted(cuts, grades, side="right")
+    fixed = float(np.quantile(tokens, COVER))
+    budgets = np.array([float(np.quantile(tokens[tier == t], COVER)) if (tier == t).any()
+                        else fixed for t in range(TIERS)])
+    return cuts, budgets
 
 
 def evaluate_budget(
@@ -73,10 +75,8 @@ def evaluate_budget(
         tr_tokens = np.array([train[i].budget_chars for i in tr]) / CHARS_PER_TOKEN
         va_tokens = np.array([held[i].budget_chars for i in va]) / CHARS_PER_TOKEN
         fixed = float(np.quantile(tr_tokens, COVER))
-        centre = _centre_tokens(tr_tokens, train_grades[tr], train_grades[tr])
-        factor = next((float(f) for f in _FACTORS if (centre * f >= tr_tokens).mean() >= COVER),
-                      float(_FACTORS[-1]))
-        learned = _centre_tokens(tr_tokens, train_grades[tr], held_grades[va]) * factor
+        cuts, budgets = tier_budgets(tr_tokens, train_grades[tr])
+        learned = budgets[np.searchsorted(cuts, held_grades[va], side="right")]
         out[source] = {
             "spearman": spearman(held_grades[va], va_tokens),
             "tokens_saved": float(1.0 - learned.sum() / (fixed * len(va))),

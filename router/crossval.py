@@ -29,7 +29,8 @@ class CrossValidation:
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
+    finite = [v for v in values if np.isfinite(v)] or [float("nan")]  # NaN: undefined APGR
+    return {"mean": float(np.mean(finite)), "std": float(np.std(finite)), "runs": values}
 
 
 def cross_validate(
@@ -40,7 +41,7 @@ def cross_validate(
     runs: dict[str, dict[str, dict[str, list[float]]]] = {}
     budget_runs: dict[str, dict[str, list[float]]] = {}
     for seed in seeds:
-        result = train(examples, replace(cfg, seed=seed, progress=False),
+        result = train(examples, replace(cfg, seed=seed, progress=False, refit_all=False),
                        data_hash="crossval", features=features)
         for source, routers in result.validation.items():
             for name, m in routers.items():

@@ -68,7 +68,8 @@ def evaluate_scores(
     strong_auc = float(np.trapezoid(np.full_like(x, strong_q), x))
     cpt = [float(np.interp(p * (strong_q - weak_q) + weak_q, qual, pct)) for p in (0.5, 0.8)]
     return RouterMetrics(
-        apgr=(auc - weak_auc) / (strong_auc - weak_auc),
+        # Undefined where the two models score alike (a tiny held-out group): NaN, not a crash.
+        apgr=(auc - weak_auc) / (strong_auc - weak_auc) if strong_auc != weak_auc else math.nan,
         cpt50=cpt[0], cpt80=cpt[1], auc=auc, weak_quality=float(weak_q),
         strong_quality=float(strong_q), strong_pct=[float(v) for v in pct],
         quality=[float(v) for v in qual],

@@ -68,6 +68,9 @@ def train_router(
         "--encoder", help="none (default: counts only), minilm-static or minilm.")] = "none",
     device: Annotated[str | None, typer.Option(
         "--device", help="cuda or cpu (default: CUDA when present).")] = None,
+    refit_all: Annotated[bool, typer.Option(
+        "--refit-all/--split-only",
+        help="Save a model refitted on every family (metrics stay the split's).")] = True,
 ) -> None:
     """Train the router; print PGR/APGR/CPT on left-out families vs random and prompt length."""
     if from_log is not None:
@@ -91,7 +94,8 @@ def train_router(
     except RoutingError as exc:
         raise typer.BadParameter(exc.message) from exc
     cfg = TrainConfig(hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs, seed=seed,
-                      default_thinking_share=thinking_share, features=spec, device=device)
+                      default_thinking_share=thinking_share, features=spec, device=device,
+                      refit_all=refit_all)
     from switchyard.router.train import featurize_examples
 
     features = featurize_examples(examples, cfg.features)
