@@ -25,6 +25,13 @@ from typer.testing import CliRunner
 
 from tests.router_support import assert_same_decisions
 
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 DATA = data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "routellm_mmlu.csv").is_file(),
                                 reason="shared router data not present")
@@ -181,3 +188,19 @@ def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> Non
     req = RouteRequest(messages=(Message(role="user", content="Write a function to add."),))
     assert_same_decisions([router.decide(req)], router.decide_batch([req]))
     assert FeatureSpec().structural != WITH_CUES  # the default stays the measured winner
+
+
+
+def _rejected(tmp_path: Path, *args: str) -> str:
+    result = CliRunner().invoke(_app(), ["train-router", "--data-dir", str(tmp_path), *args])
+    assert result.exit_code == 2
+    return " ".join(result.output.replace("│", " ").split())
+
+
+def test_cli_train_router_rejects_an_unknown_encoder_in_one_line(tmp_path: Path) -> None:
+    assert "unknown encoder mode 'bogus'" in _rejected(tmp_path, "--encoder", "bogus")
+
+
+@pytest.mark.skipif(torch_cuda(), reason="CUDA present: the device is valid here")
+def test_cli_train_router_rejects_cuda_without_a_gpu_in_one_line(tmp_path: Path) -> None:
+    assert "CUDA is not available" in _rejected(tmp_path, "--device", "cuda")

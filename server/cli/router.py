@@ -83,16 +83,21 @@ def train_router(
     from switchyard.router.data import load_all
     from switchyard.router.errors import RoutingError
     from switchyard.router.features import WITH_REASONING, FeatureSpec
-    from switchyard.router.train import TrainConfig, train
+    from switchyard.router.train import TrainConfig, pick_device, train
 
-    examples, data_hash = load_all(data_dir)
-    if limit:
-        examples = _limit_per_source(examples, limit, seed)
     try:
         spec = FeatureSpec(encoder=encoder,
                            structural=WITH_REASONING + (LEXICAL if cues else ()))
+        import torch
+
+        pick_device(device, torch.cuda.is_available())
     except RoutingError as exc:
         raise typer.BadParameter(exc.message) from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from exc
+    examples, data_hash = load_all(data_dir)
+    if limit:
+        examples = _limit_per_source(examples, limit, seed)
     cfg = TrainConfig(hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs, seed=seed,
                       default_thinking_share=thinking_share, features=spec, device=device,
                       refit_all=refit_all)
