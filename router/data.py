@@ -50,12 +50,12 @@ RB_WEAK = ("mistralai/mistral-7b-chat", "WizardLM/WizardLM-13B-V1.2", "meta/llam
 @dataclass(frozen=True, slots=True)
 class RouterExample:
     text: str
-    source: str  # "mmlu" or "dcrouter"
-    family: str  # MMLU subject or DC-Router task: the unit held out in validation
+    source: str  # "mmlu", "dcrouter", "mmlu_pro", "bbh" or "routerbench" (or "log")
+    family: str  # subject, task or category: the unit held out in validation
     weak: float  # non-thinking stand-in's score in [0, 1]
     strong: float  # thinking stand-in's score in [0, 1]
     hard: float  # p_hard target: P(weak fails and strong succeeds)
-    grade: float  # share of models that fail, in [0, 1]
+    grade: float  # share of models that fail, in [0, 1] (the budget head's fallback target)
     grade_weight: float
     budget_chars: float = math.nan  # length of a correct reasoning chain, NaN if unknown
 
