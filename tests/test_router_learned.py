@@ -11,7 +11,7 @@ import typer
 from switchyard.core.messages import Message
 from switchyard.router import RouteRequest, load_router
 from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
-from switchyard.router.data import RouterExample, data_dir, load_dcrouter, load_mmlu, split_families
+from switchyard.router.data import RouterExample, load_dcrouter, load_mmlu, split_families
 from switchyard.router.features import (
     WITH_REASONING,
     FeatureSpec,
@@ -23,6 +23,7 @@ from switchyard.router.train import TrainConfig, train
 from switchyard.server.cli.router import register
 from typer.testing import CliRunner
 
+from tests.data import ROUTER_DATA as DATA
 from tests.router_support import assert_same_decisions
 
 
@@ -30,11 +31,6 @@ def torch_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-DATA = data_dir()
-needs_data = pytest.mark.skipif(not (DATA / "routellm_mmlu.csv").is_file(),
-                                reason="shared router data not present")
 
 
 def _tiny(n: int = 300) -> list[RouterExample]:
@@ -67,16 +63,14 @@ def test_structural_features_see_tools_code_and_format() -> None:
     assert abs(np.linalg.norm(static[0, :384]) - 1) < 1e-4
 
 
-@needs_data
 def test_leave_families_out_split_is_disjoint() -> None:
-    rows = _tiny(2000)
+    rows = _tiny(800)
     tr, va = split_families(rows, 0.2, seed=0)
     fam_tr = {(rows[i].source, rows[i].family) for i in tr}
     fam_va = {(rows[i].source, rows[i].family) for i in va}
     assert fam_tr.isdisjoint(fam_va) and fam_va and len(tr) + len(va) == len(rows)
 
 
-@needs_data
 def test_tiny_training_run_saves_a_loadable_checkpoint(trained: Path) -> None:
     model, config = load_checkpoint(trained)
     assert config.training["data_hash"] == "tiny" and config.weights_sha256
@@ -86,7 +80,6 @@ def test_tiny_training_run_saves_a_loadable_checkpoint(trained: Path) -> None:
     assert not model.training
 
 
-@needs_data
 def test_training_is_reproducible() -> None:
     rows = _tiny(200)
     cfg = TrainConfig(epochs=3, progress=False, seed=7)
@@ -95,19 +88,18 @@ def test_training_is_reproducible() -> None:
         assert ka == kb and np.array_equal(va.numpy(), vb.numpy())
 
 
-@needs_data
 def test_decisions_are_deterministic_for_a_fixed_checkpoint(trained: Path) -> None:
     reqs = [RouteRequest(messages=(Message(role="user", content=t),))
             for t in ("hi", "Prove that there are infinitely many primes.", "Sort [3,1,2]")]
     r1 = LearnedRouter.from_checkpoint(trained)
     r2 = LearnedRouter.from_checkpoint(trained)
     one = [r1.decide(r) for r in reqs]
-    assert_same_decisions(one, r1.decide_batch(reqs))
-    assert_same_decisions(one, r2.decide_batch(reqs))
+    batch = r1.decide_batch(reqs)
+    assert batch == r2.decide_batch(reqs)  # one checkpoint, one batch: bit-identical
+    assert_same_decisions(one, batch)
     assert all(d.policy_version == r1.config.policy_version for d in one)
 
 
-@needs_data
 def test_thinking_share_moves_the_threshold(trained: Path) -> None:
     low = LearnedRouter.from_checkpoint(trained, thinking_share=0.1)
     high = LearnedRouter.from_checkpoint(trained, thinking_share=0.9)
@@ -164,7 +156,6 @@ def test_cli_route_names_the_bad_line(tmp_path: Path, line: str, fragment: str) 
     assert fragment in " ".join(result.output.replace("│", " ").split())
 
 
-@needs_data
 def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     out = tmp_path / "r.pt"
     result = CliRunner().invoke(_app(), ["train-router", "--epochs", "2", "--limit", "150",
@@ -176,7 +167,6 @@ def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     assert "Spearman" in result.output and "over 5 splits" in result.output
 
 
-@needs_data
 def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> None:
     from switchyard.router.features import WITH_CUES
 
@@ -188,7 +178,6 @@ def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> Non
     req = RouteRequest(messages=(Message(role="user", content="Write a function to add."),))
     assert_same_decisions([router.decide(req)], router.decide_batch([req]))
     assert FeatureSpec().structural != WITH_CUES  # the default stays the measured winner
-
 
 
 def _rejected(tmp_path: Path, *args: str) -> str:
