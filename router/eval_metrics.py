@@ -89,11 +89,11 @@ def prompt_length_scores(texts: Sequence[str]) -> np.ndarray:
 def family_oracle_scores(families: Sequence[str], weak: np.ndarray,
                          strong: np.ndarray) -> np.ndarray:
     """The ceiling of a router that knows each family's true mean gain and nothing finer."""
-    families = np.asarray(families)
+    names = np.asarray(families)
     gain = np.asarray(strong, dtype=np.float64) - np.asarray(weak, dtype=np.float64)
-    out = np.zeros(len(families))
-    for f in np.unique(families):
-        rows = families == f
+    out = np.zeros(len(names))
+    for f in np.unique(names):
+        rows = names == f
         out[rows] = gain[rows].mean()
     return out
 
