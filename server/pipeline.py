@@ -22,6 +22,7 @@ from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
+from switchyard.server.cascade import Cascade
 from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
 from switchyard.server.errors import (
     InvalidRequest,
@@ -77,6 +78,7 @@ class Pipeline:
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
         self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
+        self.cascade = Cascade(config, upstream)
         self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
         self.outcomes = OutcomeService(  # verifiers and shadow calls
             config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
@@ -126,7 +128,10 @@ class Pipeline:
             await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
+            if self.cascade.applies(request):
+                outcome = await self.cascade.complete(prepared, body)
+            else:
+                outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
@@ -146,7 +151,11 @@ class Pipeline:
             body = self._upstream_body(prepared)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
-            handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
+            if self.cascade.applies(request):  # the draft is buffered, not streamed
+                handle = await self.cascade.open_stream(prepared, body)
+            else:
+                handle = await self.upstream.open_stream(body, prepared.decision,
+                                                         request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
             await self.recorder.failure(record, exc, started, prepared)
