@@ -108,8 +108,9 @@ def fake_upstream_process() -> Iterator[int]:
 
 @contextlib.contextmanager
 def proxy_process(upstream_port: int, router: str, data_dir: Path,
-                  workers: int = 1) -> Iterator[int]:
-    """`switchyard serve` in its own process(es) on the fake upstream; its HTTP port."""
+                  extra: dict[str, Any] | None = None, workers: int = 1) -> Iterator[int]:
+    """`switchyard serve` in its own process(es) on the fake upstream (plus `extra` top-level
+    config sections); its HTTP port."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
     config = {
@@ -118,6 +119,7 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path,
         "models": {"thinking": [{"model": "openai/fake-think", "api_base": base}],
                    "non_thinking": [{"model": "openai/fake-fast", "api_base": base}]},
         "routing": {"router": router},
+        **(extra or {}),
     }
     path = data_dir / f"config-{router}.yaml"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +220,7 @@ def main() -> None:
         for router in args.routers:
             for workers in args.workers:
                 data = Path(tmp) / f"{router}-{workers}"
-                with proxy_process(upstream_port, router, data, workers) as port:
+                with proxy_process(upstream_port, router, data, workers=workers) as port:
                     via = f"http://127.0.0.1:{port}/v1/chat/completions"
                     for stream, c in cells:
                         body = chat_body(stream)
