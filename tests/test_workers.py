@@ -3,7 +3,9 @@ request has its row in the one shared traffic log."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import threading
 from pathlib import Path
 
 import httpx
+from switchyard.server.workers import listening_socket
 
 from tests.fake_upstream import FakeUpstream
 from tests.test_reliability_durability import BODY, _free_port, start_server, write_config
@@ -74,3 +77,20 @@ def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path,
                           timeout=120)
     assert done.returncode == 1
     assert log.read_text().splitlines()[-1].startswith("Error: worker ")
+
+
+async def test_worker_sockets_answer_without_nagle_delay() -> None:
+    """asyncio turns Nagle off only on sockets that say TCP; a worker's must (else ~40 ms)."""
+    nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        nodelay.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=listening_socket("127.0.0.1", 0))
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(nodelay, 10) == 1
+        writer.close()
