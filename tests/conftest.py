@@ -131,3 +131,49 @@ def proxy_factory(config_factory: Callable[..., Config]) -> Iterator[Callable[..
 @pytest.fixture
 def proxy(proxy_factory: Callable[..., ServerThread]) -> ServerThread:
     return proxy_factory()
+
+
+# -- real PostgreSQL and Redis (tests/services.py), one of each per test session ------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    from tests.services import Postgres, ServiceUnavailable
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'switchyard[scale]')")
+    try:
+        server = Postgres.start()
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    from tests.services import Redis, ServiceUnavailable
+
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        pytest.skip("redis-py is not installed (pip install 'switchyard[scale]')")
+    try:
+        server = Redis.start()
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return str(postgres_server.create_database())
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flush()
+    return str(redis_server.url)
