@@ -86,6 +86,8 @@ def _row_to_chunk(row: tuple) -> tuple[int, Chunk]:
 class ChunkStore:
     """SQLite chunk store. One connection per thread; writes are serialised by a lock."""
 
+    shared = False  # one process owns it: an Index trusts its in-memory indexes
+
     def __init__(self, path: Path, max_chunk_chars: int = MAX_CHUNK_CHARS) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

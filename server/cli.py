@@ -56,6 +56,12 @@ def serve(
         "--data-dir", help="Where the SQLite log and indexes live.")] = None,
     host: Annotated[str | None, typer.Option(
         "--host", help="Bind address (default 127.0.0.1).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="SWITCHYARD_DATABASE_URL",
+        help="postgresql://... shared by replicas (default: SQLite under the data dir).")] = None,
+    redis_url: Annotated[str | None, typer.Option(
+        "--redis-url", envvar="SWITCHYARD_REDIS_URL",
+        help="redis://... for limits and cooldowns shared by replicas.")] = None,
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar in one process."""
     from switchyard.server.app import run_server
@@ -63,7 +69,8 @@ def serve(
 
     flags: dict[str, Any] = {
         "server.http_port": http_port, "server.grpc_port": grpc_port,
-        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host}
+        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host,
+        "server.database_url": database_url, "server.redis_url": redis_url}
     settings = guard(lambda: load_config(config, **flags))
     guard(lambda: run_server(settings))
 

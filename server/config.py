@@ -192,6 +192,13 @@ class ServerSection(_Strict):
     traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
     log_requests: bool = Field(True, description="Write one traffic-log row per request")
     log_bodies: bool = Field(True, description="Keep request bodies in the log (for replay)")
+    database_url: str | None = Field(
+        None, pattern=r"^postgres(ql)?://",
+        description="PostgreSQL shared by replicas (log, keys, responses, chunks); "
+        "default: SQLite files under data_dir")
+    redis_url: str | None = Field(
+        None, pattern=r"^rediss?://",
+        description="Redis shared by replicas: per-key limits and upstream cooldowns")
 
     @property
     def traffic_log_path(self) -> Path:

@@ -19,15 +19,13 @@ import asyncio
 import json
 import logging
 import random
-import sqlite3
-import threading
 import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from switchyard.router.decision import RouteDecision
-from switchyard.router.outcomes import Outcome, record_outcome
-from switchyard.router.traffic import TrafficRecord, connect
+from switchyard.router.outcomes import Outcome
+from switchyard.router.traffic import TrafficRecord
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import OutcomesConfig, VerifierConfig
 
@@ -57,8 +55,6 @@ class OutcomeService:
         self._rng = random.Random(settings.seed)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._db: sqlite3.Connection | None = None
-        self._db_lock = threading.Lock()
         self.stats = OutcomeStats()
 
     # -- feedback ----------------------------------------------------------------------
@@ -66,12 +62,9 @@ class OutcomeService:
         return await asyncio.to_thread(self._record_sync, outcome)
 
     def _record_sync(self, outcome: Outcome) -> bool:
-        with self._db_lock:
-            if self._db is None:
-                log = self._pipeline.log
-                assert log is not None
-                self._db = connect(log.path)
-            return record_outcome(self._db, outcome)
+        log = self._pipeline.log
+        assert log is not None
+        return log.record_outcome(outcome)
 
     # -- exploration -------------------------------------------------------------------
     def explore(self, decision: RouteDecision) -> tuple[RouteDecision, float | None, bool]:
@@ -156,10 +149,6 @@ class OutcomeService:
         for task in list(self._tasks):
             task.cancel()
         await self.drain(5.0)
-        with self._db_lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 def _switched(decision: RouteDecision, group: str) -> RouteDecision:

@@ -44,6 +44,11 @@ from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.log_setup import REQUEST_ID
 from switchyard.server.metrics import Metrics
 from switchyard.server.outcomes import OutcomeService
+from switchyard.server.stores.pg_chunks import PgChunkStore
+from switchyard.server.stores.pg_stores import PgKeyStore, PgTrafficLog
+from switchyard.server.stores.postgres import Database
+from switchyard.server.stores.shared import RedisLimiter, SharedCooldowns
+from switchyard.server.stores.shared import connect as connect_redis
 from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic_log import TrafficLog
 from switchyard.server.upstream import StreamHandle, Upstream
@@ -67,6 +72,8 @@ class Pipeline:
         log: TrafficLog | None,
         compactor: Compactor | None = None,
         retrieval: Index | None = None,
+        database: Database | None = None,
+        redis: Any = None,
     ) -> None:
         self.config = config
         self.upstream = upstream
@@ -79,8 +86,18 @@ class Pipeline:
                        "non_thinking": "non_thinking"}
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
-        self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
-        self.auth = Authenticator.from_config(config)
+        self.database = database  # PostgreSQL shared by replicas (server/stores/), or None
+        self.redis = redis
+        self.limiter: ConcurrencyLimiter | RedisLimiter = ConcurrencyLimiter(
+            config.limits.max_concurrent_per_key)
+        self.cooldowns: SharedCooldowns | None = None
+        if redis is not None:
+            self.limiter = RedisLimiter(redis, config.limits.max_concurrent_per_key,
+                                        config.upstream.request_timeout + 60)
+            self.cooldowns = SharedCooldowns(redis, upstream.cool)
+            upstream.on_cooldown = self.cooldowns.cool
+        self.auth = Authenticator.from_config(
+            config, PgKeyStore(database) if database is not None else None)
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
@@ -96,15 +113,28 @@ class Pipeline:
             known_models=groups,
         )
         config.server.data_dir.mkdir(parents=True, exist_ok=True)
-        log = TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+        url = config.server.database_url
+        database = Database(url) if url else None
+        log: TrafficLog | None = None
+        if config.server.log_requests:
+            log = (PgTrafficLog(database) if database is not None
+                   else TrafficLog(config.server.traffic_log_path))
+        store = PgChunkStore(database) if database is not None else None
         return cls(
             config,
             upstream=Upstream(config, provider_params=provider_params, **upstream_kwargs),
             router=router,
             log=log,
             compactor=_load_compactor(config),
-            retrieval=Index.open(config.server.data_dir / "chunks"),
+            retrieval=Index.open(config.server.data_dir / "chunks", store=store),
+            database=database,
+            redis=connect_redis(config.server.redis_url) if config.server.redis_url else None,
         )
+
+    async def start(self) -> None:
+        """What needs the running loop: listening for other replicas' cooldowns."""
+        if self.cooldowns is not None:
+            await self.cooldowns.start()
 
     async def aclose(self) -> None:
         await self.outcomes.aclose()
@@ -114,6 +144,12 @@ class Pipeline:
             self.log.close()
         if self.retrieval is not None:
             self.retrieval.close()
+        if self.cooldowns is not None:
+            await self.cooldowns.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.database is not None:
+            self.database.close()
 
     # -- chat --------------------------------------------------------------------------
     async def chat(self, request: ChatRequest, *, shadow_of: str | None = None) -> ChatResult:

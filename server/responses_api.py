@@ -43,6 +43,7 @@ from switchyard.server.errors import (
 from switchyard.server.openai_types import OpenAIBaseModel, _int_header, _overrides, parse_body
 from switchyard.server.pipeline import ChatStream, Pipeline
 from switchyard.server.responses_store import ResponseStore, StoredResponse
+from switchyard.server.stores.pg_stores import PgResponseStore
 
 ENDPOINT = "http.responses"
 SKIPPED_ITEMS = ("reasoning",)  # accepted from Codex-style clients, not sent upstream
@@ -454,8 +455,9 @@ def _store(request: Request) -> ResponseStore:
     store = getattr(state, "responses_store", None)
     if store is None:
         pipeline: Pipeline = state.pipeline
-        store = state.responses_store = ResponseStore.for_data_dir(
-            pipeline.config.server.data_dir)
+        store = state.responses_store = (
+            PgResponseStore(pipeline.database) if pipeline.database is not None
+            else ResponseStore.for_data_dir(pipeline.config.server.data_dir))
     return store
 
 

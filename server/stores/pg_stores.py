@@ -1,0 +1,91 @@
+"""The traffic log, API keys and the Responses store on PostgreSQL.
+
+Each is its SQLite class with the engine swapped: the same SQL through `Database.rows` /
+`Database.change`, the same group-committing writer thread for the log (one transaction per
+batch; `synchronous_commit` stays on, so a row is on disk before its waiter is released and
+the response sent, as with SQLite).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from switchyard.router.outcomes import Outcome, UnknownRequest
+from switchyard.router.traffic import COLUMNS, TrafficRecord
+from switchyard.server.auth import KeyStore
+from switchyard.server.responses_store import ResponseStore
+from switchyard.server.stores.postgres import Database
+from switchyard.server.traffic_log import TrafficLog
+
+_INSERT = (f"INSERT INTO requests ({', '.join(COLUMNS)}) "
+           f"VALUES ({', '.join('%(' + c + ')s' for c in COLUMNS)}) "
+           f"ON CONFLICT (request_id) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "request_id"))
+# xmax = 0 only on a freshly inserted row: tells "new" from "replaced" in one statement.
+_UPSERT_OUTCOME = """
+INSERT INTO outcomes (request_id, source, label, score, weight, created_at)
+SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM requests WHERE request_id = %s)
+ON CONFLICT (request_id, source) DO UPDATE SET
+    label = excluded.label, score = excluded.score, weight = excluded.weight,
+    created_at = excluded.created_at
+RETURNING (xmax = 0)
+"""
+
+
+class PgTrafficLog(TrafficLog):
+    def __init__(self, database: Database) -> None:
+        self.path = Path(database.url)  # shown by `log path`; no file behind it
+        self.database = database
+        self._start()
+
+    def _commit(self, records: Sequence[TrafficRecord]) -> None:
+        with self.database.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(_INSERT, [r.as_row() for r in records])
+
+    def record_outcome(self, outcome: Outcome) -> bool:
+        rows = self.database.rows(_UPSERT_OUTCOME, (
+            outcome.request_id, outcome.source, outcome.label, outcome.score, outcome.weight,
+            outcome.created_at, outcome.request_id))
+        if not rows:
+            raise UnknownRequest(outcome.request_id)
+        return bool(rows[0][0])
+
+    def reader(self) -> Any:
+        raise NotImplementedError("read a PostgreSQL log with `switchyard log export` or SQL")
+
+    def _release(self) -> None:
+        """The database is the pipeline's; it closes it."""
+
+
+class PgKeyStore(KeyStore):
+    def __init__(self, database: Database) -> None:
+        self.path = Path(database.url)
+        self.database = database
+        self._lock = threading.Lock()
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.database.rows(sql, params)
+
+    def _change(self, sql: str, params: tuple[Any, ...]) -> int:
+        return self.database.change(sql, params)
+
+    def close(self) -> None:
+        """The database is the pipeline's; it closes it."""
+
+
+class PgResponseStore(ResponseStore):
+    def __init__(self, database: Database) -> None:
+        self.path = Path(database.url)
+        self.database = database
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.database.rows(sql, params)
+
+    def _change(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.database.change(sql, params)
+
+    def close(self) -> None:
+        """The database is the pipeline's; it closes it."""

@@ -1,0 +1,215 @@
+"""Replicas on one real PostgreSQL and one real Redis (tests/services.py, on loopback): what
+one replica wrote or saw, another one uses. Each "replica" is its own app or pipeline with
+its own data dir, as a separate `switchyard serve` process would have."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from switchyard.router.traffic import NewerSchemaError, TrafficRecord
+from switchyard.server.stores.pg_stores import PgKeyStore, PgTrafficLog
+from switchyard.server.stores.postgres import MIGRATIONS, Database
+
+from tests.conftest import ServerThread
+from tests.fake_upstream import FakeUpstream, Fault
+
+NO_COMPACTION = {"compaction.enabled": False}
+
+
+def _replica(factory: Callable[..., Any], tmp_path: Path, name: str, **overrides: Any) -> Any:
+    return factory(**{"server.data_dir": str(tmp_path / name), **NO_COMPACTION, **overrides})
+
+
+def _chat(base_url: str, text: str, key: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(f"{base_url}/chat/completions", timeout=10, headers=headers, json={
+        "model": "switchyard/auto", "messages": [{"role": "user", "content": text}]})
+
+
+# -- schema ---------------------------------------------------------------------------------
+def test_migrations_on_postgres_make_every_table_once(pg_url: str) -> None:
+    Database(pg_url).close()
+    Database(pg_url).close()  # a second replica: nothing left to run
+    with psycopg.connect(pg_url) as conn:
+        applied = [r[0] for r in conn.execute(
+            "SELECT name FROM _switchyard_migrations ORDER BY name")]
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+        columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests' "
+            "ORDER BY ordinal_position")]
+    assert applied == sorted(fn.__name__ for fn in MIGRATIONS)
+    assert tables == {"_switchyard_migrations", "requests", "outcomes", "api_keys", "responses",
+                      "chunks", "chunk_namespaces"}
+    assert columns == [f for f in TrafficRecord.__dataclass_fields__]  # the record, in order
+
+
+def test_a_database_from_a_newer_version_is_refused(pg_url: str) -> None:
+    Database(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO _switchyard_migrations VALUES ('m999_from_the_future', 0)")
+    with pytest.raises(NewerSchemaError, match="m999_from_the_future"):
+        Database(pg_url)
+
+
+def test_serve_refuses_a_newer_database_with_one_line(pg_url: str, tmp_path: Path) -> None:
+    from switchyard.server.cli import app
+    from typer.testing import CliRunner
+
+    Database(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO _switchyard_migrations VALUES ('m999_from_the_future', 0)")
+    result = CliRunner().invoke(app, ["serve", "--database-url", pg_url, "--http-port", "0",
+                                      "--grpc-port", "0", "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "m999_from_the_future" in str(result.output) + str(result.exception)
+
+
+def test_log_group_commit_and_outcomes_on_postgres(pg_url: str) -> None:
+    from switchyard.router.outcomes import Outcome, UnknownRequest
+
+    database = Database(pg_url)
+    log = PgTrafficLog(database)
+
+    async def write_many() -> None:
+        await asyncio.gather(*(log.write(TrafficRecord(f"r{i}", "s", "test", thinking=i % 2 == 0))
+                               for i in range(50)))
+
+    asyncio.run(write_many())
+    assert log.record_outcome(Outcome("r3", "user", "pass")) is True
+    assert log.record_outcome(Outcome("r3", "user", "fail")) is False  # replaced
+    with pytest.raises(UnknownRequest):
+        log.record_outcome(Outcome("nope", "user", "pass"))
+    log.close()
+    rows = database.rows("SELECT count(*), sum(CASE WHEN thinking THEN 1 ELSE 0 END) "
+                         "FROM requests")
+    assert rows == [(50, 25)]
+    assert database.rows("SELECT label FROM outcomes WHERE request_id = 'r3'") == [("fail",)]
+    database.close()
+
+
+# -- two replicas, one PostgreSQL -----------------------------------------------------------
+def test_feedback_for_a_request_served_by_another_replica(
+        proxy_factory: Callable[..., ServerThread], tmp_path: Path, pg_url: str) -> None:
+    a = _replica(proxy_factory, tmp_path, "a", **{"server.database_url": pg_url})
+    b = _replica(proxy_factory, tmp_path, "b", **{"server.database_url": pg_url})
+    answered = _chat(a.base_url, "what is 2 + 2?")
+    assert answered.status_code == 200
+    rid = answered.headers["x-request-id"]
+    r = httpx.post(f"{b.base_url}/feedback", timeout=5,
+                   json={"request_id": rid, "label": "pass", "source": "user"})
+    assert r.status_code == 200 and r.json()["status"] == "created", r.text
+    missing = httpx.post(f"{b.base_url}/feedback", timeout=5,
+                         json={"request_id": "req_never", "label": "pass", "source": "user"})
+    assert missing.status_code == 404
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT label FROM outcomes WHERE request_id = %s",
+                            (rid,)).fetchall() == [("pass",)]
+        assert conn.execute("SELECT status FROM requests WHERE request_id = %s",
+                            (rid,)).fetchall() == [("ok",)]
+    assert not (tmp_path / "a" / "traffic.sqlite").exists()  # nothing kept on the replica
+
+
+def test_previous_response_id_works_on_any_replica(
+        proxy_factory: Callable[..., ServerThread], tmp_path: Path, pg_url: str,
+        fake_upstream: FakeUpstream) -> None:
+    a = _replica(proxy_factory, tmp_path, "a", **{"server.database_url": pg_url})
+    b = _replica(proxy_factory, tmp_path, "b", **{"server.database_url": pg_url})
+    first = httpx.post(f"{a.base_url}/responses", timeout=10,
+                       json={"model": "switchyard/auto", "input": "remember the word heron"})
+    assert first.status_code == 200, first.text
+    second = httpx.post(f"{b.base_url}/responses", timeout=10, json={
+        "model": "switchyard/auto", "input": "which word?",
+        "previous_response_id": first.json()["id"]})
+    assert second.status_code == 200, second.text
+    sent = fake_upstream.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[0]["content"] == "remember the word heron"
+
+
+def test_a_key_created_once_works_on_every_replica(
+        proxy_factory: Callable[..., ServerThread], tmp_path: Path, pg_url: str) -> None:
+    database = Database(pg_url)
+    info, key = PgKeyStore(database).create("agents")
+    shared = {"server.database_url": pg_url, "auth.mode": "keys"}
+    a = _replica(proxy_factory, tmp_path, "a", **shared)
+    b = _replica(proxy_factory, tmp_path, "b", **shared)
+    assert _chat(a.base_url, "hi", key).status_code == 200
+    assert _chat(b.base_url, "hi", key).status_code == 200
+    PgKeyStore(database).revoke(info.key_id)
+    assert _chat(b.base_url, "hi", key).status_code == 401
+    database.close()
+
+
+# -- Redis: limits and cooldowns across replicas ---------------------------------------------
+def test_per_key_concurrency_limit_holds_across_replicas(
+        proxy_factory: Callable[..., ServerThread], tmp_path: Path, redis_url: str,
+        fake_upstream: FakeUpstream) -> None:
+    shared = {"server.redis_url": redis_url, "limits.max_concurrent_per_key": 1}
+    a = _replica(proxy_factory, tmp_path, "a", **shared)
+    b = _replica(proxy_factory, tmp_path, "b", **shared)
+    fake_upstream.enqueue(Fault(hang=1.5))
+    slow: list[httpx.Response] = []
+    holder = threading.Thread(target=lambda: slow.append(_chat(a.base_url, "slow one")))
+    holder.start()
+    deadline = time.monotonic() + 5
+    while not fake_upstream.requests and time.monotonic() < deadline:
+        time.sleep(0.02)  # A's request has its slot and is at the upstream
+    refused = _chat(b.base_url, "meanwhile on b")
+    holder.join()
+    assert refused.status_code == 429, refused.text
+    assert "across all replicas" in refused.json()["error"]["message"]
+    assert slow[0].status_code == 200
+    assert _chat(b.base_url, "after").status_code == 200  # A's slot was given back
+
+
+async def test_a_cooldown_seen_by_one_replica_cools_the_deployment_on_all(
+        pipeline_factory: Callable[..., Any], tmp_path: Path, redis_url: str) -> None:
+    shared = {"server.redis_url": redis_url, "upstream.cooldown_failures": 1}
+    a = _replica(pipeline_factory, tmp_path, "a", **shared)
+    b = _replica(pipeline_factory, tmp_path, "b", **shared)
+    await a.start()
+    await b.start()
+    fast = a.config.models.non_thinking[0]
+    assert not b.upstream._cooling(fast)
+    a.upstream._record(fast, ok=False)  # A saw it fail: cooled on A at once
+    deadline = time.monotonic() + 2
+    while not b.upstream._cooling(fast) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert b.upstream._cooling(fast)
+    late = _replica(pipeline_factory, tmp_path, "c", **shared)  # started afterwards
+    await late.start()
+    assert late.upstream._cooling(fast)
+
+
+# -- retrieval: one shared chunk store, a local cache per replica ----------------------------
+async def test_a_document_indexed_on_one_replica_is_recalled_on_another(
+        pipeline_factory: Callable[..., Any], tmp_path: Path, pg_url: str) -> None:
+    shared = {"server.database_url": pg_url}
+    a = _replica(pipeline_factory, tmp_path, "a", **shared)
+    b = _replica(pipeline_factory, tmp_path, "b", **shared)
+    await a.index("docs", [("the heron nests by the quarry lake", "birds.md")])
+    hits = await b.recall("heron quarry", namespaces=["docs"], k=3, mode="bm25")
+    assert [h.chunk.source for h in hits] == ["birds.md"]
+    # B has the namespace loaded now; a later write on A must reach it within a second
+    await a.index("docs", [("the kingfisher dives at the weir", "river.md")])
+    t0 = time.monotonic()
+    hits = await b.recall("kingfisher weir", namespaces=["docs"], k=3, mode="bm25")
+    assert [h.chunk.source for h in hits][:1] == ["river.md"]
+    assert time.monotonic() - t0 < 1.0
+    grep = await b.recall("kingfisher", namespaces=["docs"], k=3, mode="grep")
+    assert [h.chunk.source for h in grep] == ["river.md"]
+    # a delete on A: B rebuilds the namespace from the store
+    a.retrieval.delete([hits[0].chunk_id])
+    left = await b.recall("kingfisher heron", namespaces=["docs"], k=3, mode="bm25")
+    assert [h.chunk.source for h in left] == ["birds.md"]
+    assert not any((tmp_path / name / "chunks" / "chunks.sqlite").exists()
+                   for name in ("a", "b"))
