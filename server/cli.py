@@ -85,21 +85,37 @@ def logs_path(config: ConfigOption = None) -> None:
 
 @logs_app.command("export")
 def logs_export(
-    parquet: Annotated[Path, typer.Option(
-        "--parquet", help="Write the log to this Parquet file.")],
+    parquet: Annotated[Path | None, typer.Option(
+        "--parquet", help="Write the requests table to this one Parquet file.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write requests/ and outcomes/ under this new directory as Parquet "
+        "datasets partitioned by day (DuckDB, Spark and Ray Data read them).")] = None,
     config: ConfigOption = None,
     log: Annotated[Path | None, typer.Option(
         "--log", help="Traffic log file (default: config).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="SWITCHYARD_DATABASE_URL",
+        help="Export from this PostgreSQL instead (default: config server.database_url).")] = None,
 ) -> None:
-    """Export the traffic log to Parquet (for DuckDB, pandas, Spark)."""
+    """Export the traffic log to Parquet (for DuckDB, pandas, Spark, Ray Data)."""
     from switchyard.server.config import load_config
-    from switchyard.server.log_export import export_parquet
+    from switchyard.server.log_export import export_dataset, export_parquet
 
-    path = log or guard(lambda: load_config(config)).server.traffic_log_path
-    if not path.exists():
+    if (parquet is None) == (out is None):
+        fail("give one of --parquet FILE or --out DIR")
+    settings = guard(lambda: load_config(config))
+    url = database_url or (None if log else settings.server.database_url)
+    path = log or settings.server.traffic_log_path
+    if url is None and not path.exists():
         fail(f"no traffic log at {path}")
-    rows = guard(lambda: export_parquet(path, parquet))
-    typer.echo(f"exported {rows} rows to {parquet}")
+    if parquet is not None:
+        rows = guard(lambda: export_parquet(path, parquet, url))
+        typer.echo(f"exported {rows} rows to {parquet}")
+        return
+    assert out is not None
+    counts = guard(lambda: export_dataset(path, out, url))
+    typer.echo(f"exported {counts['requests']} requests and {counts['outcomes']} outcomes "
+               f"to {out} (partitioned by day)")
 
 
 def _register_components() -> None:

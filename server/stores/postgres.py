@@ -12,12 +12,14 @@ take the same SQL and turn them into psycopg's `%s`, so a query is written once.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from switchyard.router.traffic import NewerSchemaError
+from switchyard.server.errors import ConfigError
 
 if TYPE_CHECKING:
     import psycopg
@@ -161,19 +163,24 @@ def m005_chunks(conn: psycopg.Connection[Any]) -> None:
 class Database:
     """A psycopg 3 connection pool over a migrated database. Thread-safe."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16,
+                 connect_timeout: float = 30.0) -> None:
         try:
-            from psycopg_pool import ConnectionPool
+            from psycopg_pool import ConnectionPool, PoolTimeout
         except ImportError:
             raise ImportError("PostgreSQL needs psycopg 3 and its pool: "
                               "pip install 'switchyard[scale]'") from None
         self.url = url
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
                                    kwargs={"autocommit": True})
-        self.pool.open(wait=True, timeout=30)
         try:
+            self.pool.open(wait=True, timeout=connect_timeout)
             with self.pool.connection() as conn:
                 migrate(conn)
+        except PoolTimeout:
+            self.pool.close()
+            raise ConfigError(f"cannot reach PostgreSQL at {_redacted(url)} within "
+                              f"{connect_timeout:g} s; check server.database_url") from None
         except BaseException:
             self.pool.close()
             raise
@@ -214,6 +221,11 @@ def migrate(conn: psycopg.Connection[Any]) -> None:
                 fn(conn)
                 conn.execute("INSERT INTO _switchyard_migrations VALUES (%s, %s)",
                              (fn.__name__, time.time()))
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def _pg(sql: str) -> str:

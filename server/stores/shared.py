@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from switchyard.server.errors import ConfigError
 from switchyard.server.limits import LOCAL_KEY, Slot, over_limit
 
 logger = logging.getLogger(__name__)
@@ -86,12 +87,19 @@ class SharedCooldowns:
     async def start(self) -> None:
         """Subscribe, then load the cooldowns still running (subscribing first: none is
         missed between the two)."""
-        self._listener = asyncio.create_task(self._listen())
-        await asyncio.wait_for(self._subscribed.wait(), 10)
-        async for key in self.client.scan_iter(match=PREFIX + "cooldown:*"):
-            until = await self.client.get(key)
-            if until is not None:
-                self.apply(key.decode()[len(PREFIX + "cooldown:"):], float(until))
+        from redis.exceptions import RedisError
+
+        try:
+            await self.client.ping()
+            self._listener = asyncio.create_task(self._listen())
+            await asyncio.wait_for(self._subscribed.wait(), 10)
+            async for key in self.client.scan_iter(match=PREFIX + "cooldown:*"):
+                until = await self.client.get(key)
+                if until is not None:
+                    self.apply(key.decode()[len(PREFIX + "cooldown:"):], float(until))
+        except (RedisError, OSError, TimeoutError) as exc:
+            await self.aclose()
+            raise ConfigError(f"cannot use Redis at server.redis_url: {exc}") from None
 
     def cool(self, name: str, seconds: float) -> None:
         """Tell the other replicas; fire and forget (the caller is the upstream hot path)."""
