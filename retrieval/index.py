@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, cast
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from .fuse import (
 from .grep import GrepShard, Origin, compile_literals, compile_pattern, match_lines
 from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
-from .store import MAX_CHUNK_CHARS, ChunkStore
+from .store import MAX_CHUNK_CHARS, ChunkStore, SharedStore
 from .tokenize import STOPWORDS, split_identifier
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ class Index:
                 shards = self._catch_up(namespace, shards)
             if shards is not None:
                 return shards
-            stamp = self.store.stamp(namespace) if self.store.shared else (0, 0)
+            stamp = cast(SharedStore, self.store).stamp(namespace) if self.store.shared else (0, 0)
             live = self.store.row_keys(namespace)
             folder = self._dir(namespace)
             bm25, bm25_plan = _open_saved(folder / "bm25", live, Bm25Shard.load)
@@ -196,13 +196,14 @@ class Index:
     def _catch_up(self, namespace: str, shards: _Shards) -> _Shards | None:
         """A loaded namespace of a shared store, with what other replicas wrote since: the
         rows above the last one read, or None (reload from the store) after a delete."""
-        stamp = self.store.stamp(namespace)
+        store = cast(SharedStore, self.store)
+        stamp = store.stamp(namespace)
         if stamp == shards.stamp:
             return shards
         if stamp[1] != shards.stamp[1]:
             del self._shards[namespace]
             return None
-        rows = self.store.rows_after(namespace, shards.seen_rowid)
+        rows = store.rows_after(namespace, shards.seen_rowid)
         if rows:
             fresh = ~np.isin(np.fromiter((r for r, _ in rows), np.int64, len(rows)),
                              shards.grep.rowids())  # rows this replica added are there

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -66,6 +67,19 @@ def migrate(db: sqlite3.Connection) -> None:
                 db.execute(
                     "INSERT INTO _retrieval_migrations VALUES (?, ?)", (fn.__name__, time.time())
                 )
+
+
+class SharedStore(Protocol):
+    """What a chunk store that other processes also write offers on top of ChunkStore's
+    methods (server/stores/pg_chunks.py), so an Index can catch up with their writes."""
+
+    def stamp(self, namespace: str) -> tuple[int, int]:
+        """(version, deletes): any write changes the first, a delete both."""
+        ...
+
+    def rows_after(self, namespace: str, rowid: int) -> list[tuple[int, Chunk]]:
+        """A namespace's chunks above `rowid`, ascending."""
+        ...
 
 
 def content_hash(text: str) -> str:

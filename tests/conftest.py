@@ -134,34 +134,32 @@ def proxy(proxy_factory: Callable[..., ServerThread]) -> ServerThread:
 
 
 # -- real PostgreSQL and Redis (tests/services.py), one of each per test session ------------
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Any]:
-    from tests.services import Postgres, ServiceUnavailable
+def _service(name: str, client_module: str) -> Any:
+    """A started server, or a skip saying what is missing (CI installs both)."""
+    import importlib
+
+    from tests import services
 
     try:
-        import psycopg  # noqa: F401
+        importlib.import_module(client_module)
     except ImportError:
-        pytest.skip("psycopg is not installed (pip install 'switchyard[scale]')")
+        pytest.skip(f"{client_module} is not installed (pip install 'switchyard[scale]')")
     try:
-        server = Postgres.start()
-    except ServiceUnavailable as exc:
+        return getattr(services, name).start()
+    except services.ServiceUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    server = _service("Postgres", "psycopg")
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[Any]:
-    from tests.services import Redis, ServiceUnavailable
-
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        pytest.skip("redis-py is not installed (pip install 'switchyard[scale]')")
-    try:
-        server = Redis.start()
-    except ServiceUnavailable as exc:
-        pytest.skip(str(exc))
+    server = _service("Redis", "redis")
     yield server
     server.close()
 
