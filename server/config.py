@@ -137,6 +137,8 @@ class LimitsConfig(_Strict):
     max_messages: int = Field(5000, gt=0)
     max_total_tokens: int = Field(2_000_000, gt=0)
     max_concurrent_per_key: int = Field(64, gt=0)
+    max_requests_per_minute_per_key: int | None = Field(
+        None, gt=0, description="Requests per key per minute (fixed windows); None: no limit")
 
 
 class UpstreamConfig(_Strict):

@@ -88,12 +88,14 @@ class Pipeline:
         self.metrics = Metrics()
         self.database = database  # PostgreSQL shared by replicas (server/stores/), or None
         self.redis = redis
+        limits = config.limits
         self.limiter: ConcurrencyLimiter | RedisLimiter = ConcurrencyLimiter(
-            config.limits.max_concurrent_per_key)
+            limits.max_concurrent_per_key, limits.max_requests_per_minute_per_key)
         self.cooldowns: SharedCooldowns | None = None
         if redis is not None:
-            self.limiter = RedisLimiter(redis, config.limits.max_concurrent_per_key,
-                                        config.upstream.request_timeout + 60)
+            self.limiter = RedisLimiter(redis, limits.max_concurrent_per_key,
+                                        config.upstream.request_timeout + 60,
+                                        limits.max_requests_per_minute_per_key)
             self.cooldowns = SharedCooldowns(redis, upstream.cool)
             upstream.on_cooldown = self.cooldowns.cool
         self.auth = Authenticator.from_config(

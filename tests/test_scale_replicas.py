@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 from switchyard.router.traffic import NewerSchemaError, TrafficRecord
-from switchyard.server.stores.pg_stores import PgKeyStore, PgTrafficLog
+from switchyard.server.stores.pg_stores import PgTrafficLog
 from switchyard.server.stores.postgres import MIGRATIONS, Database
 
 from tests.conftest import ServerThread
@@ -136,17 +136,27 @@ def test_previous_response_id_works_on_any_replica(
 
 
 def test_a_key_created_once_works_on_every_replica(
-        proxy_factory: Callable[..., ServerThread], tmp_path: Path, pg_url: str) -> None:
-    database = Database(pg_url)
-    info, key = PgKeyStore(database).create("agents")
+        proxy_factory: Callable[..., ServerThread], tmp_path: Path, pg_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from switchyard.server.cli_keys import register
+    from typer.testing import CliRunner
+
+    cli = typer.Typer()
+    register(cli)
+    monkeypatch.setenv("SWITCHYARD_SERVER__DATABASE_URL", pg_url)  # `keys` on the shared store
+    created = CliRunner().invoke(cli, ["keys", "create", "--name", "agents"])
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip().splitlines()[0]
     shared = {"server.database_url": pg_url, "auth.mode": "keys"}
     a = _replica(proxy_factory, tmp_path, "a", **shared)
     b = _replica(proxy_factory, tmp_path, "b", **shared)
     assert _chat(a.base_url, "hi", key).status_code == 200
     assert _chat(b.base_url, "hi", key).status_code == 200
-    PgKeyStore(database).revoke(info.key_id)
+    key_id = key.split("_")[1] + "_" + key.split("_")[2]
+    assert CliRunner().invoke(cli, ["keys", "revoke", key_id]).exit_code == 0
     assert _chat(b.base_url, "hi", key).status_code == 401
-    database.close()
+    assert not (tmp_path / "data" / "keys.sqlite").exists()
 
 
 # -- Redis: limits and cooldowns across replicas ---------------------------------------------
@@ -169,6 +179,38 @@ def test_per_key_concurrency_limit_holds_across_replicas(
     assert "across all replicas" in refused.json()["error"]["message"]
     assert slow[0].status_code == 200
     assert _chat(b.base_url, "after").status_code == 200  # A's slot was given back
+
+
+def _not_near_a_minute_boundary() -> None:
+    """Per-minute counts start afresh each minute: start a count well inside one."""
+    if time.time() % 60 > 56:
+        time.sleep(61 - time.time() % 60)
+
+
+def test_requests_per_minute_limit_holds_across_replicas(
+        proxy_factory: Callable[..., ServerThread], tmp_path: Path, redis_url: str) -> None:
+    shared = {"server.redis_url": redis_url, "limits.max_requests_per_minute_per_key": 3}
+    a = _replica(proxy_factory, tmp_path, "a", **shared)
+    b = _replica(proxy_factory, tmp_path, "b", **shared)
+    _not_near_a_minute_boundary()
+    assert [_chat(url, "hi").status_code for url in (a.base_url, b.base_url, a.base_url)] == \
+        [200, 200, 200]
+    refused = _chat(b.base_url, "one too many")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "max_requests_per_minute_per_key"
+
+
+async def test_requests_per_minute_limit_without_redis() -> None:
+    from switchyard.server.errors import LimitExceeded
+    from switchyard.server.limits import ConcurrencyLimiter
+
+    limiter = ConcurrencyLimiter(10, per_minute=2)
+    _not_near_a_minute_boundary()
+    for _ in range(2):
+        await (await limiter.acquire("key_a")).release()
+    with pytest.raises(LimitExceeded, match="max_requests_per_minute_per_key=2"):
+        await limiter.acquire("key_a")
+    await (await limiter.acquire("key_b")).release()  # another key has its own count
 
 
 async def test_a_cooldown_seen_by_one_replica_cools_the_deployment_on_all(

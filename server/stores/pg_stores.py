@@ -8,7 +8,6 @@ the response sent, as with SQLite).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,10 +60,12 @@ class PgTrafficLog(TrafficLog):
 
 
 class PgKeyStore(KeyStore):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, owned: bool = False) -> None:
+        """`owned`: close the database with the store (the CLI's); else it is the
+        pipeline's, which closes it."""
         self.path = Path(database.url)
         self.database = database
-        self._lock = threading.Lock()
+        self._owned = owned
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.database.rows(sql, params)
@@ -73,7 +74,8 @@ class PgKeyStore(KeyStore):
         return self.database.change(sql, params)
 
     def close(self) -> None:
-        """The database is the pipeline's; it closes it."""
+        if self._owned:
+            self.database.close()
 
 
 class PgResponseStore(ResponseStore):

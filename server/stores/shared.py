@@ -2,7 +2,8 @@
 
 - `RedisLimiter`: a key's slots are members of one sorted set, scored by when their lease
   runs out. One Lua script drops expired leases, counts, and adds a slot or refuses, so two
-  replicas can never both take the last slot. A lease outlives the longest request
+  replicas can never both take the last slot; it also counts the key's requests in the
+  current minute (INCR + EXPIRE) when a per-minute limit is set. A lease outlives the longest request
   (`upstream.request_timeout` + a minute); a replica killed with -9 leaks its slots only
   until then, never for good.
 - `SharedCooldowns`: a replica that cools a deployment publishes it (and writes a key that
@@ -22,20 +23,33 @@ from collections.abc import Callable
 from typing import Any
 
 from switchyard.server.errors import ConfigError
-from switchyard.server.limits import LOCAL_KEY, Slot, over_limit
+from switchyard.server.limits import LOCAL_KEY, Slot, over_limit, over_rate
 
 logger = logging.getLogger(__name__)
 PREFIX = "switchyard:"
 COOLDOWN_CHANNEL = PREFIX + "cooldowns"
+# KEYS: the key's slot set, its per-minute counter prefix. ARGV: max slots, lease seconds,
+# slot id, requests per minute (0: no limit). Returns {status, count, seconds left in the
+# minute}: status 0 rate-limited, 1 no slot free, 2 slot taken.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local per_minute = tonumber(ARGV[4])
+local counter = KEYS[2] .. math.floor(now / 60)
+if per_minute > 0 then
+    local used = tonumber(redis.call('GET', counter) or '0')
+    if used >= per_minute then return {0, used, 60 - math.floor(now % 60)} end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(ARGV[1]) then return -n end
+if n >= tonumber(ARGV[1]) then return {1, n, 0} end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])))
-return n + 1
+if per_minute > 0 then
+    redis.call('INCR', counter)
+    redis.call('EXPIRE', counter, 120)
+end
+return {2, n + 1, 0}
 """
 
 
@@ -51,18 +65,23 @@ def connect(url: str) -> Any:
 class RedisLimiter:
     """`ConcurrencyLimiter`'s two calls, counted across every replica on one Redis."""
 
-    def __init__(self, client: Any, max_per_key: int, lease_seconds: float) -> None:
+    def __init__(self, client: Any, max_per_key: int, lease_seconds: float,
+                 per_minute: int | None = None) -> None:
         self.client = client
         self.max_per_key = max_per_key
         self.lease_seconds = lease_seconds
+        self.per_minute = per_minute
         self._script = client.register_script(_ACQUIRE)
 
     async def acquire(self, key_id: str | None) -> Slot:
         slot = f"{key_id or LOCAL_KEY}\x00{uuid.uuid4().hex}"
-        n = int(await self._script(keys=[_slots_key(key_id)],
-                                   args=[self.max_per_key, self.lease_seconds, slot]))
-        if n < 0:
-            raise over_limit(-n, self.max_per_key, " across all replicas")
+        status, count, retry_in = await self._script(
+            keys=[_slots_key(key_id), f"{PREFIX}rate:{key_id or LOCAL_KEY}:"],
+            args=[self.max_per_key, self.lease_seconds, slot, self.per_minute or 0])
+        if status == 0:
+            raise over_rate(int(count), self.per_minute or 0, float(retry_in))
+        if status == 1:
+            raise over_limit(int(count), self.max_per_key, " across all replicas")
         return Slot(self, slot)
 
     async def in_flight(self, key_id: str | None) -> int:
