@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
+from switchyard.core.trafficlog.schema import TrafficRecord, connect
 from switchyard.router.log_training import examples_from_traffic
-from switchyard.router.outcomes import Outcome, record_outcome
 from switchyard.router.replay_data import load_log, load_parquet, load_traffic
-from switchyard.router.traffic import TrafficRecord, connect
-from switchyard.server.cli import app
-from switchyard.server.log_export import export_dataset
-from switchyard.server.traffic_log import TrafficLog
+from switchyard.server.cli.main import app
+from switchyard.server.traffic.export import export_dataset
+from switchyard.server.traffic.writer import TrafficLog
 from typer.testing import CliRunner
 
 DAY = 86_400.0

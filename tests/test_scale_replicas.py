@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from switchyard.router.traffic import NewerSchemaError, TrafficRecord
+from switchyard.core.trafficlog.schema import NewerSchemaError, TrafficRecord
 from switchyard.server.stores.pg_stores import PgTrafficLog
 from switchyard.server.stores.postgres import MIGRATIONS, Database
 
@@ -61,7 +61,7 @@ def test_a_database_from_a_newer_version_is_refused(pg_url: str) -> None:
 
 
 def test_serve_refuses_a_newer_database_with_one_line(pg_url: str, tmp_path: Path) -> None:
-    from switchyard.server.cli import app
+    from switchyard.server.cli.main import app
     from typer.testing import CliRunner
 
     Database(pg_url).close()
@@ -74,7 +74,7 @@ def test_serve_refuses_a_newer_database_with_one_line(pg_url: str, tmp_path: Pat
 
 
 def test_log_group_commit_and_outcomes_on_postgres(pg_url: str) -> None:
-    from switchyard.router.outcomes import Outcome, UnknownRequest
+    from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
 
     database = Database(pg_url)
     log = PgTrafficLog(database)
@@ -139,7 +139,7 @@ def test_a_key_created_once_works_on_every_replica(
         proxy_factory: Callable[..., ServerThread], tmp_path: Path, pg_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
-    from switchyard.server.cli_keys import register
+    from switchyard.server.cli.keys import register
     from typer.testing import CliRunner
 
     cli = typer.Typer()

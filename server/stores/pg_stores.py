@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from switchyard.router.outcomes import Outcome, UnknownRequest
-from switchyard.router.traffic import COLUMNS, TrafficRecord
+from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
+from switchyard.core.trafficlog.schema import COLUMNS, TrafficRecord
 from switchyard.server.auth import KeyStore
-from switchyard.server.responses_store import ResponseStore
+from switchyard.server.http.responses.store import ResponseStore
 from switchyard.server.stores.postgres import Database
-from switchyard.server.traffic_log import TrafficLog
+from switchyard.server.traffic.writer import TrafficLog
 
 _INSERT = (f"INSERT INTO requests ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('%(' + c + ')s' for c in COLUMNS)}) "

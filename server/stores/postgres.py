@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from switchyard.router.traffic import NewerSchemaError
+from switchyard.core.trafficlog.schema import NewerSchemaError
 from switchyard.server.errors import ConfigError
 
 if TYPE_CHECKING:
