@@ -82,6 +82,10 @@ def test_log_group_commit_and_outcomes_on_postgres(pg_url: str) -> None:
     async def write_many() -> None:
         await asyncio.gather(*(log.write(TrafficRecord(f"r{i}", "s", "test", thinking=i % 2 == 0))
                                for i in range(50)))
+        # the same id twice in one batch (a client's retry), and a float JSON cannot carry
+        await asyncio.gather(log.write(TrafficRecord("twice", "s", "test", latency_ms=1.0)),
+                             log.write(TrafficRecord("twice", "s", "test", latency_ms=2.0,
+                                                     p_hard=float("nan"))))
 
     asyncio.run(write_many())
     assert log.record_outcome(Outcome("r3", "user", "pass")) is True
@@ -91,7 +95,9 @@ def test_log_group_commit_and_outcomes_on_postgres(pg_url: str) -> None:
     log.close()
     rows = database.rows("SELECT count(*), sum(CASE WHEN thinking THEN 1 ELSE 0 END) "
                          "FROM requests")
-    assert rows == [(50, 25)]
+    assert rows == [(51, 25)]
+    assert database.rows("SELECT latency_ms, p_hard FROM requests WHERE request_id = 'twice'") \
+        == [(2.0, None)]
     assert database.rows("SELECT label FROM outcomes WHERE request_id = 'r3'") == [("fail",)]
     database.close()
 
