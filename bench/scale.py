@@ -37,12 +37,10 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.proxy import fake_upstream_process, write_results
 from tests.services import Postgres, Redis, free_port
 
 BODY = {"model": "switchyard/auto", "messages": [{"role": "user", "content": "scale test turn"}]}
-FAKE = ("import sys, time; from tests.fake_upstream import FakeUpstream; "
-        "f = FakeUpstream(record=False, latency=float(sys.argv[2]), port=int(sys.argv[1]))"
-        ".start(); print('ready', flush=True); time.sleep(1e9)")
 
 
 @dataclass
@@ -218,24 +216,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="per measured phase")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--latency", type=float, default=0.02, help="fake upstream, seconds")
     parser.add_argument("--rounds", type=int, default=3,
                         help="SQLite vs PostgreSQL: alternated runs of seconds/2 each")
-    parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     if not shutil.which("haproxy"):
         sys.exit("Error: haproxy is not installed (apt-get install haproxy)")
     root = Path(tempfile.mkdtemp(prefix="switchyard-scale-"))
     pg, redis = Postgres.start(), Redis.start()
-    fake_port = free_port()
-    fake = subprocess.Popen([sys.executable, "-c", FAKE, str(fake_port), str(args.latency)],
-                            cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE)
-    assert fake.stdout is not None and fake.stdout.readline().strip() == b"ready"
-    upstream = f"http://127.0.0.1:{fake_port}/v1"
+    fake = fake_upstream_process()
+    upstream = f"http://127.0.0.1:{fake.__enter__()}/v1"
     replicas: list[Replica] = []
     proxies: list[subprocess.Popen[bytes]] = []
-    report: dict[str, object] = {"concurrency": args.concurrency, "seconds": args.seconds,
-                                 "upstream_latency_s": args.latency, "cores": os.cpu_count()}
+    report: dict[str, object] = {"concurrency": args.concurrency, "seconds": args.seconds}
     try:
         replicas = [start_replica(root, f"r{i}", upstream, pg.url, redis.url) for i in (1, 2, 3)]
         wait_healthy(replicas)
@@ -290,15 +282,11 @@ def main() -> None:
             r.stop()
         for p in proxies:
             p.terminate()
-        fake.terminate()
+        fake.__exit__(None, None, None)
         redis.close()
         pg.close()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
-    report["commit"] = commit
     print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {write_results('scale', report)}")
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -27,6 +27,7 @@ from switchyard.retrieval.chunk import Chunk, chunk_id
 from switchyard.server.stores.pg_chunks import PgChunkStore
 from switchyard.server.stores.postgres import Database
 
+from bench.proxy import write_results
 from tests.services import Postgres
 
 NAMESPACE = "stdlib"
@@ -65,7 +66,6 @@ def first_search(data_dir: Path, store: PgChunkStore, query: str) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     pg = Postgres.start()
     report: dict[str, object] = {"chunks": args.chunks}
@@ -103,8 +103,7 @@ def main() -> None:
     finally:
         pg.close()
     print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {write_results('scale-catchup', report)}")
 
 
 if __name__ == "__main__":
