@@ -39,7 +39,6 @@ class PgChunkStore:
 
     def __init__(self, database: Database, max_chunk_chars: int = MAX_CHUNK_CHARS) -> None:
         self.database = database
-        self.path = database.url
         self.max_chunk_chars = max_chunk_chars
 
     def close(self) -> None:

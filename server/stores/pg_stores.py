@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
@@ -39,7 +38,6 @@ RETURNING (xmax = 0)
 
 class PgTrafficLog(TrafficLog):
     def __init__(self, database: Database) -> None:
-        self.path = Path(database.url)  # shown by `log path`; no file behind it
         self.database = database
         self._start()
 
@@ -75,7 +73,6 @@ class PgKeyStore(KeyStore):
     def __init__(self, database: Database, *, owned: bool = False) -> None:
         """`owned`: close the database with the store (the CLI's); else it is the
         pipeline's, which closes it."""
-        self.path = Path(database.url)
         self.database = database
         self._owned = owned
 
@@ -92,7 +89,6 @@ class PgKeyStore(KeyStore):
 
 class PgResponseStore(ResponseStore):
     def __init__(self, database: Database) -> None:
-        self.path = Path(database.url)
         self.database = database
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
