@@ -73,6 +73,15 @@ def test_serve_refuses_a_newer_database_with_one_line(pg_url: str, tmp_path: Pat
     assert "m999_from_the_future" in str(result.output) + str(result.exception)
 
 
+def test_log_path_names_the_database_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchyard.server.cli.main import app
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("SWITCHYARD_SERVER__DATABASE_URL", "postgresql://sy:s3cret@db:5432/log")
+    out = CliRunner().invoke(app, ["log", "path"]).output.strip()
+    assert out == "postgresql://sy:***@db:5432/log"
+
+
 def test_log_group_commit_and_outcomes_on_postgres(pg_url: str) -> None:
     from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
 

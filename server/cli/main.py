@@ -77,10 +77,13 @@ def serve(
 
 @logs_app.command("path")
 def logs_path(config: ConfigOption = None) -> None:
-    """Print the path of the traffic log."""
+    """Print the path of the traffic log (or the database holding it, password hidden)."""
     from switchyard.server.config import load_config
+    from switchyard.server.stores.postgres import redacted
 
-    typer.echo(str(guard(lambda: load_config(config)).server.traffic_log_path))
+    server = guard(lambda: load_config(config)).server
+    typer.echo(redacted(server.database_url) if server.database_url
+               else str(server.traffic_log_path))
 
 
 @logs_app.command("export")

@@ -179,7 +179,7 @@ class Database:
                 migrate(conn)
         except PoolTimeout:
             self.pool.close()
-            raise ConfigError(f"cannot reach PostgreSQL at {_redacted(url)} within "
+            raise ConfigError(f"cannot reach PostgreSQL at {redacted(url)} within "
                               f"{connect_timeout:g} s; check server.database_url") from None
         except BaseException:
             self.pool.close()
@@ -223,7 +223,7 @@ def migrate(conn: psycopg.Connection[Any]) -> None:
                              (fn.__name__, time.time()))
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
