@@ -270,3 +270,76 @@ async def test_a_document_indexed_on_one_replica_is_recalled_on_another(
     assert [h.chunk.source for h in left] == ["birds.md"]
     assert not any((tmp_path / name / "chunks" / "chunks.sqlite").exists()
                    for name in ("a", "b"))
+
+
+# -- kill -9: two `switchyard serve` processes on one PostgreSQL ------------------------------
+def test_kill_9_of_one_replica_loses_no_answered_request(
+        tmp_path: Path, pg_url: str, redis_url: str, fake_upstream: FakeUpstream) -> None:
+    """Clients spread over two replicas and retry a failed request, with the same id, on the
+    other one (as behind a load balancer); one replica is killed with -9 mid-load. Every
+    answered request is in PostgreSQL, complete."""
+    import yaml
+
+    from tests.services import free_port
+    from tests.test_reliability_durability import start_server
+
+    fake_upstream.latency = 0.005
+    deployment = {"api_base": fake_upstream.base_url, "timeout": 5, "context_window": 32000}
+    procs, ports = [], []
+    for name in ("a", "b"):
+        config = {"server": {"data_dir": str(tmp_path / name), "database_url": pg_url,
+                             "redis_url": redis_url},
+                  "models": {"thinking": [{"model": "openai/fake-think", **deployment}],
+                             "non_thinking": [{"model": "openai/fake-fast", **deployment}]},
+                  "routing": {"router": "off"}, "compaction": {"enabled": False},
+                  "recall": {"enabled": False}}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        ports.append(free_port())
+        procs.append(start_server(path, ports[-1], tmp_path / f"{name}.log"))
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(timeout=5) as http:
+            for i in range(10_000):
+                if stop.is_set():
+                    return
+                rid = f"w{worker}-{i}"
+                for attempt in range(4):  # this replica, then the other, ...
+                    port = ports[(worker + i + attempt) % 2]
+                    try:
+                        r = http.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                                      json={"model": "switchyard/auto", "messages": [
+                                          {"role": "user", "content": "durable?"}]},
+                                      headers={"x-request-id": rid})
+                    except httpx.HTTPError:
+                        continue
+                    if r.status_code == 200:
+                        answered.append(rid)
+                        break
+
+    workers = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+    for w in workers:
+        w.start()
+    deadline = time.monotonic() + 20
+    while len(answered) < 150 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    procs[0].kill()  # SIGKILL, mid-load
+    procs[0].wait(10)
+    killed_at = len(answered)
+    while len(answered) < killed_at + 100 and time.monotonic() < deadline + 20:
+        time.sleep(0.05)  # the survivor carries on
+    stop.set()
+    for w in workers:
+        w.join(10)
+    procs[1].terminate()
+    procs[1].wait(20)
+    assert len(answered) >= killed_at + 100
+    with psycopg.connect(pg_url) as conn:
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT request_id, status, http_status, finished_at FROM requests "
+            "WHERE request_id = ANY(%s)", (answered,))}
+    assert [rid for rid in answered if rid not in rows] == []
+    assert all(status == "ok" and code == 200 and done > 0 for status, code, done in
+               (rows[rid] for rid in answered))
