@@ -24,7 +24,7 @@ _Entry = tuple[TrafficRecord, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class TrafficLog:
-    """SQLite; server/stores/pg_log.py's subclass writes PostgreSQL with the same thread."""
+    """SQLite; server/stores/pg_stores.py's subclass writes PostgreSQL with the same thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
