@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from switchyard.core.trafficlog.schema import NewerSchemaError, TrafficRecord
+from switchyard.core.db import NewerSchemaError
+from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.server.stores.pg_stores import PgTrafficLog
-from switchyard.server.stores.postgres import MIGRATIONS, Database
+from switchyard.server.stores.postgres import SCHEMAS, Database
 
 from tests.conftest import ServerThread
 from tests.fake_upstream import FakeUpstream, Fault
@@ -43,19 +44,49 @@ def test_migrations_on_postgres_make_every_table_once(pg_url: str) -> None:
             "SELECT name FROM _switchyard_migrations ORDER BY name")]
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
-        columns = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests' "
-            "ORDER BY ordinal_position")]
-    assert applied == sorted(fn.__name__ for fn in MIGRATIONS)
+    # every store's own migrations, each name under its store's key
+    assert applied == sorted(f"{s.key}.{fn.__name__}" for s in SCHEMAS for fn in s.migrations)
+    assert "log.m001_initial" in applied and "chunks.m001_initial" in applied
     assert tables == {"_switchyard_migrations", "requests", "outcomes", "api_keys", "responses",
                       "chunks", "chunk_namespaces"}
-    assert columns == [f for f in TrafficRecord.__dataclass_fields__]  # the record, in order
+
+
+def test_one_schema_gives_both_engines_the_same_tables(pg_url: str, tmp_path: Path) -> None:
+    """The SQLite stores' migrations, run on PostgreSQL, make the same columns in the same
+    order; SQLite's REAL is a double there, and row ids an identity column."""
+    import sqlite3
+
+    from switchyard.core.db import columns
+    from switchyard.core.trafficlog.schema import COLUMNS
+
+    Database(pg_url).close()
+    with psycopg.connect(pg_url) as conn:
+        def pg(table: str) -> list[tuple[str, str]]:
+            return [(r[0], r[1]) for r in conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = %s ORDER BY ordinal_position", (table,))]
+
+        for schema in SCHEMAS[:-1]:  # the last one is PostgreSQL's own (chunk versions)
+            lite = sqlite3.connect(tmp_path / f"{schema.key}.sqlite")
+            schema.migrate(lite)
+            for (table,) in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite%'"):
+                assert [c for c, _ in pg(table)] == columns(lite, table), table
+            lite.close()
+        requests = pg("requests")
+        rowid = conn.execute("SELECT is_identity FROM information_schema.columns WHERE "
+                             "table_name = 'chunks' AND column_name = 'rowid'").fetchone()
+    assert [c for c, _ in requests] == list(COLUMNS)
+    types = dict(requests)
+    assert types["created_at"] == types["p_hard"] == "double precision"
+    assert types["thinking"] == "integer"  # 0/1, as in SQLite
+    assert rowid == ("YES",)
 
 
 def test_a_database_from_a_newer_version_is_refused(pg_url: str) -> None:
     Database(pg_url).close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO _switchyard_migrations VALUES ('m999_from_the_future', 0)")
+        conn.execute("INSERT INTO _switchyard_migrations VALUES ('log.m999_from_the_future', 0)")
     with pytest.raises(NewerSchemaError, match="m999_from_the_future"):
         Database(pg_url)
 
@@ -66,7 +97,7 @@ def test_serve_refuses_a_newer_database_with_one_line(pg_url: str, tmp_path: Pat
 
     Database(pg_url).close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO _switchyard_migrations VALUES ('m999_from_the_future', 0)")
+        conn.execute("INSERT INTO _switchyard_migrations VALUES ('log.m999_from_the_future', 0)")
     result = CliRunner().invoke(app, ["serve", "--database-url", pg_url, "--http-port", "0",
                                       "--grpc-port", "0", "--data-dir", str(tmp_path)])
     assert result.exit_code != 0
@@ -102,8 +133,7 @@ def test_log_group_commit_and_outcomes_on_postgres(pg_url: str) -> None:
     with pytest.raises(UnknownRequest):
         log.record_outcome(Outcome("nope", "user", "pass"))
     log.close()
-    rows = database.rows("SELECT count(*), sum(CASE WHEN thinking THEN 1 ELSE 0 END) "
-                         "FROM requests")
+    rows = database.rows("SELECT count(*), sum(thinking) FROM requests")
     assert rows == [(51, 25)]
     assert database.rows("SELECT latency_ms, p_hard FROM requests WHERE request_id = 'twice'") \
         == [(2.0, None)]

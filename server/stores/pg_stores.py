@@ -64,9 +64,17 @@ class PgTrafficLog(TrafficLog):
 
 
 def _json_row(record: TrafficRecord) -> dict[str, Any]:
-    """The record as JSON can carry it: a NaN or infinite float becomes NULL."""
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v
-            for k, v in record.as_row().items()}
+    """The record as JSON can carry it into the table: a NaN or infinite float becomes NULL,
+    a bool 0 or 1 (the columns are the SQLite log's INTEGERs)."""
+    return {k: _json_value(v) for k, v in record.as_row().items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class PgKeyStore(KeyStore):

@@ -1,163 +1,116 @@
-"""PostgreSQL as the shared store of N replicas: one pool, one schema, one migration list.
+"""PostgreSQL as the shared store of N replicas: one pool, one database, the stores' own
+schemas.
 
-`Database(url)` opens a psycopg 3 pool and migrates the schema on open, like the SQLite
-stores do. The migrations carry the SQLite stores' names where they make the same change
-(`m001_initial` and `m002_outcomes` are the traffic log's), are recorded in
-`_switchyard_migrations`, and a database holding a migration this version does not know was
-written by a newer Switchyard: it is refused, as a newer SQLite log is.
-
-Stores written against SQLite take `?` placeholders; `Database.rows` and `Database.change`
-take the same SQL and turn them into psycopg's `%s`, so a query is written once.
+`Database(url)` migrates on open, like the SQLite stores do, and through the same path
+(core/db.py): the traffic log's, keys', responses' and chunk store's `Schema`s, then
+`REPLICAS` below, which adds what only a shared chunk store needs. Their migrations are
+written once, for SQLite; `PgConnection` takes that SQL as written (`?` markers, SQLite's
+type names in DDL). Booleans are stored as 0/1 integers, as in SQLite. A database holding a
+migration this version does not know was written by a newer Switchyard: it is refused, as a
+newer SQLite file is.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from switchyard.core.trafficlog.schema import NewerSchemaError
+from switchyard.core.db import Schema
+from switchyard.core.trafficlog.schema import SCHEMA as LOG
+from switchyard.retrieval.store import SCHEMA as CHUNKS
+from switchyard.server.auth import SCHEMA as KEYS
 from switchyard.server.errors import ConfigError
+from switchyard.server.http.responses.store import SCHEMA as RESPONSES
 
 if TYPE_CHECKING:
     import psycopg
 
-Migration = Callable[["psycopg.Connection[Any]"], None]
-MIGRATIONS: list[Migration] = []
+# SQLite's type names as PostgreSQL's: REAL is a 4-byte float there, and row ids are an
+# identity column rather than SQLite's implicit rowid.
+_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b"),
+           "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+          (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"))
+_DDL = re.compile(r"\s*(CREATE|ALTER)\b", re.IGNORECASE)
+_LOCK = 7410315  # the advisory lock migrations take: any constant, ours alone
 
 
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append(fn)
-    return fn
+def to_postgres(sql: str) -> str:
+    """The stores' SQLite SQL as PostgreSQL takes it: `?` markers as psycopg's `%s` (our SQL
+    holds no other `?` or `%`), and in DDL, SQLite's type names as PostgreSQL's."""
+    sql = sql.replace("?", "%s")
+    if _DDL.match(sql):
+        for pattern, name in _TYPES:
+            sql = pattern.sub(name, sql)
+    return sql
 
 
-@migration
-def m001_initial(conn: psycopg.Connection[Any]) -> None:
-    """The traffic log's requests table (router/traffic.py m001), PostgreSQL types."""
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS requests (
-            request_id TEXT PRIMARY KEY,
-            session_id TEXT NOT NULL,
-            endpoint TEXT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            finished_at DOUBLE PRECISION NOT NULL,
-            api_key_id TEXT,
-            requested_model TEXT NOT NULL,
-            model TEXT NOT NULL,
-            upstream_model TEXT NOT NULL,
-            thinking BOOLEAN NOT NULL,
-            reasoning_effort TEXT,
-            budget_tokens INTEGER,
-            p_hard DOUBLE PRECISION,
-            policy_version TEXT NOT NULL,
-            route_reason TEXT NOT NULL,
-            overridden BOOLEAN NOT NULL,
-            stream BOOLEAN NOT NULL,
-            status TEXT NOT NULL,
-            http_status INTEGER NOT NULL,
-            error_type TEXT,
-            prompt_tokens INTEGER NOT NULL,
-            completion_tokens INTEGER NOT NULL,
-            reasoning_tokens INTEGER NOT NULL,
-            cached_tokens INTEGER NOT NULL,
-            cost_usd DOUBLE PRECISION NOT NULL,
-            latency_ms DOUBLE PRECISION NOT NULL,
-            tokens_before INTEGER NOT NULL,
-            tokens_after INTEGER NOT NULL,
-            dropped_chunks INTEGER NOT NULL,
-            recalled_chunks INTEGER NOT NULL,
-            attempts INTEGER NOT NULL,
-            fallback BOOLEAN NOT NULL,
-            stage_ms_json TEXT NOT NULL,
-            attempts_json TEXT NOT NULL,
-            request_json TEXT
-        )
-        """
-    )
-    conn.execute("CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id)")
-    conn.execute("CREATE INDEX IF NOT EXISTS requests_created ON requests (created_at)")
+class PgConnection:
+    """A psycopg connection (autocommit: a transaction is an explicit BEGIN) that runs the
+    stores' SQLite SQL: what core/db.py's migrations are handed."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+        # No params: the simple protocol, which runs `begin`'s two statements in one call.
+        return self.conn.execute(to_postgres(sql), params)  # type: ignore[arg-type]
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-@migration
-def m002_outcomes(conn: psycopg.Connection[Any]) -> None:
-    """The traffic log's m002: replay columns and the outcomes table."""
-    for column, ddl in (("propensity", "DOUBLE PRECISION"),
-                        ("explored", "BOOLEAN NOT NULL DEFAULT FALSE"), ("shadow_of", "TEXT")):
-        conn.execute(f"ALTER TABLE requests ADD COLUMN IF NOT EXISTS {column} {ddl}")
-    conn.execute("CREATE INDEX IF NOT EXISTS requests_shadow_of ON requests (shadow_of)")
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS outcomes (
-            request_id TEXT NOT NULL,
-            source TEXT NOT NULL CHECK (source IN ('verifier', 'user', 'judge')),
-            label TEXT,
-            score DOUBLE PRECISION,
-            weight DOUBLE PRECISION NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (request_id, source)
-        )
-        """
-    )
+class PostgreSQL:
+    """core/db.py's `Engine` for PostgreSQL."""
+
+    param = "?"  # PgConnection turns it into psycopg's marker
+    # One lock, ours alone, so replicas starting together migrate once.
+    begin = f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK})"
+    shared = True
+
+    def connect(self, target: str | Path, *, autocommit: bool = True,
+                timeout: float = 5.0) -> PgConnection:
+        """`target` is the database URL."""
+        import psycopg
+
+        target = str(target)
+        try:  # libpq takes whole seconds, at least 2
+            return PgConnection(psycopg.connect(target, autocommit=autocommit,
+                                                connect_timeout=max(2, round(timeout))))
+        except psycopg.OperationalError as e:
+            reason = str(e).strip().splitlines()[0]
+            raise ConfigError(f"cannot connect to PostgreSQL at {redacted(target)}: {reason}; "
+                              "check server.database_url") from None
 
 
-@migration
-def m003_api_keys(conn: psycopg.Connection[Any]) -> None:
-    """server/auth.py's keys table."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-        "key_sha256 TEXT NOT NULL, last4 TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
-        "revoked_at DOUBLE PRECISION)")
+POSTGRESQL = PostgreSQL()
+
+REPLICAS = Schema("the shared chunk store", key="replicas")
 
 
-@migration
-def m004_responses(conn: psycopg.Connection[Any]) -> None:
-    """server/responses_store.py's table (its SQLite schema version 1)."""
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS responses (
-            id TEXT PRIMARY KEY,
-            previous_response_id TEXT,
-            created_at DOUBLE PRECISION NOT NULL,
-            model TEXT NOT NULL,
-            status TEXT NOT NULL,
-            input_items_json TEXT NOT NULL,
-            output_items_json TEXT NOT NULL,
-            response_json TEXT NOT NULL
-        )
-        """
-    )
+@REPLICAS.migration
+def m001_namespace_versions(db: PgConnection) -> None:
+    """One row per namespace whose `version` every add or delete bumps in the same
+    transaction: what replicas poll to catch up (server/stores/pg_chunks.py). The indexes
+    serve its reads: rows above a row id, and row keys without visiting the table."""
+    db.execute("CREATE TABLE IF NOT EXISTS chunk_namespaces (namespace TEXT PRIMARY KEY, "
+               "version BIGINT NOT NULL DEFAULT 0, deletes BIGINT NOT NULL DEFAULT 0)")
+    db.execute("CREATE INDEX IF NOT EXISTS chunks_ns_rowid ON chunks (namespace, rowid)")
+    db.execute("DROP INDEX IF EXISTS chunks_ns_hash")
+    db.execute("CREATE UNIQUE INDEX chunks_ns_hash ON chunks (namespace, content_hash) "
+               "INCLUDE (rowid)")
 
 
-@migration
-def m005_chunks(conn: psycopg.Connection[Any]) -> None:
-    """retrieval/store.py's chunk table, plus one row per namespace whose `version` every
-    add or delete bumps in the same transaction: what replicas poll to catch up."""
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS chunks (
-            rowid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            namespace TEXT NOT NULL,
-            text TEXT NOT NULL,
-            role TEXT,
-            message_index INTEGER,
-            source TEXT NOT NULL DEFAULT '',
-            start_line INTEGER NOT NULL DEFAULT 1,
-            tokens INTEGER NOT NULL DEFAULT 0,
-            created_at DOUBLE PRECISION NOT NULL,
-            content_hash TEXT NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS chunks_ns_hash "
-                 "ON chunks (namespace, content_hash) INCLUDE (rowid)")
-    conn.execute("CREATE INDEX IF NOT EXISTS chunks_ns_rowid ON chunks (namespace, rowid)")
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS chunk_namespaces (namespace TEXT PRIMARY KEY, "
-        "version BIGINT NOT NULL DEFAULT 0, deletes BIGINT NOT NULL DEFAULT 0)")
+# In order: REPLICAS changes the chunk store's table.
+SCHEMAS = (LOG, KEYS, RESPONSES, CHUNKS, REPLICAS)
 
 
 class Database:
@@ -176,7 +129,8 @@ class Database:
         try:
             self.pool.open(wait=True, timeout=connect_timeout)
             with self.pool.connection() as conn:
-                migrate(conn)
+                for schema in SCHEMAS:
+                    schema.migrate(PgConnection(conn), POSTGRESQL)
         except PoolTimeout:
             self.pool.close()
             raise ConfigError(f"cannot reach PostgreSQL at {redacted(url)} within "
@@ -192,42 +146,18 @@ class Database:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.pool.connection() as conn:
-            return conn.execute(_pg(sql), params).fetchall()
+            return conn.execute(to_postgres(sql), params).fetchall()
 
     def change(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
         with self.pool.connection() as conn:
-            return conn.execute(_pg(sql), params).rowcount
+            return conn.execute(to_postgres(sql), params).rowcount
 
     def close(self) -> None:
         self.pool.close()
-
-
-def migrate(conn: psycopg.Connection[Any]) -> None:
-    """Run the migrations this database lacks, in one transaction, under an advisory lock so
-    replicas starting together migrate once (PostgreSQL's DDL is transactional)."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(7410315)")  # any constant, ours alone
-        conn.execute("CREATE TABLE IF NOT EXISTS _switchyard_migrations "
-                     "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)")
-        applied = {r[0] for r in conn.execute("SELECT name FROM _switchyard_migrations")}
-        unknown = sorted(applied - {fn.__name__ for fn in MIGRATIONS})
-        if unknown:
-            raise NewerSchemaError(
-                f"the database has migrations this version does not know ({', '.join(unknown)})"
-                "; upgrade Switchyard or point --database-url at another database")
-        for fn in MIGRATIONS:
-            if fn.__name__ not in applied:
-                fn(conn)
-                conn.execute("INSERT INTO _switchyard_migrations VALUES (%s, %s)",
-                             (fn.__name__, time.time()))
 
 
 def redacted(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
-
-def _pg(sql: str) -> str:
-    """SQLite's `?` placeholders as psycopg's `%s` (our SQL holds no other `?` or `%`)."""
-    return sql.replace("?", "%s")

@@ -13,12 +13,13 @@ a log bigger than memory exports in constant memory.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from switchyard.core.trafficlog.schema import COLUMNS, TrafficRecord, connect
+from switchyard.core.trafficlog.schema import COLUMNS, SCHEMA, TrafficRecord, connect
 from switchyard.server.errors import InvalidRequest
 
 BATCH = 50_000
@@ -68,17 +69,16 @@ def _batches(log_path: Path, database_url: str | None, table: str,
              columns: Sequence[str]) -> Iterator[list[tuple[Any, ...]]]:
     sql = f"SELECT {', '.join(columns)} FROM {table} ORDER BY created_at"
     if database_url is not None:
-        from switchyard.server.stores.postgres import Database
+        from switchyard.server.stores.postgres import POSTGRESQL
 
-        database = Database(database_url, max_size=1)
-        try:
-            with database.connection() as conn, conn.transaction(), \
-                    conn.cursor(name=f"export_{table}") as cur:
-                cur.execute(sql)
-                while rows := cur.fetchmany(BATCH):
-                    yield rows
-        finally:
-            database.close()
+        # The log's schema, migrated as `connect` does a file; a named (server-side) cursor
+        # streams the rows.
+        pg = SCHEMA.open(database_url, engine=POSTGRESQL)
+        with contextlib.closing(pg), pg.conn.transaction(), \
+                pg.conn.cursor(name=f"export_{table}") as cur:
+            cur.execute(sql)
+            while rows := cur.fetchmany(BATCH):
+                yield rows
         return
     db = connect(log_path)
     with contextlib.closing(db):
@@ -99,8 +99,9 @@ def _table(rows: list[tuple[Any, ...]], columns: Sequence[str], day: bool = True
     import pyarrow as pa
 
     kinds = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
-    declared = {**{f: str(t) for f, t in TrafficRecord.__annotations__.items()},
-                **OUTCOME_TYPES}
+    # A column named apart from its field holds the field as JSON text (stage_ms_json).
+    declared = {**{c: str(f.type) if c == f.name else "str"
+                   for c, f in zip(COLUMNS, dataclasses.fields(TrafficRecord))}, **OUTCOME_TYPES}
     values = list(zip(*rows)) or [()] * len(columns)
     arrays, fields = [], []
     for name, column in zip(columns, values):
