@@ -15,8 +15,8 @@ whose connection takes their SQLite SQL as written (`?` markers, type names). Th
 uses DB-API calls only and takes its parameter marker and its write-locking BEGIN from the
 engine. A PostgreSQL database holds every store at once (`Engine.shared`), so there each
 name is recorded under its schema's key (`log.m001_initial`) and a schema refuses only the
-unknown names under its own key. A migration that must look at the table it changes asks
-`columns()`, which both engines answer.
+unknown names under its own key. A migration that adds columns to a table that may have them
+already calls `add_columns()`, which both engines answer.
 """
 
 from __future__ import annotations
@@ -133,3 +133,11 @@ def columns(db: Any, table: str) -> list[str]:
     """A table's column names, in order, on either engine (from the cursor's description,
     so an empty table answers too)."""
     return [d[0] for d in db.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
+def add_columns(db: Any, table: str, ddl: dict[str, str]) -> None:
+    """ALTER TABLE ADD COLUMN, in order, for each column of `ddl` the table lacks."""
+    existing = columns(db, table)
+    for column, definition in ddl.items():
+        if column not in existing:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")

@@ -18,6 +18,7 @@ pydantic still reads on/off/yes/no as one.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -56,6 +57,8 @@ class Deployment(_Strict):
     api_key_env: str | None = Field(None, description="Environment variable holding the key")
     timeout: float = Field(60.0, gt=0, description="Seconds per attempt (never unbounded)")
     context_window: int = Field(128_000, gt=0)
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="Cap on a request's max_tokens (Claude Code asks for 64000)")
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
@@ -86,12 +89,12 @@ class Price(_Strict):
 class ModelsConfig(_Strict):
     thinking: list[Deployment] = Field(
         default_factory=lambda: [Deployment(model="openai/o4-mini", api_key_env="OPENAI_API_KEY",
-                                            context_window=200_000)]
+                                            context_window=200_000, max_output_tokens=100_000)]
     )
     non_thinking: list[Deployment] = Field(
         default_factory=lambda: [Deployment(model="openai/gpt-4.1-mini",
                                             api_key_env="OPENAI_API_KEY",
-                                            context_window=1_047_576)]
+                                            context_window=1_047_576, max_output_tokens=32_768)]
     )
     backups: list[Deployment] = Field(default_factory=list)
 
@@ -118,12 +121,29 @@ class ModelsConfig(_Strict):
         return out
 
 
+class CascadeConfig(_Strict):
+    """Cascade mode: the non-thinking model drafts, the escalation scorer decides."""
+
+    escalation_share: float | None = Field(
+        None, ge=0, le=1, description="Calibrate to escalate this share; default: checkpoint's")
+    checkpoint: Path | None = Field(None, description="Escalation checkpoint; default: bundled")
+    score_tool_calls: bool = Field(
+        False, description="Score tool-call drafts like text; false: escalate on invalid args")
+    second_sample: bool = Field(
+        False, description="Draw a second cheap draft; disagreement is a signal (cost logged)")
+    verifiers: list[str] = Field(
+        default_factory=list, description="outcomes.verifiers (by name) to run on each draft")
+
+
 class RoutingConfig(_Strict):
     router: str = Field("mlp", description="'mlp' (learned), 'random', 'always', 'never', 'off'")
     checkpoint: Path | None = Field(None, description="Router checkpoint; default: bundled")
     thinking_share: float | None = Field(None, ge=0, le=1,
                                          description="Calibrate the threshold to this share")
     default_group: Literal["thinking", "non_thinking"] = "non_thinking"
+    mode: Literal["route", "cascade"] = Field(
+        "route", description="'route': decide before the call; 'cascade': draft, then escalate")
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
 
     @field_validator("router", mode="before")
     @classmethod
@@ -242,6 +262,37 @@ class Config(_Strict):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model names (fnmatch patterns) the config does not know -> a model name "
+        "or group it does, e.g. {'claude-*': 'switchyard/auto'} for Claude Code")
+
+    @model_validator(mode="after")
+    def _aliases_known(self) -> Config:
+        known = {AUTO_MODEL, "thinking", "non_thinking", *self.models.group_of()}
+        bad = sorted(t for t in self.aliases.values() if t not in known)
+        if bad:
+            raise ValueError(f"aliases must point at {AUTO_MODEL}, a group or a configured "
+                             f"model; unknown: {', '.join(bad)}")
+        return self
+
+    def alias_for(self, model: str) -> str | None:
+        """The first alias pattern (in file order) that matches `model`, if any."""
+        return next((target for pattern, target in self.aliases.items()
+                     if fnmatch.fnmatchcase(model, pattern)), None)
+
+    @model_validator(mode="after")
+    def _cascade_verifiers_usable(self) -> Config:
+        kinds = {v.name: v.kind for v in self.outcomes.verifiers}
+        for name in self.routing.cascade.verifiers:
+            if name not in kinds:
+                raise ValueError(f"routing.cascade.verifiers: {name!r} is not one of "
+                                 f"outcomes.verifiers ({', '.join(sorted(kinds)) or 'none'})")
+            if kinds[name] in ("numeric", "exact"):
+                raise ValueError(f"routing.cascade.verifiers: {name!r} ({kinds[name]}) needs "
+                                 "a reference answer, which a live draft does not have; use "
+                                 "regex, json_schema or command")
+        return self
 
     def price_of(self, deployment: Deployment) -> Price:
         """Configured price by public name or model string; unpriced models cost 0 (logged)."""

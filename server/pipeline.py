@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 import uuid
@@ -16,12 +17,18 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from switchyard.core.messages import Message, latest_user_text, to_openai_messages
+from switchyard.core.messages import (
+    Message,
+    ToolDefinition,
+    latest_user_text,
+    to_openai_messages,
+)
 from switchyard.core.tokens import count_message_tokens
 from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
+from switchyard.server.cascade import Cascade
 from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
 from switchyard.server.errors import (
     InvalidRequest,
@@ -84,6 +91,7 @@ class Pipeline:
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
         self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
+        self.cascade = Cascade(config, upstream)
         self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
         self.outcomes = OutcomeService(  # verifiers and shadow calls
             config.outcomes, chat=self.chat,
@@ -165,7 +173,10 @@ class Pipeline:
             await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
+            if self.cascade.applies(prepared.request):  # the alias resolved
+                outcome = await self.cascade.complete(prepared, body)
+            else:
+                outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
@@ -185,7 +196,11 @@ class Pipeline:
             body = self._upstream_body(prepared)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
-            handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
+            if self.cascade.applies(prepared.request):  # the draft is buffered, not streamed
+                handle = await self.cascade.open_stream(prepared, body)
+            else:
+                handle = await self.upstream.open_stream(body, prepared.decision,
+                                                         request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
             await self.recorder.failure(record, exc, started, prepared)
@@ -197,6 +212,7 @@ class Pipeline:
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, prepared: Prepared) -> None:
         """Run the stages in place, so a failure still finds what the earlier ones decided."""
+        prepared.request = self._resolve_alias(prepared.request)
         for name, stage in (("admit", self._admit), ("compact", self._compact),
                             ("recall", self._recall), ("route", self._route)):
             t0 = time.monotonic()
@@ -272,7 +288,7 @@ class Pipeline:
 
     # -- component RPCs (Route, Compact, Recall, Index, Feedback) ------------------------
     async def route(self, request: ChatRequest) -> RouteDecision:
-        prepared = Prepared(self._identify(request), list(request.messages),
+        prepared = Prepared(self._resolve_alias(self._identify(request)), list(request.messages),
                             _placeholder_decision(), 0, 0)
         await self._admit(prepared)
         await self._route(prepared)
@@ -369,6 +385,24 @@ class Pipeline:
             REQUEST_ID.set(request.request_id)
         return request
 
+    def _resolve_alias(self, request: ChatRequest) -> ChatRequest:
+        """A model name the config does not know, mapped by `aliases` (e.g. Claude Code's
+        `claude-*` defaults -> switchyard/auto); the log keeps the name the caller sent."""
+        if request.model == AUTO_MODEL or request.model in self._known:
+            return request
+        target = self.config.alias_for(request.model)
+        return request if target is None else replace(request, model=target)
+
+    def count_tokens(self, messages: Sequence[Message],
+                     tools: Sequence[ToolDefinition] = ()) -> int:
+        """Prompt tokens as admission counts them, plus the tool schemas (count_tokens APIs)."""
+        from switchyard.core.tokens import count_tokens
+
+        model = self._encoding_model()
+        schemas = json.dumps([t.to_openai() for t in tools]) if tools else ""
+        return count_message_tokens(messages, model) + (count_tokens(schemas, model)
+                                                        if schemas else 0)
+
     def _encoding_model(self) -> str:
         return self.config.models.non_thinking[0].model
 
@@ -408,7 +442,8 @@ class Pipeline:
             decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
             tokens_after=p.tokens_after, attempts=tuple(attempts),
             cost_usd=self.config.price_of(deployment).cost_usd(usage.prompt_tokens,
-                                                               usage.completion_tokens))
+                                                               usage.completion_tokens),
+            reasoning=str((choice.get("message") or {}).get("reasoning_content") or ""))
 
 
 class ChatStream:

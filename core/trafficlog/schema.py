@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from switchyard.core.db import Schema, columns
+from switchyard.core.db import Schema, add_columns
 
 SCHEMA = Schema("the traffic log", key="log")
 
@@ -29,6 +29,7 @@ class Attempt:
     outcome: str  # "ok" or the error class name
     latency_ms: float
     status: int | None = None
+    stage: str = "answer"  # cascade mode: "draft", "second_sample" or "answer"
 
 
 @dataclass(slots=True)
@@ -74,6 +75,12 @@ class TrafficRecord:
     propensity: float | None = None
     explored: bool = False
     shadow_of: str | None = None
+    # m003: cascade mode. The draft's score, whether it escalated, what the draft (and a
+    # second sample) cost; `cascade_json` keeps the draft text and its failed checks.
+    p_escalate: float | None = None
+    escalated: bool = False
+    draft_cost_usd: float = 0.0
+    cascade_json: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -86,7 +93,7 @@ class TrafficRecord:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TrafficRecord:
         values = dict(row)
-        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
+        for key in ("thinking", "overridden", "stream", "fallback", "explored", "escalated"):
             values[key] = bool(values[key])
         values["stage_ms"] = json.loads(values.pop("stage_ms_json") or "{}")
         values["attempt_log"] = [Attempt(**a) for a in json.loads(values.pop("attempts_json")
@@ -149,11 +156,8 @@ def m001_initial(db: sqlite3.Connection) -> None:
 @SCHEMA.migration
 def m002_outcomes(db: sqlite3.Connection) -> None:
     """Outcomes attached after the fact (core/trafficlog/outcomes.py) and the replay columns."""
-    existing = columns(db, "requests")
-    for column, ddl in (("propensity", "REAL"), ("explored", "INTEGER NOT NULL DEFAULT 0"),
-                        ("shadow_of", "TEXT")):
-        if column not in existing:
-            db.execute(f"ALTER TABLE requests ADD COLUMN {column} {ddl}")
+    add_columns(db, "requests", {"propensity": "REAL", "explored": "INTEGER NOT NULL DEFAULT 0",
+                                 "shadow_of": "TEXT"})
     db.execute("CREATE INDEX IF NOT EXISTS requests_shadow_of ON requests (shadow_of)")
     db.execute(
         """
@@ -168,6 +172,14 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
         )
         """
     )
+
+
+@SCHEMA.migration
+def m003_cascade(db: sqlite3.Connection) -> None:
+    """Cascade mode: the draft's score and cost beside the answer's."""
+    add_columns(db, "requests", {"p_escalate": "REAL", "escalated": "INTEGER NOT NULL DEFAULT 0",
+                                 "draft_cost_usd": "REAL NOT NULL DEFAULT 0",
+                                 "cascade_json": "TEXT"})
 
 
 def connect(path: Path) -> sqlite3.Connection:
