@@ -176,6 +176,8 @@ class LimitsConfig(_Strict):
     max_messages: int = Field(5000, gt=0)
     max_total_tokens: int = Field(2_000_000, gt=0)
     max_concurrent_per_key: int = Field(64, gt=0)
+    max_requests_per_minute_per_key: int | None = Field(
+        None, gt=0, description="Requests per key per minute (fixed windows); None: no limit")
 
 
 class UpstreamConfig(_Strict):
@@ -231,6 +233,13 @@ class ServerSection(_Strict):
     traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
     log_requests: bool = Field(True, description="Write one traffic-log row per request")
     log_bodies: bool = Field(True, description="Keep request bodies in the log (for replay)")
+    database_url: str | None = Field(
+        None, pattern=r"^postgres(ql)?://",
+        description="PostgreSQL shared by replicas (log, keys, responses, chunks); "
+        "default: SQLite files under data_dir")
+    redis_url: str | None = Field(
+        None, pattern=r"^rediss?://",
+        description="Redis shared by replicas: per-key limits and upstream cooldowns")
     workers: int = Field(1, ge=1, le=64, description="HTTP worker processes on one port")
 
     @property

@@ -47,6 +47,11 @@ from switchyard.server.pipeline_types import (
     Usage,
 )
 from switchyard.server.prometheus import Metrics
+from switchyard.server.stores.pg_chunks import PgChunkStore
+from switchyard.server.stores.pg_stores import PgKeyStore, PgTrafficLog
+from switchyard.server.stores.postgres import Database
+from switchyard.server.stores.shared import RedisLimiter, SharedCooldowns
+from switchyard.server.stores.shared import connect as connect_redis
 from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
 from switchyard.server.traffic.recorder import Recorder
@@ -72,6 +77,8 @@ class Pipeline:
         log: TrafficLog | None,
         compactor: Compactor | None = None,
         retrieval: Index | None = None,
+        database: Database | None = None,
+        redis: Any = None,
     ) -> None:
         self.config = config
         self.upstream = upstream
@@ -87,9 +94,22 @@ class Pipeline:
         self.cascade = Cascade(config, upstream)
         self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
         self.outcomes = OutcomeService(  # verifiers and shadow calls
-            config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
-        self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
-        self.auth = Authenticator.from_config(config)
+            config.outcomes, chat=self.chat,
+            record_outcome=log.record_outcome if log is not None else None)
+        self.database = database  # PostgreSQL shared by replicas (server/stores/), or None
+        self.redis = redis
+        limits = config.limits
+        self.limiter: ConcurrencyLimiter | RedisLimiter = ConcurrencyLimiter(
+            limits.max_concurrent_per_key, limits.max_requests_per_minute_per_key)
+        self.cooldowns: SharedCooldowns | None = None
+        if redis is not None:
+            self.limiter = RedisLimiter(redis, limits.max_concurrent_per_key,
+                                        config.upstream.request_timeout + 60,
+                                        limits.max_requests_per_minute_per_key)
+            self.cooldowns = SharedCooldowns(redis, upstream.cool)
+            upstream.on_cooldown = self.cooldowns.cool
+        self.auth = Authenticator.from_config(
+            config, PgKeyStore(database) if database is not None else None)
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
@@ -105,15 +125,28 @@ class Pipeline:
             known_models=groups,
         )
         config.server.data_dir.mkdir(parents=True, exist_ok=True)
-        log = TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+        url = config.server.database_url
+        database = Database(url) if url else None
+        log: TrafficLog | None = None
+        if config.server.log_requests:
+            log = (PgTrafficLog(database) if database is not None
+                   else TrafficLog(config.server.traffic_log_path))
+        store = PgChunkStore(database) if database is not None else None
         return cls(
             config,
             upstream=Upstream(config, **upstream_kwargs),
             router=router,
             log=log,
             compactor=_load_compactor(config),
-            retrieval=Index.open(config.server.data_dir / "chunks"),
+            retrieval=Index.open(config.server.data_dir / "chunks", store=store),
+            database=database,
+            redis=connect_redis(config.server.redis_url) if config.server.redis_url else None,
         )
+
+    async def start(self) -> None:
+        """What needs the running loop: listening for other replicas' cooldowns."""
+        if self.cooldowns is not None:
+            await self.cooldowns.start()
 
     async def aclose(self) -> None:
         await self.outcomes.aclose()
@@ -123,6 +156,12 @@ class Pipeline:
             self.log.close()
         if self.retrieval is not None:
             self.retrieval.close()
+        if self.cooldowns is not None:
+            await self.cooldowns.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.database is not None:
+            self.database.close()
 
     # -- chat --------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResult:

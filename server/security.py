@@ -59,7 +59,7 @@ class GuardMiddleware:
                 return
             try:
                 key_id = pipeline.auth.check(_credentials(scope))
-                slot = pipeline.limiter.acquire(key_id)
+                slot = await pipeline.limiter.acquire(key_id)
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "http")
                 await _send_error(send_status, exc, request_id, scope["path"])
@@ -68,7 +68,7 @@ class GuardMiddleware:
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                slot.release()
+                await slot.release()
         finally:
             pipeline.metrics.observe_http(scope["path"], status[0], time.monotonic() - started)
             REQUEST_ID.reset(token)
@@ -156,7 +156,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
 
     async def acquire(context: Any) -> Any:
         try:
-            return pipeline.limiter.acquire(key_id)
+            return await pipeline.limiter.acquire(key_id)
         except LimitExceeded as exc:
             _count_rejection(pipeline, exc, "grpc")
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
@@ -171,7 +171,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
                 async for item in inner_stream(request, context):
                     yield item
             finally:
-                slot.release()
+                await slot.release()
 
         return handler._replace(unary_stream=stream)
     inner = handler.unary_unary
@@ -182,6 +182,6 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
         try:
             return await inner(request, context)
         finally:
-            slot.release()
+            await slot.release()
 
     return handler._replace(unary_unary=unary)

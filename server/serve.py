@@ -24,6 +24,7 @@ async def serve(config: Config, sock: socket.socket | None = None, grpc: bool = 
 
     check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
+    await pipeline.start()
     await asyncio.to_thread(pipeline.upstream.warm_up)
     grpc_server, grpc_port = await start_grpc_server(
         pipeline, config.server.host, config.server.grpc_port,

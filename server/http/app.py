@@ -34,6 +34,8 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = pipeline is None
         app.state.pipeline = pipeline or Pipeline.from_config(config)
+        if owned:
+            await app.state.pipeline.start()
         try:
             yield
         finally:
