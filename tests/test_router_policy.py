@@ -228,7 +228,7 @@ def test_corrupt_checkpoint_warns_and_routes_off(tmp_path, caplog) -> None:
     from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, paths_for
 
     weights, meta = paths_for(DEFAULT_CHECKPOINT)
-    bad = tmp_path / "bad.pt"
+    bad = tmp_path / "bad.safetensors"
     bad.write_bytes(weights.read_bytes()[:1000])
     (tmp_path / "bad.json").write_text(meta.read_text())
     with pytest.raises(CheckpointError, match="do not match the hash"):
