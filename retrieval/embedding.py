@@ -53,20 +53,46 @@ def load_tokenizer(max_tokens: int) -> Any:
 
 
 def token_table(path: Path | None = None) -> np.ndarray:
-    """MiniLM's input token embeddings (30522, 384) float32, dequantised as the graph does.
+    """MiniLM's input token embeddings (30522, 384) float32, dequantised as the graph does
+    (int8 rows times their scale). The router's static features pool these rows directly."""
+    model = _onnx_model_class().FromString((path or model_path()).read_bytes())
+    tensors = {t.name: t for t in model.graph.initializer if t.name.startswith(_WORD_TABLE)}
+    try:
+        q, scale = tensors[_WORD_TABLE + "_q"], tensors[_WORD_TABLE + "_scale"]
+        table = (np.frombuffer(q.raw_data, np.int8).reshape(tuple(q.dims)).astype(np.float32)
+                 * np.frombuffer(scale.raw_data, np.float32).reshape(tuple(scale.dims)))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path or model_path()} has no int8 MiniLM token table: {exc}") from None
+    return np.ascontiguousarray(table)
 
-    The router's static features pool these rows directly (no transformer pass).
+
+def _onnx_model_class() -> Any:
+    """The few fields of onnx.proto that hold initializers, as a protobuf message class.
+
+    protobuf (already a gRPC dependency) parses the file and skips every other field; the
+    `onnx` package would add 33 MB to the install for this one read.
     """
-    import onnx
-    from onnx import numpy_helper
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-    model = onnx.load(str(path or model_path()))
-    wanted = {_WORD_TABLE + "_q", _WORD_TABLE + "_scale"}
-    found = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in wanted}
-    if len(found) != 2:
-        raise ValueError(f"{path or model_path()} has no quantised MiniLM token table")
-    table = found[_WORD_TABLE + "_q"].astype(np.float32) * found[_WORD_TABLE + "_scale"]
-    return np.ascontiguousarray(table, dtype=np.float32)
+    f = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(name="switchyard_onnx_subset.proto",
+                                               package="switchyard_onnx_subset")
+    for name, fields in (
+        ("TensorProto", [("dims", 1, f.TYPE_INT64, f.LABEL_REPEATED, None),
+                         ("data_type", 2, f.TYPE_INT32, f.LABEL_OPTIONAL, None),
+                         ("name", 8, f.TYPE_STRING, f.LABEL_OPTIONAL, None),
+                         ("raw_data", 9, f.TYPE_BYTES, f.LABEL_OPTIONAL, None)]),
+        ("GraphProto", [("initializer", 5, f.TYPE_MESSAGE, f.LABEL_REPEATED, "TensorProto")]),
+        ("ModelProto", [("graph", 7, f.TYPE_MESSAGE, f.LABEL_OPTIONAL, "GraphProto")]),
+    ):
+        message = proto.message_type.add(name=name)
+        for field_name, number, kind, label, type_name in fields:
+            message.field.add(name=field_name, number=number, type=kind, label=label,
+                              type_name=f".switchyard_onnx_subset.{type_name}" if type_name else None)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("switchyard_onnx_subset.ModelProto"))
 
 
 def _session(path: Path, threads: int | None) -> Any:
