@@ -33,22 +33,27 @@ from switchyard.server.openai_types import (
     usage_chunk_body,
 )
 from switchyard.server.pipeline import ChatStream, Pipeline
+from switchyard.server.readiness import Readiness, ReadinessGate
 from switchyard.server.security import GuardMiddleware
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
-def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
-    """The ASGI app. Without a pipeline, one is built from `config` at start-up."""
+def create_app(config: Config, pipeline: Pipeline | None = None,
+               readiness: Readiness | None = None) -> Starlette:
+    """The ASGI app. Without a pipeline, one is built from `config` at start-up; the warm-up
+    (server/readiness.py) starts with the app, shared with gRPC when `readiness` is given."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = pipeline is None
         app.state.pipeline = pipeline or Pipeline.from_config(config)
+        app.state.readiness.start(app.state.pipeline)
         try:
             yield
         finally:
+            await app.state.readiness.stop()
             if owned:
                 await app.state.pipeline.aclose()
 
@@ -59,15 +64,18 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
             Route("/v1/feedback", feedback_api.create_feedback, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi_schema, methods=["GET"]),
         ],
-        middleware=[Middleware(GuardMiddleware)],  # request id, API key, per-key limit
+        # request id, API key, per-key limit; then wait (or 503) until warm
+        middleware=[Middleware(GuardMiddleware), Middleware(ReadinessGate)],
         exception_handlers={SwitchyardError: _error_response, HTTPException: _http_error,
                             ClientDisconnect: _client_gone},
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.readiness = readiness or Readiness.from_config(config)
     if pipeline is not None:
         app.state.pipeline = pipeline
     return app
@@ -102,6 +110,14 @@ async def list_models(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
     return _json({"status": "ok", "router": type(pipeline.router).__name__}, 200, {})
+
+
+async def readyz(request: Request) -> Response:
+    """200 once warm (every request path ran once), else 503 with retry-after."""
+    readiness: Readiness = request.app.state.readiness
+    if readiness.ready:
+        return _json(readiness.status(), 200, {})
+    return _json(readiness.status(), 503, {"retry-after": str(readiness.retry_after_s)})
 
 
 async def metrics(request: Request) -> Response:
