@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 WARM_SESSION = "switchyard-warm-up"
+WARM_DOCS = "switchyard-warm-up-docs"
 MAX_WARM_NAMESPACES = 64  # saved indexes loaded ahead; the rest load on first use
 
 
@@ -146,9 +147,11 @@ async def warm_up(pipeline: Pipeline) -> dict[str, float]:
             # encoding its dropped chunks does not dominate the time to ready.
             await step("long_chat", lambda: scratch.prepare(_request(
                 _agent_history(4_000), compact_budget=1_000)))
-            if scratch.retrieval is not None and scratch.retrieval.has_chunks(WARM_SESSION):
+            if scratch.retrieval is not None:  # the Index and Recall RPCs' path
+                await scratch.index(WARM_DOCS, [(m.content or "", "warm-up")
+                                                for m in _agent_history(1_000)[2:6]])
                 await step("recall", lambda: scratch.recall(
-                    "where is parse_config defined", namespaces=[WARM_SESSION], k=10,
+                    "where is parse_config defined", namespaces=[WARM_DOCS], k=10,
                     mode="hybrid"))
         finally:
             if scratch.retrieval is not None and scratch.retrieval is not pipeline.retrieval:
@@ -170,6 +173,8 @@ def _scratch_pipeline(pipeline: Pipeline, folder: Path) -> Pipeline:
     """The same router, compactor and encoder, with a throwaway chunk store and no log."""
     scratch = copy.copy(pipeline)
     scratch.log = None
+    scratch.catch_ups = {}
+    scratch.background_dense = False  # the encoder is warm; its chunks need no vectors
     if pipeline.retrieval is not None:
         from switchyard.retrieval import Index
 
