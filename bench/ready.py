@@ -110,7 +110,7 @@ def main() -> None:
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "switchyard.server.cli", "serve",
+        proc = subprocess.Popen([sys.executable, "-m", "switchyard.server.cli.main", "serve",
                                  "--config", str(path)], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -17,12 +16,22 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from switchyard.retrieval.chat import Message, latest_user_text, to_openai_messages
-from switchyard.retrieval.tokens import count_message_tokens
+from switchyard.core.messages import Message, latest_user_text, to_openai_messages
+from switchyard.core.tokens import count_message_tokens
+from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
-from switchyard.router.traffic import TrafficRecord
 from switchyard.server.auth import Authenticator
-from switchyard.server.chat import (
+from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
+from switchyard.server.errors import (
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    PayloadTooLarge,
+    UpstreamError,
+)
+from switchyard.server.limits import ConcurrencyLimiter
+from switchyard.server.log_setup import REQUEST_ID
+from switchyard.server.pipeline_types import (
     Attempt,
     ChatRequest,
     ChatResult,
@@ -30,23 +39,12 @@ from switchyard.server.chat import (
     StreamDelta,
     Usage,
 )
-from switchyard.server.config import AUTO_MODEL, Config, Deployment
-from switchyard.server.errors import (
-    InvalidRequest,
-    NotFound,
-    NotImplementedYet,
-    PayloadTooLarge,
-    SwitchyardError,
-    UpstreamError,
-    as_switchyard_error,
-)
-from switchyard.server.limits import ConcurrencyLimiter
-from switchyard.server.log_setup import REQUEST_ID
-from switchyard.server.metrics import Metrics
-from switchyard.server.outcomes import OutcomeService
+from switchyard.server.prometheus import Metrics
 from switchyard.server.streaming import Assembler, parse_chunk
-from switchyard.server.traffic_log import TrafficLog
-from switchyard.server.upstream import StreamHandle, Upstream
+from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
+from switchyard.server.traffic.recorder import Recorder
+from switchyard.server.traffic.writer import TrafficLog
+from switchyard.server.upstream.retry import StreamHandle, Upstream
 
 if TYPE_CHECKING:
     from switchyard.compaction import Compaction, Compactor
@@ -77,11 +75,13 @@ class Pipeline:
         # Dense catch-up of chunks a compaction stored, off the request path, per namespace.
         self.catch_ups: dict[str, asyncio.Task[None]] = {}
         self.background_dense = True
-        self.outcomes = OutcomeService(self, config.outcomes)  # verifiers, shadow, exploration
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
+        self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
+        self.outcomes = OutcomeService(  # verifiers, shadow, exploration
+            config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
         self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
         self.auth = Authenticator.from_config(config)
 
@@ -120,11 +120,10 @@ class Pipeline:
             self.retrieval.close()
 
     # -- chat --------------------------------------------------------------------------
-    async def chat(self, request: ChatRequest, *, shadow_of: str | None = None) -> ChatResult:
+    async def chat(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         request = self._identify(request)
-        record = self._record(request)
-        record.shadow_of = shadow_of
+        record = self.recorder.open(request)
         try:
             prepared = await self.prepare(request, started)
             body = self._upstream_body(prepared)
@@ -133,16 +132,16 @@ class Pipeline:
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
-            await self._log_failure(record, exc, started)
+            await self.recorder.failure(record, exc, started)
             raise
-        await self._log_success(record, prepared, result, started)
+        await self.recorder.success(record, prepared, result, started)
         self.outcomes.after_response(request, result, record)  # background, never awaited
         return result
 
     async def open_stream(self, request: ChatRequest) -> ChatStream:
         started = time.monotonic()
         request = self._identify(request)
-        record = self._record(request)
+        record = self.recorder.open(request)
         try:
             prepared = await self.prepare(request, started)
             body = self._upstream_body(prepared)
@@ -151,9 +150,11 @@ class Pipeline:
             handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
-            await self._log_failure(record, exc, started)
+            await self.recorder.failure(record, exc, started)
             raise
-        return ChatStream(self, prepared, handle, record, started)
+        return ChatStream(prepared, handle, record, started, recorder=self.recorder,
+                          price=self.config.price_of(handle.deployment),
+                          after_response=self.outcomes.after_response)
 
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
@@ -284,8 +285,8 @@ class Pipeline:
 
     async def index(self, namespace: str,
                               documents: Sequence[tuple[str, str]]) -> list[str]:
+        from switchyard.core.tokens import count_tokens
         from switchyard.retrieval.chunk import Chunk, chunk_id
-        from switchyard.retrieval.tokens import count_tokens
 
         if not namespace:
             raise InvalidRequest("namespace must not be empty", param="namespace")
@@ -299,8 +300,8 @@ class Pipeline:
                        source: str, weight: float) -> bool:
         """Attach an outcome to a logged request; True when new, False when it replaced one
         from the same source (idempotent by request id + source)."""
-        from switchyard.router.errors import RoutingError
-        from switchyard.router.outcomes import Outcome, UnknownRequest
+        from switchyard.core.errors import OutcomeError
+        from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
 
         if self.log is None:
             raise NotImplementedYet("Feedback needs the traffic log; set "
@@ -310,7 +311,7 @@ class Pipeline:
             return await self.outcomes.record(outcome)
         except UnknownRequest as exc:
             raise NotFound(exc.message, param="request_id", code="request_not_found") from None
-        except RoutingError as exc:
+        except OutcomeError as exc:
             raise InvalidRequest(exc.message, param=exc.param) from None
 
     # -- helpers -----------------------------------------------------------------------
@@ -387,71 +388,19 @@ class Pipeline:
             finish_reason=str(choice.get("finish_reason") or "stop"), usage=usage,
             decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
             tokens_after=p.tokens_after, attempts=tuple(attempts),
-            cost_usd=self._cost(deployment, usage))
-
-    def _cost(self, deployment: Deployment, usage: Usage) -> float:
-        price = self.config.price_of(deployment)
-        return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
-
-    # -- the log -----------------------------------------------------------------------
-    def _record(self, request: ChatRequest) -> TrafficRecord:
-        return TrafficRecord(
-            request_id=request.request_id, session_id=request.session_id,
-            endpoint=request.endpoint, api_key_id=request.api_key_id,
-            requested_model=request.model, stream=request.stream,
-            request_json=request.raw_json if self.config.server.log_bodies else None)
-
-    def _fill(self, record: TrafficRecord, p: Prepared) -> None:
-        d = p.decision
-        record.model, record.thinking = d.model, d.thinking
-        record.reasoning_effort, record.budget_tokens = d.reasoning_effort, d.budget_tokens
-        record.p_hard, record.policy_version = d.p_hard, d.policy_version
-        record.route_reason, record.overridden = d.reason, d.overridden
-        record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
-        record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
-        record.propensity, record.explored = p.propensity, p.explored
-        record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
-
-    async def _log_success(self, record: TrafficRecord, p: Prepared, result: ChatResult,
-                           started: float) -> None:
-        self._fill(record, p)
-        u = result.usage
-        record.upstream_model = result.model
-        record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
-        record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
-        record.cost_usd = result.cost_usd
-        _attempts(record, result.attempts)
-        await self._write(record, started)
-
-    async def _log_failure(self, record: TrafficRecord, exc: BaseException,
-                           started: float, p: Prepared | None = None) -> None:
-        if p is not None:
-            self._fill(record, p)
-        if isinstance(exc, asyncio.CancelledError):
-            record.status, record.http_status, record.error_type = "cancelled", 499, "cancelled"
-        else:
-            err = as_switchyard_error(exc) if isinstance(exc, Exception) else SwitchyardError("")
-            record.status, record.http_status = "error", err.status
-            record.error_type = type(err).__name__
-            if not isinstance(exc, SwitchyardError) and err.status >= 500:
-                logger.exception("request %s failed", record.request_id, exc_info=exc)
-        _attempts(record, getattr(exc, "attempts", ()))
-        await self._write(record, started)
-
-    async def _write(self, record: TrafficRecord, started: float) -> None:
-        record.latency_ms = _ms(started)
-        record.finished_at = time.time()
-        if self.log is not None:
-            await self.log.write(record)
-        self.metrics.observe_record(record)
+            cost_usd=self.config.price_of(deployment).cost_usd(usage.prompt_tokens,
+                                                               usage.completion_tokens))
 
 
 class ChatStream:
     """A streaming response: metadata up front, deltas as they arrive, one log row at the end."""
 
-    def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: StreamHandle,
-                 record: TrafficRecord, started: float) -> None:
-        self._pipeline = pipeline
+    def __init__(self, prepared: Prepared, handle: StreamHandle, record: TrafficRecord,
+                 started: float, *, recorder: Recorder, price: Price,
+                 after_response: AfterResponse) -> None:
+        self._recorder = recorder
+        self._price = price
+        self._after_response = after_response
         self._prepared = prepared
         self._handle = handle
         self._record = record
@@ -498,9 +447,9 @@ class ChatStream:
         if self._finished:
             return
         self._finished = True
-        p, pipeline = self._prepared, self._pipeline
+        p = self._prepared
         if exc is not None:
-            await pipeline._log_failure(self._record, exc, self._started, p)
+            await self._recorder.failure(self._record, exc, self._started, p)
             return
         usage = self._assembler.usage or Usage()
         result = ChatResult(
@@ -510,9 +459,9 @@ class ChatStream:
             finish_reason=self._assembler.finish_reason or "stop", usage=usage,
             decision=self.decision, created=int(time.time()), tokens_before=self.tokens_before,
             tokens_after=self.tokens_after, attempts=tuple(self.attempts),
-            cost_usd=pipeline._cost(self.deployment, usage))
-        await pipeline._log_success(self._record, p, result, self._started)
-        pipeline.outcomes.after_response(p.request, result, self._record)
+            cost_usd=self._price.cost_usd(usage.prompt_tokens, usage.completion_tokens))
+        await self._recorder.success(self._record, p, result, self._started)
+        self._after_response(p.request, result, self._record)
 
 
 def _load_compactor(config: Config) -> Compactor | None:
@@ -530,17 +479,9 @@ def _load_compactor(config: Config) -> Compactor | None:
         return Compactor.load(options=CompactionOptions(strategy="observation_mask"))
 
 
-def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
-    record.attempts = len(attempts)
-    record.fallback = len({a.deployment for a in attempts}) > 1
-    record.attempts_json = json.dumps([
-        {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
-         "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
-
-
 def _recall_block(hits: Sequence[Hit], budget: int, present: str,
                   model: str) -> tuple[str, list[str]]:
-    from switchyard.retrieval.tokens import count_tokens
+    from switchyard.core.tokens import count_tokens
 
     parts, used, spent = [RECALL_HEADER], [], count_tokens(RECALL_HEADER, model)
     for hit in hits:

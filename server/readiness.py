@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from switchyard.retrieval.chat import Message
-from switchyard.server.chat import ChatRequest
+from switchyard.core.messages import Message
 from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.errors import NotReady
+from switchyard.server.pipeline_types import ChatRequest
 from switchyard.server.security import GATEWAY_PREFIX
 
 if TYPE_CHECKING:

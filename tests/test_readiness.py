@@ -15,8 +15,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchyard.server import readiness as readiness_module
 from switchyard.server.config import Config
-from switchyard.server.grpc_server import start_grpc_server
-from switchyard.server.http_proxy import create_app
+from switchyard.server.grpc.server import start_grpc_server
+from switchyard.server.http.app import create_app
 from switchyard.server.pipeline import Pipeline
 from switchyard.server.readiness import Readiness, warm_up
 from switchyard.v1 import gateway_pb2 as pb

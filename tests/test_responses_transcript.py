@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 from switchyard.compaction.trajectories import default_root, load_swe_agent
-from switchyard.retrieval.chat import Message, to_openai_messages
+from switchyard.core.messages import Message, to_openai_messages
 
 from tests.conftest import ServerThread
 from tests.fake_upstream import FakeUpstream

@@ -23,10 +23,10 @@ BLOCKER = textwrap.dedent("""
 
 SERVE = BLOCKER + textwrap.dedent("""
     import asyncio, tempfile
-    from switchyard.retrieval.chat import Message
+    from switchyard.core.messages import Message
     from switchyard.router import RouteRequest
     from switchyard.server.config import load_config
-    from switchyard.server.http_proxy import create_app
+    from switchyard.server.http.app import create_app
     from switchyard.server.pipeline import Pipeline
     from switchyard.server.readiness import warm_up
 
@@ -60,7 +60,7 @@ def test_serving_paths_run_without_torch_or_transformers(tmp_path: Path) -> None
 def test_training_command_names_the_extra_without_a_traceback(tmp_path: Path) -> None:
     code = BLOCKER + textwrap.dedent("""
         sys.argv = ["switchyard", "train-compactor", "--out", "x.json"]
-        from switchyard.server.cli import main
+        from switchyard.server.cli.main import main
         main()
     """)
     done = _run(code, tmp_path)
