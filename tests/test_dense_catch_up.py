@@ -3,6 +3,7 @@ none (BM25 and grep still see them), and the catch-up encodes them once, for lat
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,3 +60,24 @@ def test_encode_limit_bounds_each_call(tmp_path: Path) -> None:
         assert counting.texts == 1 + 2
         ix.search("user", namespaces=["s"], k=3, mode="dense")
         assert counting.texts == 1 + 2 + 1 + 1  # the last chunk, then the query
+
+
+async def test_a_compaction_schedules_the_catch_up_off_the_request(pipeline_factory) -> None:
+    from switchyard.core.messages import Message
+    from switchyard.server.pipeline_types import ChatRequest
+
+    pipeline = pipeline_factory()
+    steps = [Message("user" if i % 2 else "assistant",
+                     f"step {i}: read src/mod_{i}.py, saw ValueError at line {i} in load_{i}()")
+             for i in range(120)]
+    request = ChatRequest(messages=[Message("system", "Fix the bug."), *steps,
+                                    Message("user", "where was load_3 failing?")],
+                          model="switchyard/auto", session_id="s1", compact_budget=300)
+    prepared = await pipeline.prepare(request)
+    assert prepared.dropped_ids
+    await asyncio.gather(*pipeline.catch_ups.values())  # scheduled, not awaited by prepare
+    index = pipeline.retrieval
+    assert index is not None
+    hits = index.search("load_3 ValueError", namespaces=["s1"], k=3, mode="dense",
+                        encode_limit=0)
+    assert hits  # encoded in the background: a search that encodes nothing finds them
