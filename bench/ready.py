@@ -23,7 +23,7 @@ import httpx
 import yaml
 from proxy import BODY, ROOT, fake_upstream_process, free_port, write_results
 from switchyard.compaction.trajectories import load_all
-from switchyard.retrieval.tokens import count_tokens
+from switchyard.core.tokens import count_tokens
 
 
 def agent_history(tokens: int) -> list[dict[str, Any]]:
