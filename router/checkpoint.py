@@ -21,7 +21,7 @@ from switchyard.router.features import FeatureSpec
 from switchyard.router.model import NumpyModel
 
 FORMAT = "switchyard-router"
-VERSION = 2  # 2: linear-or-MLP heads with a Platt link (router/model.py)
+VERSION = 3  # 3: five sources, encoder "none" allowed, the second head is the budget grade
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.safetensors"
 _SUFFIXES = (".safetensors", ".json")
 

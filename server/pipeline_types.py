@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchyard.core.messages import Message, ToolDefinition
+from switchyard.core.trafficlog.schema import Attempt
 from switchyard.router.decision import RouteDecision, RouteOverrides
 
 
@@ -64,6 +65,7 @@ class ChatRequest:
     endpoint: str = "http.chat.completions"  # which front door, for the log
     raw_json: str | None = None  # the caller's body as received, for the log and replay
     shadow_of: str | None = None  # the primary request id, when this is its shadow call
+    cascade: bool | None = None  # x-switchyard-cascade / gRPC field: on, off, or routing.mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +102,6 @@ class Usage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One upstream try: which deployment, how it ended, how long it took."""
-
-    deployment: str
-    group: str
-    outcome: str  # "ok" or the error class name
-    latency_ms: float
-    status: int | None = None
-
-
 @dataclass(slots=True)
 class Prepared:
     """A request after admit, compact, recall and route: ready to send upstream."""
@@ -126,6 +117,7 @@ class Prepared:
     started_at: float = 0.0
     propensity: float | None = None  # P(this group) under the logging policy, if exploring
     explored: bool = False
+    cascade: dict[str, Any] | None = None  # cascade mode: the draft's log entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,10 +142,10 @@ async def warm_up(pipeline: Pipeline) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="switchyard-warm-") as tmp:
         scratch = _scratch_pipeline(pipeline, Path(tmp))
         try:
-            await step("short_chat", lambda: scratch.prepare(_request(_short_history())))
+            await step("short_chat", lambda: scratch.prepare_only(_request(_short_history())))
             # Long enough to compact, recall and route an agent history; small enough that
             # encoding its dropped chunks does not dominate the time to ready.
-            await step("long_chat", lambda: scratch.prepare(_request(
+            await step("long_chat", lambda: scratch.prepare_only(_request(
                 _agent_history(4_000), compact_budget=1_000)))
             if scratch.retrieval is not None:  # the Index and Recall RPCs' path
                 await scratch.index(WARM_DOCS, [(m.content or "", "warm-up")

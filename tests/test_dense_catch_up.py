@@ -73,7 +73,7 @@ async def test_a_compaction_schedules_the_catch_up_off_the_request(pipeline_fact
     request = ChatRequest(messages=[Message("system", "Fix the bug."), *steps,
                                     Message("user", "where was load_3 failing?")],
                           model="switchyard/auto", session_id="s1", compact_budget=300)
-    prepared = await pipeline.prepare(request)
+    prepared = await pipeline.prepare_only(request)
     assert prepared.dropped_ids
     await asyncio.gather(*pipeline.catch_ups.values())  # scheduled, not awaited by prepare
     index = pipeline.retrieval

@@ -131,4 +131,4 @@ async def test_real_warm_up_runs_every_path_and_leaves_no_trace(pipeline_factory
     steps = await warm_up(pipeline)
     assert {"encoder", "indexes", "short_chat", "long_chat", "recall"} <= set(steps)
     assert pipeline.retrieval is not None and pipeline.retrieval.namespaces() == []
-    assert pipeline.compactor is not None and type(pipeline.router).__name__ == "MLPRouter"
+    assert pipeline.compactor is not None and type(pipeline.router).__name__ == "LearnedRouter"

