@@ -103,8 +103,10 @@ def fake_upstream_process() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def proxy_process(upstream_port: int, router: str, data_dir: Path) -> Iterator[int]:
-    """`switchyard serve` in its own process on the fake upstream; its HTTP port."""
+def proxy_process(upstream_port: int, router: str, data_dir: Path,
+                  extra: dict[str, Any] | None = None) -> Iterator[int]:
+    """`switchyard serve` in its own process on the fake upstream (plus `extra` top-level
+    config sections); its HTTP port."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
     config = {
@@ -112,6 +114,7 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path) -> Iterator[i
         "models": {"thinking": [{"model": "openai/fake-think", "api_base": base}],
                    "non_thinking": [{"model": "openai/fake-fast", "api_base": base}]},
         "routing": {"router": router},
+        **(extra or {}),
     }
     path = data_dir / f"config-{router}.yaml"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, cast
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from .fuse import (
 from .grep import GrepShard, Origin, compile_literals, compile_pattern, match_lines
 from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
-from .store import MAX_CHUNK_CHARS, ChunkStore
+from .store import MAX_CHUNK_CHARS, ChunkStore, SharedStore
 from .tokenize import STOPWORDS, split_identifier
 
 T = TypeVar("T")
@@ -106,6 +106,10 @@ class _Shards:
         self.dense_lock = threading.Lock()
         self.generation = 0  # bumped on every add/delete; dense catches up when it differs
         self.dense_generation = -1
+        # A shared store (another replica writes it too): the store's (version, deletes) of
+        # the namespace when last caught up, and the highest row id read from it.
+        self.stamp: tuple[int, int] = (0, 0)
+        self.seen_rowid = 0
 
 
 def namespace_dirname(namespace: str) -> str:
@@ -118,20 +122,23 @@ class Index:
     """Chunk store + BM25 + grep + FAISS. Thread-safe; one per data directory per process."""
 
     def __init__(self, data_dir: Path, config: IndexConfig | None = None,
-                 encoder: Callable[[], Any] | None = None) -> None:
+                 encoder: Callable[[], Any] | None = None, store: Any = None) -> None:
+        """`store`: a shared chunk store with ChunkStore's methods plus `stamp` and
+        `rows_after` (server/stores/pg_chunks.py); default: chunks.sqlite in data_dir."""
         from .embedding import get_encoder
 
         self.data_dir = Path(data_dir)
         self.config = config or IndexConfig()
-        self.store = ChunkStore(self.data_dir / "chunks.sqlite", self.config.max_chunk_chars)
+        self.store = store or ChunkStore(self.data_dir / "chunks.sqlite",
+                                         self.config.max_chunk_chars)
         self._encoder = encoder or get_encoder
         self._shards: dict[str, _Shards] = {}
         self._lock = threading.RLock()
 
     @classmethod
     def open(cls, data_dir: Path, config: IndexConfig | None = None,
-             encoder: Callable[[], Any] | None = None) -> Index:
-        return cls(data_dir, config, encoder)
+             encoder: Callable[[], Any] | None = None, store: Any = None) -> Index:
+        return cls(data_dir, config, encoder, store)
 
     def __enter__(self) -> Self:
         return self
@@ -160,8 +167,11 @@ class Index:
         (patched for rows added or deleted since), else built from the store's texts."""
         with self._lock:
             shards = self._shards.get(namespace)
+            if shards is not None and self.store.shared:
+                shards = self._catch_up(namespace, shards)
             if shards is not None:
                 return shards
+            stamp = cast(SharedStore, self.store).stamp(namespace) if self.store.shared else (0, 0)
             live = self.store.row_keys(namespace)
             folder = self._dir(namespace)
             bm25, bm25_plan = _open_saved(folder / "bm25", live, Bm25Shard.load)
@@ -179,8 +189,28 @@ class Index:
             shards.grep_dirty = grep_plan is None or not grep_plan.current
             if shards.history:
                 shards.positions = self.store.positions(namespace)
+            shards.stamp, shards.seen_rowid = stamp, int(live.rowids.max(initial=0))
             self._shards[namespace] = shards
             return shards
+
+    def _catch_up(self, namespace: str, shards: _Shards) -> _Shards | None:
+        """A loaded namespace of a shared store, with what other replicas wrote since: the
+        rows above the last one read, or None (reload from the store) after a delete."""
+        store = cast(SharedStore, self.store)
+        stamp = store.stamp(namespace)
+        if stamp == shards.stamp:
+            return shards
+        if stamp[1] != shards.stamp[1]:
+            del self._shards[namespace]
+            return None
+        rows = store.rows_after(namespace, shards.seen_rowid)
+        if rows:
+            fresh = ~np.isin(np.fromiter((r for r, _ in rows), np.int64, len(rows)),
+                             shards.grep.rowids())  # rows this replica added are there
+            self._index_rows(shards, [row for row, new in zip(rows, fresh) if new])
+            shards.seen_rowid = rows[-1][0]
+        shards.stamp = stamp
+        return shards
 
     # -- writes ---------------------------------------------------------------------------
     def add(self, chunks: Sequence[Chunk]) -> list[str]:
@@ -192,17 +222,23 @@ class Index:
         by_ns = self._loaded_by_namespace(
             (chunk.namespace, (rowid, chunk)) for rowid, chunk in inserted)
         for shards, added in by_ns:
-            if shards.history is None:  # loaded while empty: its first chunk tells
-                shards.history = added[0][1].message_index is not None
-            if shards.history:
-                shards.positions.update((rowid, chunk.message_index) for rowid, chunk in added
-                                        if chunk.message_index is not None)
-            rows = [(rowid, chunk.text) for rowid, chunk in added]
-            shards.bm25.add(rows)
-            shards.grep.add(rows)
-            shards.bm25_dirty = shards.grep_dirty = True
-            shards.generation += 1
+            self._index_rows(shards, added)
         return ids, len(inserted)
+
+    @staticmethod
+    def _index_rows(shards: _Shards, added: Sequence[tuple[int, Chunk]]) -> None:
+        if not added:
+            return
+        if shards.history is None:  # loaded while empty: its first chunk tells
+            shards.history = added[0][1].message_index is not None
+        if shards.history:
+            shards.positions.update((rowid, chunk.message_index) for rowid, chunk in added
+                                    if chunk.message_index is not None)
+        rows = [(rowid, chunk.text) for rowid, chunk in added]
+        shards.bm25.add(rows)
+        shards.grep.add(rows)
+        shards.bm25_dirty = shards.grep_dirty = True
+        shards.generation += 1
 
     def delete(self, ids: Sequence[str]) -> int:
         gone = self.store.delete(ids)

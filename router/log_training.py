@@ -21,7 +21,7 @@ from switchyard.core.messages import latest_user_text
 from switchyard.core.trafficlog.outcomes import SOURCE_WEIGHTS
 from switchyard.router.data import RouterExample, load_all, split_families
 from switchyard.router.errors import RouterDataError
-from switchyard.router.replay_data import Traffic, load_log
+from switchyard.router.replay_data import Traffic, load_traffic
 from switchyard.router.train import (
     TrainConfig,
     TrainResult,
@@ -69,7 +69,7 @@ def retrain_from_log(
 ) -> LogRetraining:
     """Train on the log's paired outcomes (plus the shipped data sets unless told not to)
     and score the current checkpoint on the same held-out rows."""
-    traffic = load_log(log_path, source_weights)
+    traffic = load_traffic(log_path, source_weights)
     examples, skipped = examples_from_traffic(traffic)
     if len(examples) < MIN_PAIRED:
         raise RouterDataError(

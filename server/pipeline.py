@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 import uuid
@@ -16,7 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from switchyard.core.messages import Message, latest_user_text, to_openai_messages
+from switchyard.core.messages import (
+    Message,
+    ToolDefinition,
+    latest_user_text,
+    to_openai_messages,
+)
 from switchyard.core.tokens import count_message_tokens
 from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
@@ -41,6 +47,11 @@ from switchyard.server.pipeline_types import (
     Usage,
 )
 from switchyard.server.prometheus import Metrics
+from switchyard.server.stores.pg_chunks import PgChunkStore
+from switchyard.server.stores.pg_stores import PgKeyStore, PgTrafficLog
+from switchyard.server.stores.postgres import Database
+from switchyard.server.stores.shared import RedisLimiter, SharedCooldowns
+from switchyard.server.stores.shared import connect as connect_redis
 from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
 from switchyard.server.traffic.recorder import Recorder
@@ -66,6 +77,8 @@ class Pipeline:
         log: TrafficLog | None,
         compactor: Compactor | None = None,
         retrieval: Index | None = None,
+        database: Database | None = None,
+        redis: Any = None,
     ) -> None:
         self.config = config
         self.upstream = upstream
@@ -84,9 +97,22 @@ class Pipeline:
         self.cascade = Cascade(config, upstream)
         self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
         self.outcomes = OutcomeService(  # verifiers and shadow calls
-            config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
-        self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
-        self.auth = Authenticator.from_config(config)
+            config.outcomes, chat=self.chat,
+            record_outcome=log.record_outcome if log is not None else None)
+        self.database = database  # PostgreSQL shared by replicas (server/stores/), or None
+        self.redis = redis
+        limits = config.limits
+        self.limiter: ConcurrencyLimiter | RedisLimiter = ConcurrencyLimiter(
+            limits.max_concurrent_per_key, limits.max_requests_per_minute_per_key)
+        self.cooldowns: SharedCooldowns | None = None
+        if redis is not None:
+            self.limiter = RedisLimiter(redis, limits.max_concurrent_per_key,
+                                        config.upstream.request_timeout + 60,
+                                        limits.max_requests_per_minute_per_key)
+            self.cooldowns = SharedCooldowns(redis, upstream.cool)
+            upstream.on_cooldown = self.cooldowns.cool
+        self.auth = Authenticator.from_config(
+            config, PgKeyStore(database) if database is not None else None)
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
@@ -102,15 +128,28 @@ class Pipeline:
             known_models=groups,
         )
         config.server.data_dir.mkdir(parents=True, exist_ok=True)
-        log = TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+        url = config.server.database_url
+        database = Database(url) if url else None
+        log: TrafficLog | None = None
+        if config.server.log_requests:
+            log = (PgTrafficLog(database) if database is not None
+                   else TrafficLog(config.server.traffic_log_path))
+        store = PgChunkStore(database) if database is not None else None
         return cls(
             config,
             upstream=Upstream(config, **upstream_kwargs),
             router=router,
             log=log,
             compactor=_load_compactor(config),
-            retrieval=Index.open(config.server.data_dir / "chunks"),
+            retrieval=Index.open(config.server.data_dir / "chunks", store=store),
+            database=database,
+            redis=connect_redis(config.server.redis_url) if config.server.redis_url else None,
         )
+
+    async def start(self) -> None:
+        """What needs the running loop: listening for other replicas' cooldowns."""
+        if self.cooldowns is not None:
+            await self.cooldowns.start()
 
     async def aclose(self) -> None:
         await asyncio.gather(*self.catch_ups.values(), return_exceptions=True)
@@ -121,6 +160,12 @@ class Pipeline:
             self.log.close()
         if self.retrieval is not None:
             self.retrieval.close()
+        if self.cooldowns is not None:
+            await self.cooldowns.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.database is not None:
+            self.database.close()
 
     # -- chat --------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResult:
@@ -132,7 +177,7 @@ class Pipeline:
             await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            if self.cascade.applies(request):
+            if self.cascade.applies(prepared.request):  # the alias resolved
                 outcome = await self.cascade.complete(prepared, body)
             else:
                 outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
@@ -155,7 +200,7 @@ class Pipeline:
             body = self._upstream_body(prepared)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
-            if self.cascade.applies(request):  # the draft is buffered, not streamed
+            if self.cascade.applies(prepared.request):  # the draft is buffered, not streamed
                 handle = await self.cascade.open_stream(prepared, body)
             else:
                 handle = await self.upstream.open_stream(body, prepared.decision,
@@ -171,6 +216,7 @@ class Pipeline:
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, prepared: Prepared) -> None:
         """Run the stages in place, so a failure still finds what the earlier ones decided."""
+        prepared.request = self._resolve_alias(prepared.request)
         for name, stage in (("admit", self._admit), ("compact", self._compact),
                             ("recall", self._recall), ("route", self._route)):
             t0 = time.monotonic()
@@ -266,7 +312,7 @@ class Pipeline:
 
     # -- component RPCs (Route, Compact, Recall, Index, Feedback) ------------------------
     async def route(self, request: ChatRequest) -> RouteDecision:
-        prepared = Prepared(self._identify(request), list(request.messages),
+        prepared = Prepared(self._resolve_alias(self._identify(request)), list(request.messages),
                             _placeholder_decision(), 0, 0)
         await self._admit(prepared)
         await self._route(prepared)
@@ -366,6 +412,24 @@ class Pipeline:
             REQUEST_ID.set(request.request_id)
         return request
 
+    def _resolve_alias(self, request: ChatRequest) -> ChatRequest:
+        """A model name the config does not know, mapped by `aliases` (e.g. Claude Code's
+        `claude-*` defaults -> switchyard/auto); the log keeps the name the caller sent."""
+        if request.model == AUTO_MODEL or request.model in self._known:
+            return request
+        target = self.config.alias_for(request.model)
+        return request if target is None else replace(request, model=target)
+
+    def count_tokens(self, messages: Sequence[Message],
+                     tools: Sequence[ToolDefinition] = ()) -> int:
+        """Prompt tokens as admission counts them, plus the tool schemas (count_tokens APIs)."""
+        from switchyard.core.tokens import count_tokens
+
+        model = self._encoding_model()
+        schemas = json.dumps([t.to_openai() for t in tools]) if tools else ""
+        return count_message_tokens(messages, model) + (count_tokens(schemas, model)
+                                                        if schemas else 0)
+
     def _encoding_model(self) -> str:
         return self.config.models.non_thinking[0].model
 
@@ -405,7 +469,8 @@ class Pipeline:
             decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
             tokens_after=p.tokens_after, attempts=tuple(attempts),
             cost_usd=self.config.price_of(deployment).cost_usd(usage.prompt_tokens,
-                                                               usage.completion_tokens))
+                                                               usage.completion_tokens),
+            reasoning=str((choice.get("message") or {}).get("reasoning_content") or ""))
 
 
 class ChatStream:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from switchyard.server.auth import CURRENT_KEY_ID
 from switchyard.server.errors import LimitExceeded, SwitchyardError, Unauthenticated
+from switchyard.server.http.messages.wire import error_body
 from switchyard.server.log_setup import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -57,17 +58,17 @@ class GuardMiddleware:
                 await self.app(scope, receive, send_status)
                 return
             try:
-                key_id = pipeline.auth.check(_headers(scope, b"authorization"))
-                slot = pipeline.limiter.acquire(key_id)
+                key_id = pipeline.auth.check(_credentials(scope))
+                slot = await pipeline.limiter.acquire(key_id)
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "http")
-                await _send_error(send_status, exc, request_id)
+                await _send_error(send_status, exc, request_id, scope["path"])
                 return
             scope.setdefault("state", {})["api_key_id"] = key_id
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                slot.release()
+                await slot.release()
         finally:
             pipeline.metrics.observe_http(scope["path"], status[0], time.monotonic() - started)
             REQUEST_ID.reset(token)
@@ -84,6 +85,12 @@ def _ensure_request_id(scope: Scope) -> str:
     return request_id
 
 
+def _credentials(scope: Scope) -> list[str]:
+    """Authorization values; Anthropic clients send `x-api-key: KEY` instead."""
+    return (_headers(scope, b"authorization")
+            or [f"Bearer {key}" for key in _headers(scope, b"x-api-key")])
+
+
 def _headers(scope: Scope, name: bytes) -> list[str]:
     return [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name]
 
@@ -95,8 +102,9 @@ def _count_rejection(pipeline: Pipeline, exc: SwitchyardError, door: str) -> Non
         pipeline.metrics.limited.labels(exc.code or "limit").inc()
 
 
-async def _send_error(send: Any, exc: SwitchyardError, request_id: str) -> None:
-    body = json.dumps(exc.to_openai(), separators=(",", ":")).encode()
+async def _send_error(send: Any, exc: SwitchyardError, request_id: str, path: str) -> None:
+    shape = error_body(exc, request_id) if path.startswith("/v1/messages") else exc.to_openai()
+    body = json.dumps(shape, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode()),
                (b"content-length", str(len(body)).encode())]
     if isinstance(exc, Unauthenticated):
@@ -148,7 +156,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
 
     async def acquire(context: Any) -> Any:
         try:
-            return pipeline.limiter.acquire(key_id)
+            return await pipeline.limiter.acquire(key_id)
         except LimitExceeded as exc:
             _count_rejection(pipeline, exc, "grpc")
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
@@ -163,7 +171,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
                 async for item in inner_stream(request, context):
                     yield item
             finally:
-                slot.release()
+                await slot.release()
 
         return handler._replace(unary_stream=stream)
     inner = handler.unary_unary
@@ -174,6 +182,6 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
         try:
             return await inner(request, context)
         finally:
-            slot.release()
+            await slot.release()
 
     return handler._replace(unary_unary=unary)

@@ -20,6 +20,7 @@ async def serve(config: Config) -> None:
 
     check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
+    await pipeline.start()
     await asyncio.to_thread(pipeline.upstream.warm_up)
     readiness = Readiness.from_config(config)  # one warm-up; the HTTP app's start-up runs it
     grpc_server, grpc_port = await start_grpc_server(

@@ -53,7 +53,8 @@ def train_router(
         help="Also validate on N left-out-family splits (seeds) and record mean/spread.",
     )] = 5,
     from_log: Annotated[Path | None, typer.Option(
-        "--from-log", help="Retrain on this traffic log's paired outcomes (plus the data sets) "
+        "--from-log", help="Retrain on this traffic log's paired outcomes (plus the data sets; "
+        "a SQLite log, or a Parquet export from 'log export') "
         "and compare with the current checkpoint on the same held-out sessions.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="With --from-log: the checkpoint to compare with (default: bundled).",

@@ -84,6 +84,7 @@ class Upstream:
         self._openai = OpenAITransport()
         self._groups = config.models.group_of()
         self._health: dict[str, _Health] = {}
+        self.on_cooldown: Callable[[str, float], None] | None = None
         self._rotation: dict[str, int] = {}
 
     def warm_up(self) -> None:
@@ -137,6 +138,14 @@ class Upstream:
         if health.failures >= self.config.upstream.cooldown_failures:
             health.cooling_until = time.monotonic() + self.config.upstream.cooldown_seconds
             health.failures = 0
+            if self.on_cooldown is not None:  # tell the other replicas (server/stores/shared.py)
+                self.on_cooldown(d.public_name, self.config.upstream.cooldown_seconds)
+
+    def cool(self, name: str, until: float) -> None:
+        """Cool a deployment until `until` (epoch seconds): what another replica saw fail."""
+        health = self._health.setdefault(name, _Health())
+        health.cooling_until = max(health.cooling_until,
+                                   time.monotonic() + until - time.time())
 
     # -- calls -------------------------------------------------------------------------
     async def complete(self, body: dict[str, Any], decision: RouteDecision,
@@ -210,8 +219,11 @@ class Upstream:
                  group: str) -> dict[str, Any]:
         payload = dict(body)
         payload["model"] = d.model
+        if d.max_output_tokens and payload.get("max_tokens", 0) > d.max_output_tokens:
+            payload["max_tokens"] = d.max_output_tokens
         if group == "thinking" or (group == "backups" and decision.thinking):
             payload.update(self.provider_params(decision, d.model))
+            _fit_thinking(payload, signed="claude" in d.model.lower())
         return payload
 
     def _timeout(self, d: Deployment, deadline: float | None) -> float:
@@ -244,6 +256,33 @@ def _backoff(retry: int, retry_after: float | None, base: float, cap: float,
     if retry_after is not None:
         return min(retry_after, max_retry_after)
     return random.uniform(0, min(cap, base * 2 ** retry))  # full jitter
+
+
+def _fit_thinking(payload: dict[str, Any], *, signed: bool) -> None:
+    """Anthropic-style `thinking` made acceptable to Anthropic.
+
+    - It counts the budget inside max_tokens and rejects a budget that does not fit: the
+      answer keeps the room the caller asked for on top of the router's budget.
+    - With thinking on, Claude (`signed`: on Anthropic, Bedrock or Vertex) wants an assistant
+      turn with tool calls to start with its signed thinking block, which chat messages do not
+      carry: such a history is sent without thinking (what LiteLLM's `modify_params` does),
+      instead of failing with a 400.
+    - Claude thinks only at temperature 1: a sampling temperature goes when it thinks.
+    """
+    thinking = payload.get("thinking")
+    if not isinstance(thinking, dict):
+        return
+    if signed and any(m.get("role") == "assistant" and m.get("tool_calls")
+                      for m in payload.get("messages") or ()):
+        del payload["thinking"]
+        return
+    if signed:  # Claude refuses temperature and top_p below 0.95 with thinking on
+        payload.pop("temperature", None)
+        if payload.get("top_p", 1) < 0.95:
+            del payload["top_p"]
+    budget, max_tokens = thinking.get("budget_tokens"), payload.get("max_tokens")
+    if budget and max_tokens and max_tokens <= budget:
+        payload["max_tokens"] = max_tokens + budget
 
 
 def _ms(started: float) -> float:
