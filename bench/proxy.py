@@ -40,16 +40,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 60, ok_only: bool = False) -> None:
+    """Until `url` answers (with 200 when `ok_only`)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            httpx.get(url, timeout=1)
-            return
+            if httpx.get(url, timeout=1).status_code == 200 or not ok_only:
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -125,7 +127,7 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path,
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "switchyard.server.cli.main", "serve", "--config", str(path)]
-    with _running(command, f"http://127.0.0.1:{port}/healthz"):
+    with _running(command, f"http://127.0.0.1:{port}/readyz"):  # warm
         yield port
 
 
@@ -160,7 +162,7 @@ def _running(command: list[str], ready_url: str) -> Iterator[None]:
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        wait_http(ready_url, timeout=120)
+        wait_http(ready_url, timeout=300, ok_only=True)
         yield
     finally:
         proc.terminate()

@@ -268,40 +268,64 @@ class Index:
         return self.store.get(ids)
 
     # -- dense ----------------------------------------------------------------------------
-    def _dense(self, namespace: str, shards: _Shards) -> DenseShard:
-        """The namespace's FAISS index, caught up with the store (encodes missing chunks)."""
-        with shards.dense_lock:
-            if shards.dense is None:
-                shards.dense, shards.dense_dirty = self._open_dense(namespace)
-            dense = shards.dense
-            if shards.dense_generation == shards.generation:
-                return dense  # nothing changed since the last catch-up: skip the O(n) diff
-            generation = shards.generation
-            live = shards.grep.rowids()
-            have = dense.ids()
-            stale = have[~np.isin(have, live)]
-            if stale.size:
-                dense.delete(stale.tolist())
-                shards.dense_dirty = True
-            missing = live[~np.isin(live, have)]
-            if missing.size:
-                rows = self.store.get_rows(missing.tolist())
-                order = [r for r in missing.tolist() if r in rows]
-                vectors = self._encoder().encode([rows[r].text for r in order])
-                dense.add(order, vectors)
-                shards.dense_dirty = True
-            shards.dense_generation = generation
-            return dense
+    def _dense(self, namespace: str, shards: _Shards, limit: int | None = None) -> DenseShard:
+        """The namespace's FAISS index, caught up with the store: missing chunks are encoded
+        (outside the lock, so a search that asks for none never waits on an encoding), at
+        most `limit` of them on this call (None: all)."""
+        while True:
+            with shards.dense_lock:
+                if shards.dense is None:
+                    shards.dense, shards.dense_dirty = self._open_dense(namespace)
+                dense = shards.dense
+                if shards.dense_generation == shards.generation:
+                    return dense  # nothing changed since the last catch-up: skip the O(n) diff
+                generation = shards.generation
+                live = shards.grep.rowids()
+                have = dense.ids()
+                stale = have[~np.isin(have, live)]
+                if stale.size:
+                    dense.delete(stale.tolist())
+                    shards.dense_dirty = True
+                missing = live[~np.isin(live, have)]
+                if not missing.size:
+                    shards.dense_generation = generation
+                    return dense
+                if limit is not None and limit <= 0:
+                    return dense  # searched as it is; a later call encodes the rest
+                todo = (missing if limit is None else missing[:limit]).tolist()
+            rows = self.store.get_rows(todo)
+            order = [r for r in todo if r in rows]
+            if not order:  # indexed but gone from the store: nothing to encode, stop here
+                with shards.dense_lock:
+                    shards.dense_generation = generation
+                return dense
+            vectors = self._encoder().encode([rows[r].text for r in order])
+            with shards.dense_lock:
+                keep = np.isin(order, shards.grep.rowids()) & ~np.isin(order, dense.ids())
+                if keep.any():  # a concurrent call may have added some, or a delete removed
+                    dense.add(np.asarray(order)[keep].tolist(), vectors[keep])
+                    shards.dense_dirty = True
+            if limit is not None:
+                limit -= len(todo)
+
+    def catch_up_dense(self, namespace: str) -> None:
+        """Encode the namespace's chunks that its FAISS index lacks (off the request path:
+        the pipeline runs it after a compaction stored the dropped chunks)."""
+        if self.has_chunks(namespace):
+            self._dense(namespace, self._load(namespace))
 
     # -- search ---------------------------------------------------------------------------
     def search(self, query: str, *, namespaces: Sequence[str], k: int = 10,
-               mode: Mode = "hybrid", regex: bool | None = None) -> list[Hit]:
+               mode: Mode = "hybrid", regex: bool | None = None,
+               encode_limit: int | None = None) -> list[Hit]:
         """Ranked hits from the namespaces. `regex`: grep's query is an RE2 pattern (default:
-        only when written as /pattern/), else a literal."""
+        only when written as /pattern/), else a literal. `encode_limit`: at most this many
+        not-yet-encoded chunks are encoded for the dense retriever on this call (None: all;
+        0: dense searches what is encoded, BM25 and grep still see every chunk)."""
         shards = self._validate(query, namespaces, k, mode)
         plan = _plan(query, mode, regex, self.config.fusion, namespace=_kind(shards))
         depth = max(k, self.config.depth) if mode == "hybrid" else k
-        results = self._retrieve(query, shards, plan, depth)
+        results = self._retrieve(query, shards, plan, depth, encode_limit)
         if mode == "hybrid":
             fused = fuse(results, plan.weights, k, plan.fusion, plan.rrf_c)
             return self._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
@@ -321,7 +345,7 @@ class Index:
         return self._retrieve(query, shards, plan, depth), plan.weights
 
     def _retrieve(self, query: str, shards: dict[str, _Shards], plan: _Plan,
-                  depth: int) -> dict[str, Hits]:
+                  depth: int, encode_limit: int | None = None) -> dict[str, Hits]:
         results: dict[str, Hits] = {}
         if plan.mode in ("bm25", "hybrid"):
             results["bm25"] = Hits.merge([s.bm25.search(query, depth) for s in shards.values()],
@@ -332,7 +356,8 @@ class Index:
         if plan.mode in ("dense", "hybrid"):
             qvec = self._encoder().encode([query])[0]
             results["dense"] = Hits.merge(
-                [self._dense(ns, s).search(qvec, depth) for ns, s in shards.items()], depth)
+                [self._dense(ns, s, encode_limit).search(qvec, depth)
+                 for ns, s in shards.items()], depth)
         return results
 
     def _validate(self, query: str, namespaces: Sequence[str], k: int,

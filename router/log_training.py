@@ -26,7 +26,6 @@ from switchyard.router.train import (
     TrainConfig,
     TrainResult,
     featurize_examples,
-    predict,
     train,
     validate,
 )
@@ -95,7 +94,7 @@ def _score_current(checkpoint: Path | None, held: list[RouterExample],
     from switchyard.router.checkpoint import load_checkpoint
 
     model, config = load_checkpoint(checkpoint)
-    p_hard, _ = predict(model, featurize_examples(held, config.features))
+    p_hard, _ = model.predict(featurize_examples(held, config.features))
     return validate(held, p_hard, seed)
 
 

@@ -233,6 +233,11 @@ class ServerSection(_Strict):
     traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
     log_requests: bool = Field(True, description="Write one traffic-log row per request")
     log_bodies: bool = Field(True, description="Keep request bodies in the log (for replay)")
+    warm_up: bool = Field(True, description="Ready (/readyz, gRPC health) only after each "
+                          "request path ran once; off: ready once loaded")
+    before_ready: Literal["wait", "reject"] = Field(
+        "wait", description="A request before ready waits, or gets 503 + retry-after")
+    ready_timeout_s: float = Field(30.0, gt=0, description="'wait': then 503 after this long")
     database_url: str | None = Field(
         None, pattern=r"^postgres(ql)?://",
         description="PostgreSQL shared by replicas (log, keys, responses, chunks); "

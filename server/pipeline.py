@@ -86,6 +86,9 @@ class Pipeline:
         self.log = log
         self.compactor = compactor
         self.retrieval = retrieval
+        # Dense catch-up of chunks a compaction stored, off the request path, per namespace.
+        self.catch_ups: dict[str, asyncio.Task[None]] = {}
+        self.background_dense = True
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         # The edge guard (server/security.py) of both doors shares these three.
@@ -149,6 +152,7 @@ class Pipeline:
             await self.cooldowns.start()
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self.catch_ups.values(), return_exceptions=True)
         await self.outcomes.aclose()
         await self.upstream.aclose()
         self.auth.close()
@@ -221,6 +225,12 @@ class Pipeline:
         prepared.decision, prepared.propensity, prepared.explored = \
             self.explorer.explore(prepared.decision)
 
+    async def prepare_only(self, request: ChatRequest) -> Prepared:
+        """The stages for a request no upstream will see (the warm-up runs each path once)."""
+        prepared = _unprepared(self._identify(request), time.monotonic())
+        await self.prepare(prepared)
+        return prepared
+
     async def _admit(self, p: Prepared) -> None:
         req, limits = p.request, self.config.limits
         if len(req.messages) > limits.max_messages:
@@ -254,6 +264,18 @@ class Pipeline:
         p.messages = list(result.messages)
         p.tokens_after = result.tokens_after
         p.dropped_ids = list(result.dropped_ids)
+        if p.dropped_ids:
+            self._catch_up_dense(p.request.session_id)
+
+    def _catch_up_dense(self, namespace: str) -> None:
+        """Encode the chunks just stored, in the background: this request's recall searches
+        them by BM25 and grep at once, and the next ones by dense too."""
+        if self.retrieval is None or not self.background_dense or namespace in self.catch_ups:
+            return
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.retrieval.catch_up_dense, namespace))
+        self.catch_ups[namespace] = task
+        task.add_done_callback(lambda _: self.catch_ups.pop(namespace, None))
 
     async def _recall(self, p: Prepared) -> None:
         settings = self.config.recall
@@ -264,8 +286,10 @@ class Pipeline:
         query = latest_user_text(p.messages)
         if not namespaces or not query.strip():
             return
+        # encode_limit=0: chunks stored moments ago are encoded in the background
+        # (_catch_up_dense), not on this request's time.
         hits = await asyncio.to_thread(self.retrieval.search, query[:2000], namespaces=namespaces,
-                                       k=settings.k, mode="hybrid")
+                                       k=settings.k, mode="hybrid", encode_limit=0)
         present = "\n".join(m.content or "" for m in p.messages)
         block, used = _recall_block(hits, settings.token_budget, present, self._encoding_model())
         if not used:
@@ -315,8 +339,11 @@ class Pipeline:
     async def recall(self, query: str, *, namespaces: list[str], k: int,
                      mode: str) -> list[Hit]:
         index = self._require_index()
+        # A namespace being encoded in the background is searched as encoded so far, rather
+        # than encoded a second time on this call.
+        limit = 0 if any(ns in self.catch_ups for ns in namespaces) else None
         return await asyncio.to_thread(index.search, query, namespaces=namespaces, k=k,
-                                       mode=mode)  # type: ignore[arg-type]
+                                       mode=mode, encode_limit=limit)  # type: ignore[arg-type]
 
     async def index(self, namespace: str,
                               documents: Sequence[tuple[str, str]]) -> list[str]:

@@ -21,22 +21,24 @@ async def serve(config: Config, sock: socket.socket | None = None, grpc: bool = 
     from switchyard.server.grpc.server import start_grpc_server
     from switchyard.server.http.app import create_app
     from switchyard.server.pipeline import Pipeline
+    from switchyard.server.readiness import Readiness
 
     check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
     await pipeline.start()
     await asyncio.to_thread(pipeline.upstream.warm_up)
+    readiness = Readiness.from_config(config)  # one warm-up; the HTTP app's start-up runs it
     grpc_server, grpc_port = await start_grpc_server(
         pipeline, config.server.host, config.server.grpc_port,
-        max_message_bytes=config.limits.max_body_bytes) if grpc else (None, 0)
-    app = create_app(config, pipeline)
+        max_message_bytes=config.limits.max_body_bytes, readiness=readiness) if grpc else (None, 0)
+    app = create_app(config, pipeline, readiness)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",
         access_log=False, lifespan="on", timeout_graceful_shutdown=10,
         log_config=None))  # uvicorn logs through our JSON, redacting handler
     logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
                 config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
-    freeze_heap()
+    readiness.on_ready(freeze_heap)  # warm: what the request paths load is loaded
     freeze_after_slow_full_collections()
     try:
         # returns on SIGINT / SIGTERM (uvicorn installs the handlers)

@@ -60,6 +60,7 @@ def fake_config(fake: FakeUpstream, tmp_path: Path, **overrides: Any) -> Config:
         "routing.router": "off",
         "upstream.backoff_base": 0.01,
         "server.data_dir": str(tmp_path / "data"),
+        "server.warm_up": False,  # ready once loaded; tests/test_readiness.py warms up
     }
     settings.update(overrides)
     return load_config(None, environ={}, **settings)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from switchyard.server.cli.support import fail, guard
+from switchyard.server.cli.support import fail, guard, missing_extra
 
 app = typer.Typer(
     help="Switchyard: learned routing, compaction and retrieval in front of your LLMs.",
@@ -139,7 +139,14 @@ _register_components()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        typer.echo(f"Error: {message}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -40,8 +40,8 @@ def train_router(
     ridge_alpha: Annotated[float, typer.Option("--ridge-alpha", min=0.0)] = 100.0,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="MLP epochs.")] = 40,
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Checkpoint path (.pt; the .json config goes beside it).",
-    )] = Path("router-checkpoint.pt"),
+        "--output", "-o", help="Checkpoint path (.safetensors; the .json config goes beside it).",
+    )] = Path("router-checkpoint.safetensors"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
     thinking_share: Annotated[float, typer.Option(
         "--thinking-share", min=0.0, max=1.0,
