@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from switchyard.core.trafficlog.outcomes import (
     SOURCE_WEIGHTS,
     Outcome,
     Quality,
+    combine,
     iter_outcomes,
     quality_by_request,
 )
@@ -29,6 +30,8 @@ from switchyard.router.errors import RouterDataError
 REQUIRED = ("request_id", "session_id", "thinking", "overridden", "status", "prompt_tokens",
             "completion_tokens", "cost_usd", "request_json")
 OPTIONAL = {"propensity": None, "explored": 0, "shadow_of": None, "created_at": 0.0}
+OUTCOME_FIELDS = ("request_id", "source", "label", "score", "weight", "created_at")
+BATCH_ROWS = 50_000  # primaries per Parquet batch: bounds replay's memory, not its result
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Traffic:
     skipped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.request_ids)
+        return len(self.logged)
 
     def requests(self, rows: Sequence[int] | None = None) -> list[RouteRequest]:
         from switchyard.core.messages import Message, parse_messages, parse_tools
@@ -139,52 +142,175 @@ def load_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHT
 
 def load_parquet(path: Path, outcomes_path: Path | None = None,
                  source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
-    """A Parquet export of the requests table (and optionally of the outcomes table). A
-    directory from `log export --out` brings both: DuckDB reads its day partitions."""
+    """A Parquet export of the requests table (and optionally of the outcomes table), in
+    memory: `iter_parquet`'s batches joined."""
+    return concat(iter_parquet(path, outcomes_path, source_weights))
+
+
+def iter_parquet(path: Path, outcomes_path: Path | None = None,
+                 source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[Traffic]:
+    """A Parquet export as Traffic batches of at most `batch_rows` primaries, in log order.
+
+    DuckDB reads only the columns replay uses, folds each shadow into its primary and
+    groups the outcomes per request (spilling to disk when it must), so memory holds one
+    batch, not the log. A directory from `log export --out` brings both tables, read across
+    its day partitions. The first batch carries the skipped counts of the whole log.
+    """
+    import duckdb
+
     if (Path(path) / "requests").is_dir():
         if outcomes_path is None and (Path(path) / "outcomes").is_dir():
             outcomes_path = Path(path) / "outcomes"
         path = Path(path) / "requests"
-    rows = _read_parquet(path, REQUIRED, "requests")
-    names = set(rows[0]) if rows else set(REQUIRED)
-    for key, default in OPTIONAL.items():
-        if key not in names:
-            for r in rows:
-                r[key] = default
-    qualities: dict[str, Quality] = {}
-    if outcomes_path is not None:
-        raw = _read_parquet(outcomes_path, ("request_id", "source", "label", "score",
-                                            "weight", "created_at"), "outcomes")
-        try:
-            qualities = quality_by_request((Outcome(**r) for r in raw), source_weights)
-        except (TypeError, ValueError) as exc:
-            raise RouterDataError(f"{outcomes_path}: bad outcome row: {exc}") from None
-    return from_rows(rows, qualities, "parquet")
-
-
-def _read_parquet(path: Path, required: Sequence[str], what: str) -> list[dict[str, Any]]:
-    import duckdb
-
-    source = str(path)
-    if Path(path).is_dir():  # a dataset: every file under it, day=... read as a column
-        source = str(Path(path) / "**" / "*.parquet")
-    elif not Path(path).is_file():
-        raise RouterDataError(f"no Parquet file at {path}", "parquet")
+    con = duckdb.connect()
     try:
-        con = duckdb.connect()
-        rel = con.execute("SELECT * EXCLUDE (day) FROM read_parquet(?, hive_partitioning = "
-                          "true, union_by_name = true) ORDER BY created_at"
-                          if Path(path).is_dir() else "SELECT * FROM read_parquet(?)", [source])
-        names = [d[0] for d in rel.description]
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise RouterDataError(
-                f"{path} is not a Switchyard {what} export: missing columns "
-                f"{', '.join(missing)} (write one with 'switchyard log export --parquet')")
-        return [dict(zip(names, r)) for r in rel.fetchall()]
+        requests, order = _parquet_source(con, path, REQUIRED, "requests")
+        outcomes = None
+        if outcomes_path is not None:
+            outcomes = _parquet_source(con, outcomes_path, OUTCOME_FIELDS, "outcomes")[0]
+        skipped = _skipped_counts(con, requests)
+        reader = con.sql(_folded_sql(requests, order, outcomes)).to_arrow_reader(batch_rows)
+        first = True
+        for batch in reader:
+            yield _traffic_batch(batch.to_pydict(), source_weights, outcomes_path,
+                                 skipped if first else {})
+            first = False
+        if first:
+            yield concat([], skipped)
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise RouterDataError(f"cannot read {path} as Parquet: {first}", "parquet") from None
+        first_line = str(exc).splitlines()[0]
+        raise RouterDataError(f"cannot read {path} as Parquet: {first_line}", "parquet") from None
+    finally:
+        con.close()
+
+
+def concat(batches: Iterable[Traffic], skipped: Mapping[str, int] | None = None) -> Traffic:
+    """Batches as one Traffic (their skipped counts summed)."""
+    parts = list(batches)
+    total = dict(skipped or {})
+    for part in parts:
+        for why, n in part.skipped.items():
+            total[why] = total.get(why, 0) + n
+
+    def joined(name: str, empty: np.ndarray) -> np.ndarray:
+        return np.concatenate([getattr(t, name) for t in parts]) if parts else empty
+
+    return Traffic(
+        request_ids=[r for t in parts for r in t.request_ids],
+        sessions=[s for t in parts for s in t.sessions],
+        bodies=[b for t in parts for b in t.bodies], texts=[x for t in parts for x in t.texts],
+        logged=joined("logged", np.zeros(0, np.int64)),
+        overridden=joined("overridden", np.zeros(0, bool)),
+        propensity=joined("propensity", np.zeros(0)),
+        quality=joined("quality", np.zeros((0, 2))), tokens=joined("tokens", np.zeros((0, 2))),
+        cost=joined("cost", np.zeros((0, 2))),
+        source=parts[0].source if parts else "parquet", skipped=total)
+
+
+def _parquet_source(con: Any, path: Path, required: Sequence[str],
+                    what: str) -> tuple[str, str]:
+    """A read_parquet(...) relation with every REQUIRED/OPTIONAL column (defaults for old
+    exports) and the key that orders its rows as the log did."""
+    if Path(path).is_dir():  # a dataset: every file under it, day=... read as a column
+        glob = str(Path(path) / "**" / "*.parquet").replace("'", "''")
+        scan = (f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true, "
+                "filename = true, file_row_number = true)")
+        order = "created_at, filename, file_row_number"
+    elif Path(path).is_file():
+        scan = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}', file_row_number = true)"
+        order = "file_row_number"
+    else:
+        raise RouterDataError(f"no Parquet file at {path}", "parquet")
+    names = [d[0] for d in con.execute(f"SELECT * FROM {scan} LIMIT 0").description]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise RouterDataError(
+            f"{path} is not a Switchyard {what} export: missing columns "
+            f"{', '.join(missing)} (write one with 'switchyard log export --parquet')")
+    if what == "outcomes":
+        return scan, order
+    defaults = ", ".join(f"{'NULL' if v is None else repr(v)} AS {k}"
+                         for k, v in OPTIONAL.items() if k not in names)
+    return f"(SELECT *{', ' + defaults if defaults else ''} FROM {scan})", order
+
+
+_SHADOW = "status = 'ok' AND coalesce(shadow_of, '') <> ''"
+_PRIMARY = "status = 'ok' AND coalesce(shadow_of, '') = '' AND request_json IS NOT NULL"
+
+
+def _skipped_counts(con: Any, requests: str) -> dict[str, int]:
+    """from_rows's counts, aggregated by DuckDB."""
+    errors, no_body, orphans = con.execute(
+        f"SELECT count(*) FILTER (WHERE status IS DISTINCT FROM 'ok'), "
+        f"count(*) FILTER (WHERE status = 'ok' AND coalesce(shadow_of, '') = '' "
+        f"AND request_json IS NULL), "
+        f"(SELECT count(DISTINCT shadow_of) FROM {requests} WHERE {_SHADOW} AND shadow_of "
+        f"NOT IN (SELECT request_id FROM {requests} WHERE {_PRIMARY})) "
+        f"FROM {requests}").fetchone()
+    counts = {"errors": errors, "no_body": no_body, "orphan_shadows": orphans}
+    return {k: int(v) for k, v in counts.items() if v}
+
+
+def _folded_sql(requests: str, order: str, outcomes: str | None) -> str:
+    """Primaries in log order, each with its last shadow (from_rows's rule) and, per arm,
+    the outcomes in iter_outcomes's order (combine sums them in that order)."""
+    fields = ", ".join(OUTCOME_FIELDS)
+    grouped = (f"SELECT request_id, list(struct_pack({fields}) ORDER BY source) AS outs "
+               f"FROM {outcomes} GROUP BY request_id" if outcomes else
+               "SELECT NULL::VARCHAR AS request_id, NULL AS outs LIMIT 0")
+    return f"""
+        WITH t AS (SELECT request_id, session_id, thinking, overridden, status, prompt_tokens,
+                          completion_tokens, cost_usd, request_json, propensity, shadow_of,
+                          {order} FROM {requests}),
+        s AS (SELECT * FROM t WHERE {_SHADOW}
+              QUALIFY row_number() OVER (PARTITION BY shadow_of ORDER BY {order} DESC) = 1),
+        o AS ({grouped})
+        SELECT p.request_id, p.session_id, p.thinking, p.overridden, p.prompt_tokens,
+               p.completion_tokens, p.cost_usd, p.request_json, p.propensity, op.outs,
+               s.thinking AS s_thinking, s.prompt_tokens AS s_prompt_tokens,
+               s.completion_tokens AS s_completion_tokens, s.cost_usd AS s_cost_usd,
+               os.outs AS s_outs
+        FROM (SELECT * FROM t WHERE {_PRIMARY}) p
+        LEFT JOIN s ON s.shadow_of = p.request_id
+        LEFT JOIN o op ON op.request_id = p.request_id
+        LEFT JOIN o os ON os.request_id = s.request_id
+        ORDER BY {", ".join(f"p.{k}" for k in order.split(", "))}"""
+
+
+def _traffic_batch(cols: Mapping[str, list[Any]], source_weights: Mapping[str, float],
+                   outcomes_path: Path | None, skipped: Mapping[str, int]) -> Traffic:
+    n = len(cols["request_id"])
+    quality, tokens, cost = (np.full((n, 2), np.nan) for _ in range(3))
+    logged = np.array([int(bool(t)) for t in cols["thinking"]], dtype=np.int64)
+    for i in range(n):
+        arm = int(logged[i])
+        shadow = cols["s_thinking"][i]
+        sides = [("", arm)] + ([("s_", 1 - arm)] if shadow is not None
+                               and int(bool(shadow)) != arm else [])
+        for prefix, side in sides:  # as from_rows's _fill_arm
+            q = _combined(cols[f"{prefix}outs"][i], source_weights, outcomes_path)
+            if q is not None:
+                quality[i, side] = q.value
+            tokens[i, side] = (float(cols[f"{prefix}prompt_tokens"][i])
+                               + float(cols[f"{prefix}completion_tokens"][i]))
+            cost[i, side] = float(cols[f"{prefix}cost_usd"][i])
+    return Traffic(
+        request_ids=cols["request_id"], sessions=cols["session_id"],
+        bodies=cols["request_json"], texts=[""] * n, logged=logged,
+        overridden=np.array([bool(o) for o in cols["overridden"]], dtype=bool),
+        propensity=np.array([np.nan if p is None else float(p) for p in cols["propensity"]]),
+        quality=quality, tokens=tokens, cost=cost, source="parquet", skipped=dict(skipped))
+
+
+def _combined(outs: list[dict[str, Any]] | None, source_weights: Mapping[str, float],
+              outcomes_path: Path | None) -> Quality | None:
+    if not outs:
+        return None
+    try:
+        return combine((Outcome(**o) for o in outs), source_weights)
+    except (TypeError, ValueError) as exc:
+        raise RouterDataError(f"{outcomes_path}: bad outcome row: {exc}") from None
 
 
 @dataclass(frozen=True)
