@@ -222,7 +222,7 @@ def _parquet_source(con: Any, path: Path, required: Sequence[str],
         order = "file_row_number"
     else:
         raise RouterDataError(f"no Parquet file at {path}", "parquet")
-    names = [d[0] for d in con.execute(f"SELECT * FROM {scan} LIMIT 0").description]
+    names = [d[0] for d in con.sql(f"SELECT * FROM {scan} LIMIT 0").description]
     missing = [c for c in required if c not in names]
     if missing:
         raise RouterDataError(
@@ -247,7 +247,7 @@ def _skipped_counts(con: Any, requests: str) -> dict[str, int]:
         f"AND request_json IS NULL), "
         f"(SELECT count(DISTINCT shadow_of) FROM {requests} WHERE {_SHADOW} AND shadow_of "
         f"NOT IN (SELECT request_id FROM {requests} WHERE {_PRIMARY})) "
-        f"FROM {requests}").fetchone()
+        f"FROM {requests}").fetchall()[0]
     counts = {"errors": errors, "no_body": no_body, "orphan_shadows": orphans}
     return {k: int(v) for k, v in counts.items() if v}
 
