@@ -21,7 +21,7 @@ from switchyard.core.messages import latest_user_text
 from switchyard.core.trafficlog.outcomes import SOURCE_WEIGHTS
 from switchyard.router.data import RouterExample, load_all, split_families
 from switchyard.router.errors import RouterDataError
-from switchyard.router.replay_data import Traffic, load_traffic
+from switchyard.router.replay_data import Traffic, add_counts, iter_traffic
 from switchyard.router.train import (
     TrainConfig,
     TrainResult,
@@ -69,8 +69,12 @@ def retrain_from_log(
 ) -> LogRetraining:
     """Train on the log's paired outcomes (plus the shipped data sets unless told not to)
     and score the current checkpoint on the same held-out rows."""
-    traffic = load_traffic(log_path, source_weights)
-    examples, skipped = examples_from_traffic(traffic)
+    examples: list[RouterExample] = []
+    skipped: dict[str, int] = {}
+    for batch in iter_traffic(log_path, source_weights):  # a Parquet log streams
+        found, why = examples_from_traffic(batch)
+        examples += found
+        add_counts(skipped, why)
     if len(examples) < MIN_PAIRED:
         raise RouterDataError(
             f"the log has {len(examples)} requests with outcomes for both models; retraining "

@@ -12,16 +12,18 @@ Both say how many requests they rest on; the headline value pools them by count.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from switchyard.router.errors import RoutingError
-from switchyard.router.replay_data import Traffic
+from switchyard.router.replay_data import Traffic, concat
 
 POLICY_ROUTERS = ("mlp", "always", "never", "random", "logged")
 MIN_PAIRS_FOR_METRICS = 10
+SCORE_BATCH = 2048  # requests per router call
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,17 @@ class Estimate:
         return asdict(self)
 
 
-def score_traffic(traffic: Traffic, checkpoint: Path | None = None, *, batch: int = 2048,
+def score_traffic(traffic: Traffic, checkpoint: Path | None = None, *, batch: int = SCORE_BATCH,
                   progress: bool = False) -> np.ndarray:
     """p_hard for every request, scored in batches by the checkpoint's router."""
     from switchyard.router.learned import LearnedRouter
+
+    return _score(LearnedRouter.from_checkpoint(checkpoint), traffic, batch, progress)
+
+
+def _score(router: Any, traffic: Traffic, batch: int, progress: bool) -> np.ndarray:
     from tqdm.auto import tqdm
 
-    router = LearnedRouter.from_checkpoint(checkpoint)
     out = np.empty(len(traffic), dtype=np.float64)
     for start in tqdm(range(0, len(traffic), batch), desc="replay: scoring",
                       disable=not progress, unit="batch"):
@@ -184,14 +190,39 @@ def replay(traffic: Traffic, policies: Sequence[Policy], *, progress: bool = Fal
            seed: int = 0) -> list[Estimate]:
     """Estimates for each policy; each checkpoint's scores are computed once."""
     scores: dict[Path | None, np.ndarray] = {}
+    for policy in policies:
+        if policy.router == "mlp" and policy.checkpoint not in scores:
+            scores[policy.checkpoint] = score_traffic(traffic, policy.checkpoint,
+                                                      progress=progress)
+    return _estimates(traffic, policies, scores, seed)
+
+
+def replay_batches(batches: Iterable[Traffic], policies: Sequence[Policy], *,
+                   progress: bool = False, seed: int = 0) -> tuple[Traffic, list[Estimate]]:
+    """`replay` over traffic read in batches (same estimates): each batch is scored, then
+    only its numbers are kept (arms, outcomes, tokens, cost, scores: ~100 bytes a request),
+    never its request bodies. Share thresholds and APGR need every score, so the numbers
+    stay; the replayed Traffic comes back without its texts."""
+    from switchyard.router.learned import LearnedRouter
+
+    routers = {p.checkpoint: LearnedRouter.from_checkpoint(p.checkpoint)
+               for p in policies if p.router == "mlp"}
+    parts: dict[Path | None, list[np.ndarray]] = {c: [] for c in routers}
+    kept = []
+    for batch in batches:
+        for checkpoint, router in routers.items():
+            parts[checkpoint].append(_score(router, batch, SCORE_BATCH, progress))
+        kept.append(replace(batch, request_ids=[], sessions=[], bodies=[], texts=[]))
+    traffic = concat(kept)
+    scores = {c: np.concatenate(v) if v else np.zeros(0) for c, v in parts.items()}
+    return traffic, _estimates(traffic, policies, scores, seed)
+
+
+def _estimates(traffic: Traffic, policies: Sequence[Policy],
+               scores: dict[Path | None, np.ndarray], seed: int) -> list[Estimate]:
     out = []
     for policy in policies:
-        s = None
-        if policy.router == "mlp":
-            if policy.checkpoint not in scores:
-                scores[policy.checkpoint] = score_traffic(traffic, policy.checkpoint,
-                                                          progress=progress)
-            s = scores[policy.checkpoint]
+        s = scores[policy.checkpoint] if policy.router == "mlp" else None
         out.append(estimate(traffic, choose(policy, traffic, s, seed), policy.name, s))
     return out
 

@@ -135,9 +135,15 @@ def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -
 def load_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
     """A traffic log (SQLite) or a Parquet export of one (a file, or the directory that
     `switchyard log export --out` writes)."""
+    return concat(iter_traffic(path, source_weights))
+
+
+def iter_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[Traffic]:
+    """`load_traffic` in batches: a Parquet export streams; a SQLite log is one batch."""
     if Path(path).is_dir() or Path(path).suffix == ".parquet":
-        return load_parquet(path, source_weights=source_weights)
-    return load_log(path, source_weights)
+        return iter_parquet(path, source_weights=source_weights, batch_rows=batch_rows)
+    return iter([load_log(path, source_weights)])
 
 
 def load_parquet(path: Path, outcomes_path: Path | None = None,
@@ -190,8 +196,7 @@ def concat(batches: Iterable[Traffic], skipped: Mapping[str, int] | None = None)
     parts = list(batches)
     total = dict(skipped or {})
     for part in parts:
-        for why, n in part.skipped.items():
-            total[why] = total.get(why, 0) + n
+        add_counts(total, part.skipped)
 
     def joined(name: str, empty: np.ndarray) -> np.ndarray:
         return np.concatenate([getattr(t, name) for t in parts]) if parts else empty
@@ -206,6 +211,11 @@ def concat(batches: Iterable[Traffic], skipped: Mapping[str, int] | None = None)
         quality=joined("quality", np.zeros((0, 2))), tokens=joined("tokens", np.zeros((0, 2))),
         cost=joined("cost", np.zeros((0, 2))),
         source=parts[0].source if parts else "parquet", skipped=total)
+
+
+def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for key, n in more.items():
+        total[key] = total.get(key, 0) + n
 
 
 def _parquet_source(con: Any, path: Path, required: Sequence[str],

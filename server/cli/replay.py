@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,20 +64,17 @@ def replay(
 def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Path | None,
                     dataset: str | None, data_dir: Path | None, policies: list[str] | None,
                     html: Path | None, as_json: bool, limit: int, progress: bool) -> None:
-    from switchyard.router.replay import format_table, parse_policy
-    from switchyard.router.replay import replay as run
-    from switchyard.router.replay_data import load_dataset, load_log, load_parquet
+    from switchyard.router.replay import format_table, parse_policy, replay_batches
+    from switchyard.router.replay_data import iter_parquet, load_dataset, load_log
 
     parsed = [parse_policy(p) for p in (policies or DEFAULT_POLICIES)]
     if dataset is not None:
-        traffic = load_dataset(dataset, data_dir, limit=limit)
-    elif parquet is not None:
-        traffic = load_parquet(parquet, outcomes_parquet)
+        batches = iter([load_dataset(dataset, data_dir, limit=limit)])
+    elif parquet is not None:  # streams: a Parquet log may not fit in memory
+        batches = iter_parquet(parquet, outcomes_parquet)
     else:
-        traffic = load_log(log or _default_log())
-    if limit and len(traffic) > limit:
-        traffic = _head(traffic, limit)
-    estimates = run(traffic, parsed, progress=progress)
+        batches = iter([load_log(log or _default_log())])
+    traffic, estimates = replay_batches(_first(batches, limit), parsed, progress=progress)
     notes = [f"source: {traffic.source}, {len(traffic)} requests replayed"]
     notes += [f"skipped {n} {why.replace('_', ' ')}" for why, n in traffic.skipped.items()]
     if as_json:
@@ -113,6 +111,17 @@ def _replay_compaction(log: Path | None, strategies: list[str] | None, budget_sh
     else:
         typer.echo(f"{len(histories)} logged histories, budget {budget_share:.0%} of each")
         typer.echo(format_compaction(totals))
+
+
+def _first(batches: Iterator[Any], limit: int) -> Iterator[Any]:
+    """The batches up to `limit` requests in all (0: all)."""
+    left = limit
+    for batch in batches:
+        if limit and len(batch) >= left:
+            yield _head(batch, left)
+            return
+        left -= len(batch)
+        yield batch
 
 
 def _head(traffic: Any, n: int) -> Any:
