@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from switchyard.core.trafficlog.outcomes import (
     SOURCE_WEIGHTS,
+    SOURCES,
     Outcome,
     Quality,
     combine,
@@ -31,7 +32,9 @@ REQUIRED = ("request_id", "session_id", "thinking", "overridden", "status", "pro
             "completion_tokens", "cost_usd", "request_json")
 OPTIONAL = {"propensity": None, "explored": 0, "shadow_of": None, "created_at": 0.0}
 OUTCOME_FIELDS = ("request_id", "source", "label", "score", "weight", "created_at")
-BATCH_ROWS = 50_000  # primaries per Parquet batch: bounds replay's memory, not its result
+OUTCOME_VALUES = ("label", "score", "weight", "created_at")
+BATCH_ROWS = 10_000  # primaries per Parquet batch: bounds replay's memory, not its result
+DUCKDB_MEMORY = "128MB"  # the join and sort spill to a temp dir past this
 
 
 @dataclass
@@ -169,7 +172,7 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         if outcomes_path is None and (Path(path) / "outcomes").is_dir():
             outcomes_path = Path(path) / "outcomes"
         path = Path(path) / "requests"
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY})
     try:
         requests, order = _parquet_source(con, path, REQUIRED, "requests")
         outcomes = None
@@ -179,8 +182,7 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         reader = con.sql(_folded_sql(requests, order, outcomes)).to_arrow_reader(batch_rows)
         first = True
         for batch in reader:
-            yield _traffic_batch(batch.to_pydict(), source_weights, outcomes_path,
-                                 skipped if first else {})
+            yield _traffic_batch(batch.to_pydict(), source_weights, skipped if first else {})
             first = False
         if first:
             yield concat([], skipped)
@@ -265,10 +267,17 @@ def _skipped_counts(con: Any, requests: str) -> dict[str, int]:
 def _folded_sql(requests: str, order: str, outcomes: str | None) -> str:
     """Primaries in log order, each with its last shadow (from_rows's rule) and, per arm,
     the outcomes in iter_outcomes's order (combine sums them in that order)."""
-    fields = ", ".join(OUTCOME_FIELDS)
-    grouped = (f"SELECT request_id, list(struct_pack({fields}) ORDER BY source) AS outs "
-               f"FROM {outcomes} GROUP BY request_id" if outcomes else
-               "SELECT NULL::VARCHAR AS request_id, NULL AS outs LIMIT 0")
+    # One column per source and field, not a list per request: the store keeps one outcome
+    # per (request, source), and fixed-width aggregate states spill where lists do not.
+    picks = [f"any_value({f}) FILTER (WHERE source = '{src}') AS {src}_{f}"
+             for src in sorted(SOURCES) for f in OUTCOME_VALUES]
+    grouped = (f"SELECT request_id, {', '.join(picks)} FROM {outcomes} GROUP BY request_id"
+               if outcomes else
+               f"SELECT NULL::VARCHAR AS request_id, "
+               f"{', '.join('NULL AS ' + p.rsplit(' ', 1)[1] for p in picks)} LIMIT 0")
+    arms = ", ".join(f"{side}.{src}_{f} AS {prefix}{src}_{f}" for side, prefix in
+                     (("op", ""), ("os", "s_")) for src in sorted(SOURCES)
+                     for f in OUTCOME_VALUES)
     return f"""
         WITH t AS (SELECT request_id, session_id, thinking, overridden, status, prompt_tokens,
                           completion_tokens, cost_usd, request_json, propensity, shadow_of,
@@ -277,10 +286,10 @@ def _folded_sql(requests: str, order: str, outcomes: str | None) -> str:
               QUALIFY row_number() OVER (PARTITION BY shadow_of ORDER BY {order} DESC) = 1),
         o AS ({grouped})
         SELECT p.request_id, p.session_id, p.thinking, p.overridden, p.prompt_tokens,
-               p.completion_tokens, p.cost_usd, p.request_json, p.propensity, op.outs,
-               s.thinking AS s_thinking, s.prompt_tokens AS s_prompt_tokens,
-               s.completion_tokens AS s_completion_tokens, s.cost_usd AS s_cost_usd,
-               os.outs AS s_outs
+               p.completion_tokens, p.cost_usd, p.request_json, p.propensity, {arms},
+               s.request_id AS s_request_id, s.thinking AS s_thinking,
+               s.prompt_tokens AS s_prompt_tokens, s.completion_tokens AS s_completion_tokens,
+               s.cost_usd AS s_cost_usd
         FROM (SELECT * FROM t WHERE {_PRIMARY}) p
         LEFT JOIN s ON s.shadow_of = p.request_id
         LEFT JOIN o op ON op.request_id = p.request_id
@@ -289,7 +298,7 @@ def _folded_sql(requests: str, order: str, outcomes: str | None) -> str:
 
 
 def _traffic_batch(cols: Mapping[str, list[Any]], source_weights: Mapping[str, float],
-                   outcomes_path: Path | None, skipped: Mapping[str, int]) -> Traffic:
+                   skipped: Mapping[str, int]) -> Traffic:
     n = len(cols["request_id"])
     quality, tokens, cost = (np.full((n, 2), np.nan) for _ in range(3))
     logged = np.array([int(bool(t)) for t in cols["thinking"]], dtype=np.int64)
@@ -299,7 +308,7 @@ def _traffic_batch(cols: Mapping[str, list[Any]], source_weights: Mapping[str, f
         sides = [("", arm)] + ([("s_", 1 - arm)] if shadow is not None
                                and int(bool(shadow)) != arm else [])
         for prefix, side in sides:  # as from_rows's _fill_arm
-            q = _combined(cols[f"{prefix}outs"][i], source_weights, outcomes_path)
+            q = _combined(cols, prefix, i, source_weights)
             if q is not None:
                 quality[i, side] = q.value
             tokens[i, side] = (float(cols[f"{prefix}prompt_tokens"][i])
@@ -313,14 +322,16 @@ def _traffic_batch(cols: Mapping[str, list[Any]], source_weights: Mapping[str, f
         quality=quality, tokens=tokens, cost=cost, source="parquet", skipped=dict(skipped))
 
 
-def _combined(outs: list[dict[str, Any]] | None, source_weights: Mapping[str, float],
-              outcomes_path: Path | None) -> Quality | None:
-    if not outs:
-        return None
+def _combined(cols: Mapping[str, list[Any]], prefix: str, i: int,
+              source_weights: Mapping[str, float]) -> Quality | None:
+    """One arm's outcomes, in iter_outcomes's order (by source: combine sums in order)."""
+    rid = cols[f"{prefix}request_id"][i]
     try:
-        return combine((Outcome(**o) for o in outs), source_weights)
+        found = [Outcome(rid, src, **{f: cols[f"{prefix}{src}_{f}"][i] for f in OUTCOME_VALUES})
+                 for src in sorted(SOURCES) if cols[f"{prefix}{src}_weight"][i] is not None]
     except (TypeError, ValueError) as exc:
-        raise RouterDataError(f"{outcomes_path}: bad outcome row: {exc}") from None
+        raise RouterDataError(f"bad outcome row for {rid}: {exc}", "outcomes") from None
+    return combine(found, source_weights) if found else None
 
 
 @dataclass(frozen=True)
