@@ -11,7 +11,7 @@ scored on exactly the same held rows before anything is written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,23 @@ def examples_from_traffic(traffic: Traffic) -> tuple[list[RouterExample], dict[s
     return examples, {k: v for k, v in skipped.items() if v}
 
 
+def examples_from_batches(batches: Iterable[Traffic]
+                          ) -> tuple[list[RouterExample], dict[str, int]]:
+    """`examples_from_traffic` over batches (a Parquet log streams), in log order."""
+    examples: list[RouterExample] = []
+    positions: list[int] = []
+    skipped: dict[str, int] = {}
+    for batch in batches:
+        found, why = examples_from_traffic(batch)
+        examples += found
+        add_counts(skipped, why)
+        if batch.position is not None:  # Parquet batches come in request-id order
+            positions += batch.position[~np.isnan(batch.quality).any(axis=1)].tolist()
+    if positions:
+        examples = [examples[i] for i in np.argsort(positions, kind="stable")]
+    return examples, skipped
+
+
 def retrain_from_log(
     log_path: Path,
     cfg: TrainConfig,
@@ -69,12 +86,7 @@ def retrain_from_log(
 ) -> LogRetraining:
     """Train on the log's paired outcomes (plus the shipped data sets unless told not to)
     and score the current checkpoint on the same held-out rows."""
-    examples: list[RouterExample] = []
-    skipped: dict[str, int] = {}
-    for batch in iter_traffic(log_path, source_weights):  # a Parquet log streams
-        found, why = examples_from_traffic(batch)
-        examples += found
-        add_counts(skipped, why)
+    examples, skipped = examples_from_batches(iter_traffic(log_path, source_weights))
     if len(examples) < MIN_PAIRED:
         raise RouterDataError(
             f"the log has {len(examples)} requests with outcomes for both models; retraining "

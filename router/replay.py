@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from switchyard.router.errors import RoutingError
-from switchyard.router.replay_data import Traffic, concat
+from switchyard.router.replay_data import Traffic, concat, log_order
 
 POLICY_ROUTERS = ("mlp", "always", "never", "random", "logged")
 MIN_PAIRS_FOR_METRICS = 10
@@ -213,8 +213,8 @@ def replay_batches(batches: Iterable[Traffic], policies: Sequence[Policy], *,
         for checkpoint, router in routers.items():
             parts[checkpoint].append(_score(router, batch, SCORE_BATCH, progress))
         kept.append(replace(batch, request_ids=[], sessions=[], bodies=[], texts=[]))
-    traffic = concat(kept)
-    scores = {c: np.concatenate(v) if v else np.zeros(0) for c, v in parts.items()}
+    traffic, order = concat(kept), log_order(kept)  # batches may come in any order
+    scores = {c: np.concatenate(v)[order] if v else np.zeros(0) for c, v in parts.items()}
     return traffic, _estimates(traffic, policies, scores, seed)
 
 

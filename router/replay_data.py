@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from switchyard.core.trafficlog.outcomes import (
     SOURCE_WEIGHTS,
-    SOURCES,
     Outcome,
     Quality,
     combine,
@@ -51,6 +50,8 @@ class Traffic:
     cost: np.ndarray  # (n, 2) USD
     source: str
     skipped: dict[str, int] = field(default_factory=dict)
+    # Each row's rank in log order, where batches come in request-id order (iter_parquet).
+    position: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.logged)
@@ -158,13 +159,16 @@ def load_parquet(path: Path, outcomes_path: Path | None = None,
 
 def iter_parquet(path: Path, outcomes_path: Path | None = None,
                  source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
-                 batch_rows: int = BATCH_ROWS) -> Iterator[Traffic]:
-    """A Parquet export as Traffic batches of at most `batch_rows` primaries, in log order.
+                 batch_rows: int = BATCH_ROWS, limit: int = 0) -> Iterator[Traffic]:
+    """A Parquet export as Traffic batches of at most `batch_rows` primaries, in request-id
+    order, each row with its `position` in log order (`concat` restores that order).
 
-    DuckDB reads only the columns replay uses, folds each shadow into its primary and
-    groups the outcomes per request (spilling to disk when it must), so memory holds one
-    batch, not the log. A directory from `log export --out` brings both tables, read across
-    its day partitions. The first batch carries the skipped counts of the whole log.
+    DuckDB reads only the columns replay uses and sorts three streams by request id (the
+    primaries, the shadows with their outcomes, the outcomes); they are merged here batch by
+    batch. Sorts spill to disk past DUCKDB_MEMORY (joins of the whole log did not), so memory
+    holds one batch, not the log. A directory from `log export --out` brings both tables,
+    read across its day partitions. The first batch carries the skipped counts of the log;
+    `limit` keeps the first N requests in log order (0: all).
     """
     import duckdb
 
@@ -179,10 +183,15 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         if outcomes_path is not None:
             outcomes = _parquet_source(con, outcomes_path, OUTCOME_FIELDS, "outcomes")[0]
         skipped = _skipped_counts(con, requests)
-        reader = con.sql(_folded_sql(requests, order, outcomes)).to_arrow_reader(batch_rows)
+        primaries, shadows, own = (con.cursor().sql(q).to_arrow_reader(batch_rows)
+                                   for q in _merge_sql(requests, order, outcomes, limit))
+        shadow_rows, outcome_rows = _Merge(shadows, "shadow_of"), _Merge(own, "request_id")
         first = True
-        for batch in reader:
-            yield _traffic_batch(batch.to_pydict(), source_weights, skipped if first else {})
+        for batch in primaries:
+            cols = batch.to_pydict()
+            last = cols["request_id"][-1]
+            yield _traffic_batch(cols, shadow_rows.until(last), outcome_rows.until(last),
+                                 source_weights, skipped if first else {})
             first = False
         if first:
             yield concat([], skipped)
@@ -194,25 +203,36 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
 
 
 def concat(batches: Iterable[Traffic], skipped: Mapping[str, int] | None = None) -> Traffic:
-    """Batches as one Traffic (their skipped counts summed)."""
+    """Batches as one Traffic in log order (their skipped counts summed)."""
     parts = list(batches)
     total = dict(skipped or {})
     for part in parts:
         add_counts(total, part.skipped)
+    order = log_order(parts)
 
     def joined(name: str, empty: np.ndarray) -> np.ndarray:
-        return np.concatenate([getattr(t, name) for t in parts]) if parts else empty
+        return np.concatenate([getattr(t, name) for t in parts])[order] if parts else empty
+
+    def listed(name: str) -> list[Any]:
+        values = [v for t in parts for v in getattr(t, name)]
+        return [values[i] for i in order] if values else []
 
     return Traffic(
-        request_ids=[r for t in parts for r in t.request_ids],
-        sessions=[s for t in parts for s in t.sessions],
-        bodies=[b for t in parts for b in t.bodies], texts=[x for t in parts for x in t.texts],
+        request_ids=listed("request_ids"), sessions=listed("sessions"),
+        bodies=listed("bodies"), texts=listed("texts"),
         logged=joined("logged", np.zeros(0, np.int64)),
         overridden=joined("overridden", np.zeros(0, bool)),
         propensity=joined("propensity", np.zeros(0)),
         quality=joined("quality", np.zeros((0, 2))), tokens=joined("tokens", np.zeros((0, 2))),
         cost=joined("cost", np.zeros((0, 2))),
         source=parts[0].source if parts else "parquet", skipped=total)
+
+
+def log_order(parts: Sequence[Traffic]) -> np.ndarray:
+    """The permutation that puts the concatenated batches' rows in log order."""
+    if not parts or any(t.position is None for t in parts):
+        return np.arange(sum(len(t) for t in parts))
+    return np.argsort(np.concatenate([t.position for t in parts]), kind="stable")
 
 
 def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
@@ -264,74 +284,92 @@ def _skipped_counts(con: Any, requests: str) -> dict[str, int]:
     return {k: int(v) for k, v in counts.items() if v}
 
 
-def _folded_sql(requests: str, order: str, outcomes: str | None) -> str:
-    """Primaries in log order, each with its last shadow (from_rows's rule) and, per arm,
-    the outcomes in iter_outcomes's order (combine sums them in that order)."""
-    # One column per source and field, not a list per request: the store keeps one outcome
-    # per (request, source), and fixed-width aggregate states spill where lists do not.
-    picks = [f"any_value({f}) FILTER (WHERE source = '{src}') AS {src}_{f}"
-             for src in sorted(SOURCES) for f in OUTCOME_VALUES]
-    grouped = (f"SELECT request_id, {', '.join(picks)} FROM {outcomes} GROUP BY request_id"
-               if outcomes else
-               f"SELECT NULL::VARCHAR AS request_id, "
-               f"{', '.join('NULL AS ' + p.rsplit(' ', 1)[1] for p in picks)} LIMIT 0")
-    arms = ", ".join(f"{side}.{src}_{f} AS {prefix}{src}_{f}" for side, prefix in
-                     (("op", ""), ("os", "s_")) for src in sorted(SOURCES)
-                     for f in OUTCOME_VALUES)
-    return f"""
-        WITH t AS (SELECT request_id, session_id, thinking, overridden, status, prompt_tokens,
-                          completion_tokens, cost_usd, request_json, propensity, shadow_of,
-                          {order} FROM {requests}),
-        s AS (SELECT * FROM t WHERE {_SHADOW}
-              QUALIFY row_number() OVER (PARTITION BY shadow_of ORDER BY {order} DESC) = 1),
-        o AS ({grouped})
-        SELECT p.request_id, p.session_id, p.thinking, p.overridden, p.prompt_tokens,
-               p.completion_tokens, p.cost_usd, p.request_json, p.propensity, {arms},
-               s.request_id AS s_request_id, s.thinking AS s_thinking,
-               s.prompt_tokens AS s_prompt_tokens, s.completion_tokens AS s_completion_tokens,
-               s.cost_usd AS s_cost_usd
-        FROM (SELECT * FROM t WHERE {_PRIMARY}) p
-        LEFT JOIN s ON s.shadow_of = p.request_id
-        LEFT JOIN o op ON op.request_id = p.request_id
-        LEFT JOIN o os ON os.request_id = s.request_id
-        ORDER BY {", ".join(f"p.{k}" for k in order.split(", "))}"""
+def _merge_sql(requests: str, order: str, outcomes: str | None,
+               limit: int = 0) -> tuple[str, str, str]:
+    """The primaries (ranked in log order), each request's last shadow (from_rows's rule)
+    with the shadow's outcomes, and all outcomes: each sorted by the primary's request id,
+    outcomes by source within it (iter_outcomes's order: combine sums in that order)."""
+    fields = ", ".join(OUTCOME_VALUES)
+    scan = (f"(SELECT request_id, source, {fields} FROM {outcomes})" if outcomes else
+            f"(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS source, "
+            f"{', '.join('NULL AS ' + f for f in OUTCOME_VALUES)} LIMIT 0)")
+    primaries = (f"SELECT request_id, session_id, thinking, overridden, prompt_tokens, "
+                 f"completion_tokens, cost_usd, request_json, propensity, "
+                 f"row_number() OVER (ORDER BY {order}) AS position FROM {requests} "
+                 f"WHERE {_PRIMARY} {f'QUALIFY position <= {int(limit)} ' if limit else ''}"
+                 f"ORDER BY request_id")
+    shadows = (f"SELECT s.*, o.source, {', '.join('o.' + f for f in OUTCOME_VALUES)} FROM "
+               f"(SELECT shadow_of, request_id, thinking, prompt_tokens, completion_tokens, "
+               f"cost_usd FROM {requests} WHERE {_SHADOW} QUALIFY row_number() OVER "
+               f"(PARTITION BY shadow_of ORDER BY {order} DESC) = 1) s "
+               f"LEFT JOIN {scan} o ON o.request_id = s.request_id "
+               f"ORDER BY s.shadow_of, o.source")
+    return primaries, shadows, f"SELECT * FROM {scan} ORDER BY request_id, source"
 
 
-def _traffic_batch(cols: Mapping[str, list[Any]], source_weights: Mapping[str, float],
-                   skipped: Mapping[str, int]) -> Traffic:
+class _Merge:
+    """Rows of an Arrow reader sorted by `key`, taken in key order: a merge join with the
+    primaries, so only the rows of the current batch's key range are held."""
+
+    def __init__(self, reader: Any, key: str) -> None:
+        self._batches, self._key = iter(reader), key
+        self._rows: list[dict[str, Any]] = []
+        self._at = 0
+
+    def until(self, last: str) -> dict[str, list[dict[str, Any]]]:
+        """Every row whose key is at most `last`, by key."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        while True:
+            if self._at == len(self._rows):
+                batch = next(self._batches, None)
+                if batch is None:
+                    return out
+                self._rows, self._at = batch.to_pylist(), 0
+                continue
+            row = self._rows[self._at]
+            if row[self._key] > last:
+                return out
+            out.setdefault(row[self._key], []).append(row)
+            self._at += 1
+
+
+def _traffic_batch(cols: Mapping[str, list[Any]], shadows: Mapping[str, list[dict[str, Any]]],
+                   outcomes: Mapping[str, list[dict[str, Any]]],
+                   source_weights: Mapping[str, float], skipped: Mapping[str, int]) -> Traffic:
     n = len(cols["request_id"])
     quality, tokens, cost = (np.full((n, 2), np.nan) for _ in range(3))
     logged = np.array([int(bool(t)) for t in cols["thinking"]], dtype=np.int64)
-    for i in range(n):
+    for i, rid in enumerate(cols["request_id"]):
         arm = int(logged[i])
-        shadow = cols["s_thinking"][i]
-        sides = [("", arm)] + ([("s_", 1 - arm)] if shadow is not None
-                               and int(bool(shadow)) != arm else [])
-        for prefix, side in sides:  # as from_rows's _fill_arm
-            q = _combined(cols, prefix, i, source_weights)
+        primary = {k: cols[k][i] for k in ("prompt_tokens", "completion_tokens", "cost_usd")}
+        sides = [(arm, primary, outcomes.get(rid, []))]
+        shadow = shadows.get(rid)
+        if shadow and int(bool(shadow[0]["thinking"])) != arm:
+            sides.append((1 - arm, shadow[0], [r for r in shadow if r["source"] is not None]))
+        for side, row, outs in sides:  # as from_rows's _fill_arm
+            q = _combined(row.get("request_id", rid), outs, source_weights)
             if q is not None:
                 quality[i, side] = q.value
-            tokens[i, side] = (float(cols[f"{prefix}prompt_tokens"][i])
-                               + float(cols[f"{prefix}completion_tokens"][i]))
-            cost[i, side] = float(cols[f"{prefix}cost_usd"][i])
+            tokens[i, side] = float(row["prompt_tokens"]) + float(row["completion_tokens"])
+            cost[i, side] = float(row["cost_usd"])
     return Traffic(
         request_ids=cols["request_id"], sessions=cols["session_id"],
         bodies=cols["request_json"], texts=[""] * n, logged=logged,
         overridden=np.array([bool(o) for o in cols["overridden"]], dtype=bool),
         propensity=np.array([np.nan if p is None else float(p) for p in cols["propensity"]]),
-        quality=quality, tokens=tokens, cost=cost, source="parquet", skipped=dict(skipped))
+        quality=quality, tokens=tokens, cost=cost, source="parquet", skipped=dict(skipped),
+        position=np.array(cols["position"], dtype=np.int64))
 
 
-def _combined(cols: Mapping[str, list[Any]], prefix: str, i: int,
+def _combined(rid: str, outs: list[dict[str, Any]],
               source_weights: Mapping[str, float]) -> Quality | None:
-    """One arm's outcomes, in iter_outcomes's order (by source: combine sums in order)."""
-    rid = cols[f"{prefix}request_id"][i]
+    if not outs:
+        return None
     try:
-        found = [Outcome(rid, src, **{f: cols[f"{prefix}{src}_{f}"][i] for f in OUTCOME_VALUES})
-                 for src in sorted(SOURCES) if cols[f"{prefix}{src}_weight"][i] is not None]
+        return combine((Outcome(rid, o["source"], **{f: o[f] for f in OUTCOME_VALUES})
+                        for o in outs), source_weights)
     except (TypeError, ValueError) as exc:
         raise RouterDataError(f"bad outcome row for {rid}: {exc}", "outcomes") from None
-    return combine(found, source_weights) if found else None
 
 
 @dataclass(frozen=True)

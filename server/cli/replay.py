@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,10 +70,11 @@ def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Pa
     if dataset is not None:
         batches = iter([load_dataset(dataset, data_dir, limit=limit)])
     elif parquet is not None:  # streams: a Parquet log may not fit in memory
-        batches = iter_parquet(parquet, outcomes_parquet)
+        batches = iter_parquet(parquet, outcomes_parquet, limit=limit)
     else:
-        batches = iter([load_log(log or _default_log())])
-    traffic, estimates = replay_batches(_first(batches, limit), parsed, progress=progress)
+        whole = load_log(log or _default_log())
+        batches = iter([_head(whole, limit) if limit and len(whole) > limit else whole])
+    traffic, estimates = replay_batches(batches, parsed, progress=progress)
     notes = [f"source: {traffic.source}, {len(traffic)} requests replayed"]
     notes += [f"skipped {n} {why.replace('_', ' ')}" for why, n in traffic.skipped.items()]
     if as_json:
@@ -111,17 +111,6 @@ def _replay_compaction(log: Path | None, strategies: list[str] | None, budget_sh
     else:
         typer.echo(f"{len(histories)} logged histories, budget {budget_share:.0%} of each")
         typer.echo(format_compaction(totals))
-
-
-def _first(batches: Iterator[Any], limit: int) -> Iterator[Any]:
-    """The batches up to `limit` requests in all (0: all)."""
-    left = limit
-    for batch in batches:
-        if limit and len(batch) >= left:
-            yield _head(batch, left)
-            return
-        left -= len(batch)
-        yield batch
 
 
 def _head(traffic: Any, n: int) -> Any:
