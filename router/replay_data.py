@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,9 +165,10 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
     order, each row with its `position` in log order (`concat` restores that order).
 
     DuckDB reads only the columns replay uses and sorts three streams by request id (the
-    primaries, the shadows with their outcomes, the outcomes); they are merged here batch by
-    batch. Sorts spill to disk past DUCKDB_MEMORY (joins of the whole log did not), so memory
-    holds one batch, not the log. A directory from `log export --out` brings both tables,
+    primaries, the shadows with their outcomes, the outcomes) into tables of a scratch
+    database on disk, one sort at a time; they are merged here batch by batch. Sorts spill
+    past DUCKDB_MEMORY (joins of the whole log, or three sorts at once, ran out of it), so
+    memory holds one batch, not the log. A directory from `log export --out` brings both tables,
     read across its day partitions. The first batch carries the skipped counts of the log;
     `limit` keeps the first N requests in log order (0: all).
     """
@@ -176,15 +178,20 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         if outcomes_path is None and (Path(path) / "outcomes").is_dir():
             outcomes_path = Path(path) / "outcomes"
         path = Path(path) / "requests"
-    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY})
+    scratch = tempfile.TemporaryDirectory(prefix="switchyard-replay-")
+    con = duckdb.connect(str(Path(scratch.name) / "sorted.duckdb"),
+                         config={"memory_limit": DUCKDB_MEMORY})
     try:
         requests, order = _parquet_source(con, path, REQUIRED, "requests")
         outcomes = None
         if outcomes_path is not None:
             outcomes = _parquet_source(con, outcomes_path, OUTCOME_FIELDS, "outcomes")[0]
         skipped = _skipped_counts(con, requests)
-        primaries, shadows, own = (con.cursor().sql(q).to_arrow_reader(batch_rows)
-                                   for q in _merge_sql(requests, order, outcomes, limit))
+        names = ("primaries", "shadows", "outcomes")
+        for name, sql in zip(names, _merge_sql(requests, order, outcomes, limit)):
+            con.execute(f"CREATE TABLE {name} AS {sql}")  # rows kept in the sorted order
+        primaries, shadows, own = (con.cursor().sql(f"SELECT * FROM {name}")
+                                   .to_arrow_reader(batch_rows) for name in names)
         shadow_rows, outcome_rows = _Merge(shadows, "shadow_of"), _Merge(own, "request_id")
         first = True
         for batch in primaries:
@@ -200,6 +207,7 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         raise RouterDataError(f"cannot read {path} as Parquet: {first_line}", "parquet") from None
     finally:
         con.close()
+        scratch.cleanup()
 
 
 def concat(batches: Iterable[Traffic], skipped: Mapping[str, int] | None = None) -> Traffic:
@@ -315,6 +323,7 @@ class _Merge:
         self._batches, self._key = iter(reader), key
         self._rows: list[dict[str, Any]] = []
         self._at = 0
+        self._previous = ""
 
     def until(self, last: str) -> dict[str, list[dict[str, Any]]]:
         """Every row whose key is at most `last`, by key."""
@@ -329,6 +338,9 @@ class _Merge:
             row = self._rows[self._at]
             if row[self._key] > last:
                 return out
+            if row[self._key] < self._previous:  # a merge on unsorted rows would drop some
+                raise RouterDataError(f"replay: {self._key} rows out of order", "parquet")
+            self._previous = row[self._key]
             out.setdefault(row[self._key], []).append(row)
             self._at += 1
 
