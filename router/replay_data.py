@@ -187,11 +187,11 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         if outcomes_path is not None:
             outcomes = _parquet_source(con, outcomes_path, OUTCOME_FIELDS, "outcomes")[0]
         skipped = _skipped_counts(con, requests)
-        names = ("primaries", "shadows", "outcomes")
-        for name, sql in zip(names, _merge_sql(requests, order, outcomes, limit)):
-            con.execute(f"CREATE TABLE {name} AS {sql}")  # rows kept in the sorted order
+        for statement in _sorted_tables_sql(requests, order, outcomes, limit):
+            con.execute(statement)
         primaries, shadows, own = (con.cursor().sql(f"SELECT * FROM {name}")
-                                   .to_arrow_reader(batch_rows) for name in names)
+                                   .to_arrow_reader(batch_rows)
+                                   for name in ("primaries", "shadows", "outcomes"))
         shadow_rows, outcome_rows = _Merge(shadows, "shadow_of"), _Merge(own, "request_id")
         first = True
         for batch in primaries:
@@ -292,27 +292,31 @@ def _skipped_counts(con: Any, requests: str) -> dict[str, int]:
     return {k: int(v) for k, v in counts.items() if v}
 
 
-def _merge_sql(requests: str, order: str, outcomes: str | None,
-               limit: int = 0) -> tuple[str, str, str]:
-    """The primaries (ranked in log order), each request's last shadow (from_rows's rule)
-    with the shadow's outcomes, and all outcomes: each sorted by the primary's request id,
-    outcomes by source within it (iter_outcomes's order: combine sums in that order)."""
+def _sorted_tables_sql(requests: str, order: str, outcomes: str | None,
+                       limit: int = 0) -> list[str]:
+    """Tables, each sorted by the primary's request id (a table keeps its rows' order): the
+    primaries with their rank in log order (the rowid of a table sorted in log order, not a
+    window: a window over the whole log did not spill), each request's last shadow
+    (from_rows's rule) with the shadow's outcomes, and all outcomes, by source within a
+    request (iter_outcomes's order: combine sums in that order)."""
     fields = ", ".join(OUTCOME_VALUES)
     scan = (f"(SELECT request_id, source, {fields} FROM {outcomes})" if outcomes else
             f"(SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS source, "
             f"{', '.join('NULL AS ' + f for f in OUTCOME_VALUES)} LIMIT 0)")
-    primaries = (f"SELECT request_id, session_id, thinking, overridden, prompt_tokens, "
-                 f"completion_tokens, cost_usd, request_json, propensity, "
-                 f"row_number() OVER (ORDER BY {order}) AS position FROM {requests} "
-                 f"WHERE {_PRIMARY} {f'QUALIFY position <= {int(limit)} ' if limit else ''}"
-                 f"ORDER BY request_id")
-    shadows = (f"SELECT s.*, o.source, {', '.join('o.' + f for f in OUTCOME_VALUES)} FROM "
-               f"(SELECT shadow_of, request_id, thinking, prompt_tokens, completion_tokens, "
-               f"cost_usd FROM {requests} WHERE {_SHADOW} QUALIFY row_number() OVER "
-               f"(PARTITION BY shadow_of ORDER BY {order} DESC) = 1) s "
-               f"LEFT JOIN {scan} o ON o.request_id = s.request_id "
-               f"ORDER BY s.shadow_of, o.source")
-    return primaries, shadows, f"SELECT * FROM {scan} ORDER BY request_id, source"
+    return [
+        (f"CREATE TABLE logged AS SELECT request_id, session_id, thinking, overridden, "
+        f"prompt_tokens, completion_tokens, cost_usd, request_json, propensity "
+        f"FROM {requests} WHERE {_PRIMARY} ORDER BY {order}"),
+        (f"CREATE TABLE primaries AS SELECT *, rowid AS position FROM logged "
+        f"{f'WHERE rowid < {int(limit)} ' if limit else ''}ORDER BY request_id"),
+        "DROP TABLE logged",
+        (f"CREATE TABLE shadows AS SELECT s.*, o.source, "
+        f"{', '.join('o.' + f for f in OUTCOME_VALUES)} FROM "
+        f"(SELECT shadow_of, request_id, thinking, prompt_tokens, completion_tokens, cost_usd "
+        f"FROM {requests} WHERE {_SHADOW} QUALIFY row_number() OVER "
+        f"(PARTITION BY shadow_of ORDER BY {order} DESC) = 1) s "
+        f"LEFT JOIN {scan} o ON o.request_id = s.request_id ORDER BY s.shadow_of, o.source"),
+        f"CREATE TABLE outcomes AS SELECT * FROM {scan} ORDER BY request_id, source"]
 
 
 class _Merge:
