@@ -5,6 +5,8 @@ The pipeline speaks Chat Completions, so this module translates: Responses input
 tools become `ToolDefinition`s, and the pipeline's result or stream becomes a Responses object
 or its SSE event sequence. `previous_response_id` conversations live in `ResponseStore`.
 `reasoning` items are accepted and dropped: a Chat Completions upstream cannot take them back.
+Namespace and hosted tools are planned in `responses_tools` (flattened, or left out and named
+in the `x-switchyard-dropped-tools` header).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -43,8 +46,11 @@ from switchyard.server.errors import (
 from switchyard.server.openai_types import OpenAIBaseModel, _int_header, _overrides, parse_body
 from switchyard.server.pipeline import ChatStream, Pipeline
 from switchyard.server.responses_store import ResponseStore, StoredResponse
+from switchyard.server.responses_tools import ToolPlan, plan_tools
 
+logger = logging.getLogger(__name__)
 ENDPOINT = "http.responses"
+DROPPED_HEADER = "x-switchyard-dropped-tools"
 SKIPPED_ITEMS = ("reasoning",)  # accepted from Codex-style clients, not sent upstream
 TEXT_PARTS = ("input_text", "output_text", "text")
 
@@ -86,6 +92,10 @@ class Turn:
     input_items: list[dict[str, Any]]
     id: str = field(default_factory=lambda: f"resp_{uuid.uuid4().hex}")
     created_at: int = field(default_factory=lambda: int(time.time()))
+    plan: ToolPlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plan = plan_tools(self.body.tools)
 
 
 # -- request translation -------------------------------------------------------------------
@@ -114,22 +124,26 @@ def input_items(body: ResponsesRequest) -> list[dict[str, Any]]:
 
 def to_chat_request(body: ResponsesRequest, history: list[dict[str, Any]],
                     items: list[dict[str, Any]], headers: Mapping[str, str],
-                    raw: bytes) -> ChatRequest:
+                    raw: bytes, plan: ToolPlan | None = None) -> ChatRequest:
+    plan = plan or plan_tools(body.tools)
     messages = [Message("system", body.instructions)] if body.instructions else []
-    messages += items_to_messages(history + items, offset=len(history))
+    messages += items_to_messages(history + items, offset=len(history), plan=plan)
     return ChatRequest(
-        messages=messages, model=body.model, tools=parse_flat_tools(body.tools),
-        params=_sampling(body), overrides=_effort_overrides(body, headers), stream=body.stream,
+        messages=messages, model=body.model, tools=plan.tools,
+        params=_sampling(body, plan), overrides=_effort_overrides(body, headers), stream=body.stream,
         include_usage=True, session_id=headers.get("x-switchyard-session-id", ""),
         compact_budget=_int_header(headers, "x-switchyard-compact-budget"),
         endpoint=ENDPOINT, raw_json=raw.decode("utf-8", errors="replace"))
 
 
-def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[Message]:
+def items_to_messages(items: list[dict[str, Any]], offset: int = 0,
+                      plan: ToolPlan | None = None) -> list[Message]:
     """Responses items -> chat messages. Consecutive calls join one assistant message.
 
     Items before `offset` came from the store (errors there name previous_response_id).
+    A namespaced call takes the flat name its namespace's functions have upstream.
     """
+    plan = plan or ToolPlan()
     messages: list[Message] = []
     open_calls: dict[str, str] = {}  # call_id -> where, for calls still awaiting output
     for i, item in enumerate(items):
@@ -141,7 +155,7 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[Mess
         if kind in SKIPPED_ITEMS:
             continue
         if kind == "function_call":
-            call = _call(item, where)
+            call = _call(item, where, plan)
             last = messages[-1] if messages else None
             if last is not None and last.role == "assistant":  # parallel calls: one turn
                 messages[-1] = dataclasses.replace(last, tool_calls=(*last.tool_calls, call))
@@ -201,12 +215,14 @@ def _message(item: dict[str, Any], where: str) -> Message:
     return Message(role, "\n".join(texts) if texts else None, attachments=tuple(attachments))
 
 
-def _call(item: dict[str, Any], where: str) -> ToolCall:
+def _call(item: dict[str, Any], where: str, plan: ToolPlan) -> ToolCall:
     call_id, name, args = item.get("call_id"), item.get("name"), item.get("arguments", "")
     if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not name:
         raise InvalidRequest(f"{where}: a function_call needs call_id and name strings",
                              param=f"{where}.call_id")
-    return ToolCall(call_id, name, args if isinstance(args, str) else json.dumps(args))
+    namespace = item.get("namespace")
+    return ToolCall(call_id, plan.flat(namespace if isinstance(namespace, str) else None, name),
+                    args if isinstance(args, str) else json.dumps(args))
 
 
 def _tool_result(item: dict[str, Any], where: str, open_calls: dict[str, str]) -> Message:
@@ -238,37 +254,15 @@ def _raise_if_open(open_calls: dict[str, str]) -> None:
                              "send a function_call_output item for it", param="input")
 
 
-def parse_flat_tools(raw: list[Any] | None) -> list[ToolDefinition]:
-    """Responses' flat function tools; the nested Chat Completions shape is accepted too."""
-    tools = []
-    for i, tool in enumerate(raw or []):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise InvalidRequest(
-                f"{where}.type {kind!r} is not supported: Switchyard calls Chat Completions "
-                "upstream, which takes function tools only", param=f"{where}.type")
-        if isinstance(tool.get("function"), dict):
-            tools.append(ToolDefinition.from_openai(tool, i))
-            continue
-        name, params = tool.get("name"), tool.get("parameters") or {}
-        if not isinstance(name, str) or not name or not isinstance(params, dict):
-            raise InvalidRequest(f"{where} needs a name string and parameters object",
-                                 param=f"{where}.name")
-        tools.append(ToolDefinition(name, str(tool.get("description") or ""),
-                                    json.dumps(params)))
-    return tools
-
-
-def _sampling(body: ResponsesRequest) -> SamplingParams:
+def _sampling(body: ResponsesRequest, plan: ToolPlan) -> SamplingParams:
     return SamplingParams(
         temperature=body.temperature, top_p=body.top_p, max_tokens=body.max_output_tokens,
-        tool_choice_json=_tool_choice(body.tool_choice), user=body.user,
+        tool_choice_json=_tool_choice(body.tool_choice, plan), user=body.user,
         parallel_tool_calls=body.parallel_tool_calls,
         response_format_json=_response_format(body.text))
 
 
-def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
+def _tool_choice(choice: str | dict[str, Any] | None, plan: ToolPlan) -> str | None:
     if choice is None:
         return None
     if isinstance(choice, str):
@@ -277,7 +271,11 @@ def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
                                  param="tool_choice")
         return json.dumps(choice)
     if choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        return json.dumps({"type": "function", "function": {"name": choice["name"]}})
+        namespace = choice.get("namespace")
+        name = plan.flat(namespace if isinstance(namespace, str) else None, choice["name"])
+        return json.dumps({"type": "function", "function": {"name": name}})
+    if choice.get("type") in plan.dropped:  # a tool we left out: let the model choose
+        return None
     raise InvalidRequest(f"tool_choice of type {choice.get('type')!r} is not supported; use "
                          "auto, none, required or {type: function, name}", param="tool_choice")
 
@@ -321,14 +319,20 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
             "content": content if status != "in_progress" else []}
 
 
-def call_item(item_id: str, call: ToolCall, status: str = "completed") -> dict[str, Any]:
-    return {"id": item_id, "type": "function_call", "status": status, "call_id": call.id,
-            "name": call.name, "arguments": call.arguments}
+def call_item(item_id: str, call: ToolCall, plan: ToolPlan,
+              status: str = "completed") -> dict[str, Any]:
+    """A function_call item; a flattened call goes back under its namespace."""
+    namespace, name = plan.client_call(call.name)
+    item = {"id": item_id, "type": "function_call", "status": status, "call_id": call.id,
+            "name": name, "arguments": call.arguments}
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
-def output_items(message: Message) -> list[dict[str, Any]]:
+def output_items(message: Message, plan: ToolPlan) -> list[dict[str, Any]]:
     items = [message_item(_item_id("msg"), message.content)] if message.content else []
-    items += [call_item(_item_id("fc"), c) for c in message.tool_calls]
+    items += [call_item(_item_id("fc"), c, plan) for c in message.tool_calls]
     return items
 
 
@@ -354,7 +358,7 @@ def response_body(turn: Turn, *, model: str, status: str, output: list[dict[str,
         "store": body.store, "temperature": body.temperature, "top_p": body.top_p,
         "text": body.text or {"format": {"type": "text"}},
         "tool_choice": body.tool_choice if body.tool_choice is not None else "auto",
-        "tools": [_tool_body(t) for t in parse_flat_tools(body.tools)],
+        "tools": [_tool_body(t) for t in turn.plan.tools if t.name not in turn.plan.namespaced],
         "truncation": body.truncation or "disabled",
         "usage": None if usage is None else usage_body(usage), "user": body.user,
     }
@@ -392,9 +396,11 @@ async def create_response(request: Request) -> Response:
         history = (await asyncio.to_thread(store.conversation, body.previous_response_id)
                    if body.previous_response_id else [])
         turn = Turn(body, input_items(body))
-        chat = to_chat_request(body, history, turn.input_items, request.headers, raw)
+        chat = to_chat_request(body, history, turn.input_items, request.headers, raw,
+                               turn.plan)
         chat = dataclasses.replace(chat, request_id=request_id,
                                    api_key_id=http_proxy.caller_key_id(request))
+        _note_dropped(turn.plan, request_id)
         if body.stream:
             return await _open_stream(request, pipeline, chat, turn, store)
         result = await http_proxy._unless_disconnected(request, pipeline.chat(chat))
@@ -402,11 +408,22 @@ async def create_response(request: Request) -> Response:
         raise
     except Exception as exc:  # noqa: BLE001 - translated once, into the OpenAI error shape
         return http_proxy._error_response(request, as_switchyard_error(exc), request_id)
-    output = output_items(result.message)
+    output = output_items(result.message, turn.plan)
     out = response_body(turn, model=result.model, status=_status(result.finish_reason),
                         output=output, usage=result.usage, finish_reason=result.finish_reason)
     await _save(store, turn, out)
-    return http_proxy._json(out, 200, http_proxy.result_headers(result))
+    return http_proxy._json(out, 200, {**http_proxy.result_headers(result),
+                                       **_dropped_headers(turn.plan)})
+
+
+def _note_dropped(plan: ToolPlan, request_id: str) -> None:
+    if plan.dropped:
+        logger.info("request %s: left out tools the upstream cannot run: %s", request_id,
+                    ", ".join(plan.dropped))
+
+
+def _dropped_headers(plan: ToolPlan) -> dict[str, str]:
+    return {DROPPED_HEADER: ", ".join(plan.dropped)} if plan.dropped else {}
 
 
 async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, turn: Turn,
@@ -418,10 +435,12 @@ async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, 
         failed = [*events.start(), *events.fail(exc)]
         return StreamingResponse(_replay(failed), media_type="text/event-stream",
                                  headers={"x-request-id": chat.request_id,
-                                          "cache-control": "no-cache"})
+                                          "cache-control": "no-cache",
+                                          **_dropped_headers(turn.plan)})
     events = ResponseEvents(turn, stream.deployment.model)
     return StreamingResponse(_sse(stream, events, store), media_type="text/event-stream",
-                             headers=http_proxy._stream_headers(stream))
+                             headers={**http_proxy._stream_headers(stream),
+                                      **_dropped_headers(turn.plan)})
 
 
 async def _sse(stream: ChatStream, events: ResponseEvents,
@@ -563,7 +582,8 @@ class ResponseEvents:
 
     def _open_call(self, index: int, call_id: str, name: str) -> list[bytes]:
         self._call_index = index
-        self._call = call_item(_item_id("fc"), ToolCall(call_id, name, ""), "in_progress")
+        self._call = call_item(_item_id("fc"), ToolCall(call_id, name, ""), self.turn.plan,
+                               "in_progress")
         return [self.event("response.output_item.added", output_index=len(self.items),
                            item=dict(self._call))]
 

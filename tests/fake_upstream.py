@@ -168,7 +168,10 @@ def _answer(body: dict[str, Any]) -> Answer:
     tools = body.get("tools") or []
     if last.get("role") == "tool":
         return Answer(f"The tool returned: {content}", None, "")
-    if tools and ("tool" in content.lower() or body.get("tool_choice") == "required"):
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):  # a named function: call that one
+        return Answer("", choice["function"]["name"], json.dumps({"query": content[:80]}))
+    if tools and ("tool" in content.lower() or choice == "required"):
         name = tools[0]["function"]["name"]
         return Answer("", name, json.dumps({"query": content[:80]}))
     return Answer(f"You said: {content}", None, "")

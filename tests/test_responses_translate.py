@@ -22,12 +22,12 @@ from switchyard.server.responses_api import (
     input_items,
     items_to_messages,
     output_items,
-    parse_flat_tools,
     parse_responses_request,
     response_body,
     to_chat_request,
 )
 from switchyard.server.responses_store import ResponseStore, StoredResponse
+from switchyard.server.responses_tools import ToolPlan, plan_tools
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 
@@ -123,9 +123,9 @@ def test_request_translation_fields_and_effort_mapping() -> None:
 
 
 def test_flat_and_nested_tools() -> None:
-    tools = parse_flat_tools([
+    tools = plan_tools([
         {"type": "function", "name": "a", "description": "A", "parameters": {"type": "object"}},
-        {"type": "function", "function": {"name": "b", "parameters": {}}}])
+        {"type": "function", "function": {"name": "b", "parameters": {}}}]).tools
     assert [t.to_openai()["function"]["name"] for t in tools] == ["a", "b"]
     assert tools[0].to_openai()["function"]["parameters"] == {"type": "object"}
 
@@ -198,7 +198,7 @@ def test_length_finish_is_incomplete_and_failure_is_failed() -> None:
 
 def test_non_stream_body_validates_against_sdk() -> None:
     msg = Message("assistant", "done", tool_calls=(ToolCall("c1", "shell", "{}"),))
-    body = response_body(_turn(), model="fake", status="completed", output=output_items(msg),
+    body = response_body(_turn(), model="fake", status="completed", output=output_items(msg, ToolPlan()),
                          usage=Usage(3, 4))
     resp = SDKResponse.model_validate(body)
     assert resp.output_text == "done" and resp.output[1].call_id == "c1"
