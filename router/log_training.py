@@ -21,7 +21,7 @@ from switchyard.retrieval.chat import latest_user_text
 from switchyard.router.data import RouterExample, load_all, split_families
 from switchyard.router.errors import RouterDataError
 from switchyard.router.outcomes import SOURCE_WEIGHTS
-from switchyard.router.replay_data import Traffic, load_log
+from switchyard.router.replay_data import Convert, Traffic, load_log
 from switchyard.router.train import (
     TrainConfig,
     TrainResult,
@@ -67,10 +67,11 @@ def retrain_from_log(
     data_dir: Path | None = None,
     with_datasets: bool = True,
     source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+    convert: Convert | None = None,
 ) -> LogRetraining:
     """Train on the log's paired outcomes (plus the shipped data sets unless told not to)
     and score the current checkpoint on the same held-out rows."""
-    traffic = load_log(log_path, source_weights)
+    traffic = load_log(log_path, source_weights, convert)
     examples, skipped = examples_from_traffic(traffic)
     if len(examples) < MIN_PAIRED:
         raise RouterDataError(

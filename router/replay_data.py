@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,11 @@ from switchyard.router.outcomes import (
 
 REQUIRED = ("request_id", "session_id", "thinking", "overridden", "status", "prompt_tokens",
             "completion_tokens", "cost_usd", "request_json")
-OPTIONAL = {"propensity": None, "explored": 0, "shadow_of": None, "created_at": 0.0}
+OPTIONAL = {"propensity": None, "explored": 0, "shadow_of": None, "created_at": 0.0,
+            "endpoint": "http.chat.completions"}
+# (endpoint, stored request JSON) -> that request as a Chat Completions body (JSON text);
+# raises ValueError when the row cannot be read. The server supplies it, per front door.
+Convert = Callable[[str, str], str]
 
 
 @dataclass
@@ -67,11 +71,11 @@ class Traffic:
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]], qualities: Mapping[str, Quality],
-              source: str) -> Traffic:
-    """Primaries with their shadows folded in as the other arm."""
+              source: str, convert: Convert | None = None) -> Traffic:
+    """Primaries with their shadows folded in as the other arm; bodies in chat form."""
     primaries: list[Mapping[str, Any]] = []
     shadows: dict[str, Mapping[str, Any]] = {}
-    skipped = {"errors": 0, "no_body": 0, "orphan_shadows": 0}
+    skipped = {"errors": 0, "no_body": 0, "unreadable": 0, "orphan_shadows": 0}
     for row in rows:
         if row["status"] != "ok":
             skipped["errors"] += 1
@@ -79,8 +83,15 @@ def from_rows(rows: Iterable[Mapping[str, Any]], qualities: Mapping[str, Quality
             shadows[row["shadow_of"]] = row
         elif row["request_json"] is None:
             skipped["no_body"] += 1
-        else:
+        elif convert is None:
             primaries.append(row)
+        else:
+            try:
+                body = convert(row.get("endpoint") or "", row["request_json"])
+            except ValueError:
+                skipped["unreadable"] += 1
+                continue
+            primaries.append({**row, "request_json": body})
     n = len(primaries)
     quality, tokens, cost = (np.full((n, 2), np.nan) for _ in range(3))
     logged = np.zeros(n, dtype=np.int64)
@@ -111,7 +122,8 @@ def _fill_arm(i: int, arm: int, row: Mapping[str, Any], qualities: Mapping[str, 
     cost[i, arm] = float(row["cost_usd"])
 
 
-def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
+def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+             convert: Convert | None = None) -> Traffic:
     """The traffic log; a log from a newer Switchyard raises NewerSchemaError."""
     from switchyard.router.traffic import connect
 
@@ -124,13 +136,14 @@ def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -
         cursor = db.execute(f"SELECT {', '.join((*REQUIRED, *OPTIONAL))} FROM requests "
                             "ORDER BY created_at")
         names = [d[0] for d in cursor.description]
-        return from_rows((dict(zip(names, r)) for r in cursor), qualities, "log")
+        return from_rows((dict(zip(names, r)) for r in cursor), qualities, "log", convert)
     finally:
         db.close()
 
 
 def load_parquet(path: Path, outcomes_path: Path | None = None,
-                 source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
+                 source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 convert: Convert | None = None) -> Traffic:
     """A Parquet export of the requests table (and optionally of the outcomes table)."""
     rows = _read_parquet(path, REQUIRED, "requests")
     names = set(rows[0]) if rows else set(REQUIRED)
@@ -146,7 +159,7 @@ def load_parquet(path: Path, outcomes_path: Path | None = None,
             qualities = quality_by_request((Outcome(**r) for r in raw), source_weights)
         except (TypeError, ValueError) as exc:
             raise RouterDataError(f"{outcomes_path}: bad outcome row: {exc}") from None
-    return from_rows(rows, qualities, "parquet")
+    return from_rows(rows, qualities, "parquet", convert)
 
 
 def _read_parquet(path: Path, required: Sequence[str], what: str) -> list[dict[str, Any]]:

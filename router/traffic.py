@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
 
@@ -68,6 +68,8 @@ class TrafficRecord:
     propensity: float | None = None
     explored: bool = False
     shadow_of: str | None = None
+    # m003: a rejected request keeps only the first 64 KB of its body; this is its full size.
+    request_bytes: int | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +147,14 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
         )
         """
     )
+
+
+@migration
+def m003_request_bytes(db: sqlite3.Connection) -> None:
+    """Rejected requests are logged too, with a capped body and its full size."""
+    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    if "request_bytes" not in existing:
+        db.execute("ALTER TABLE requests ADD COLUMN request_bytes INTEGER")
 
 
 class NewerSchemaError(RuntimeError):

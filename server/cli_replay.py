@@ -65,14 +65,15 @@ def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Pa
     from switchyard.router.replay import format_table, parse_policy
     from switchyard.router.replay import replay as run
     from switchyard.router.replay_data import load_dataset, load_log, load_parquet
+    from switchyard.server.replay_requests import replay_body
 
     parsed = [parse_policy(p) for p in (policies or DEFAULT_POLICIES)]
     if dataset is not None:
         traffic = load_dataset(dataset, data_dir, limit=limit)
     elif parquet is not None:
-        traffic = load_parquet(parquet, outcomes_parquet)
+        traffic = load_parquet(parquet, outcomes_parquet, convert=replay_body)
     else:
-        traffic = load_log(log or _default_log())
+        traffic = load_log(log or _default_log(), convert=replay_body)
     if limit and len(traffic) > limit:
         traffic = _head(traffic, limit)
     estimates = run(traffic, parsed, progress=progress)

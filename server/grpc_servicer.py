@@ -8,6 +8,7 @@ cancel the upstream call), converts the result back, and maps any error once, th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -237,7 +238,9 @@ async def abort(context: Context, exc: BaseException) -> NoReturn:
 def chat_request_from_pb(
     request: pb.ChatRequest, context: Context, *, stream: bool
 ) -> ChatRequest:
-    return ChatRequest(
+    """The pipeline's request, labelled grpc.Chat / grpc.StreamChat for the log, which keeps
+    its Chat Completions form as the body (what replay reads)."""
+    chat = ChatRequest(
         messages=messages_from_pb(request.messages),
         model=request.model or AUTO_MODEL,
         tools=[_tool_from_pb(t, i) for i, t in enumerate(request.tools)],
@@ -251,7 +254,9 @@ def chat_request_from_pb(
         api_key_id=api_key_id(context),
         tags=tuple(request.tags),
         deadline=deadline_of(context),
+        endpoint="grpc.StreamChat" if stream else "grpc.Chat",
     )
+    return dataclasses.replace(chat, raw_json=json.dumps(chat.to_openai()))
 
 
 def deadline_of(context: Context) -> float | None:

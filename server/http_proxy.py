@@ -32,7 +32,7 @@ from switchyard.server.openai_types import (
     parse_chat_request,
     usage_chunk_body,
 )
-from switchyard.server.pipeline import ChatStream, Pipeline
+from switchyard.server.pipeline import REJECTED_BODY_BYTES, ChatStream, Pipeline
 from switchyard.server.security import GuardMiddleware
 
 T = TypeVar("T")
@@ -80,6 +80,9 @@ async def chat_completions(request: Request) -> Response:
         raw = await _read_body(request, pipeline.config.limits.max_body_bytes)
         chat = dataclasses.replace(parse_chat_request(raw, request.headers),
                                    request_id=request_id, api_key_id=caller_key_id(request))
+    except Exception as exc:  # noqa: BLE001 - refused before the pipeline: logged here
+        return await rejected(request, exc, request_id, "http.chat.completions")
+    try:
         if chat.stream:
             stream = await _unless_disconnected(request, pipeline.open_stream(chat))
             return StreamingResponse(_sse(stream, chat.include_usage),
@@ -124,18 +127,49 @@ def caller_key_id(request: Request) -> str | None:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The whole body, up to `limit` bytes. What was read stays on `request.state` (as
+    body_head and body_size) so a refused request can be logged with its first bytes."""
     declared = request.headers.get("content-length")
+    request.state.body_head = b""
+    request.state.body_size = int(declared) if declared and declared.isdigit() else 0
     if declared and declared.isdigit() and int(declared) > limit:
+        request.state.body_head = await _head(request, REJECTED_BODY_BYTES)
         raise PayloadTooLarge(f"the body has {declared} bytes, over the limit "
                               f"max_body_bytes={limit}", code="max_body_bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
+        chunks.append(chunk)
         if size > limit:
+            request.state.body_head, request.state.body_size = b"".join(chunks), size
             raise PayloadTooLarge(f"the body is over the limit max_body_bytes={limit}",
                                   code="max_body_bytes")
+    body = b"".join(chunks)
+    request.state.body_head, request.state.body_size = body, size
+    return body
+
+
+async def _head(request: Request, size: int) -> bytes:
+    """The first `size` bytes of a body we refuse, for the log (the rest is never read)."""
+    chunks, got = [], 0
+    async for chunk in request.stream():
         chunks.append(chunk)
-    return b"".join(chunks)
+        got += len(chunk)
+        if got >= size:
+            break
+    return b"".join(chunks)[:size]
+
+
+async def rejected(request: Request, exc: Exception, request_id: str,
+                   endpoint: str) -> Response:
+    """A request a door refused before the pipeline: one log row, then the error."""
+    if isinstance(exc, ClientDisconnect):
+        raise exc
+    pipeline: Pipeline = request.app.state.pipeline
+    state = request.state
+    await pipeline.log_rejected(request_id, endpoint, getattr(state, "body_head", b""),
+                                getattr(state, "body_size", 0), exc, caller_key_id(request))
+    return _error_response(request, exc, request_id)
 
 
 async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
@@ -244,6 +278,7 @@ def _log_unexpected(exc: Exception) -> None:
 def _error_response(request: Request, exc: Exception, request_id: str | None = None) -> Response:
     _log_unexpected(exc)
     err = as_switchyard_error(exc)
+    request.state.error = err.message  # for the access line (server/security.py)
     rid = request_id or request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:24]}"
     return _json(err.to_openai(), err.status, {"x-request-id": rid})
 

@@ -62,6 +62,7 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id:
             out["request_id"] = request_id
+        out.update(getattr(record, "fields", None) or {})  # e.g. the access line's
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return self.redactor.redact(json.dumps(out, default=str))

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 RECALL_HEADER = "[switchyard recall] Stored context that may be relevant to the latest turn:"
+REJECTED_BODY_BYTES = 64 * 1024  # what a rejected request keeps of its body in the log
 
 
 class Pipeline:
@@ -402,6 +403,17 @@ class Pipeline:
         _attempts(record, result.attempts)
         await self._write(record, started)
 
+    async def log_rejected(self, request_id: str, endpoint: str, head: bytes, size: int,
+                           exc: BaseException, api_key_id: str | None = None) -> None:
+        """One row for a request a door refused before the pipeline ran (parse errors,
+        oversized bodies, unknown previous_response_id): the first 64 KB of its body."""
+        record = TrafficRecord(request_id=request_id, session_id="", endpoint=endpoint,
+                               api_key_id=api_key_id)
+        if self.config.server.log_bodies:
+            record.request_json = head[:REJECTED_BODY_BYTES].decode("utf-8", errors="replace")
+            record.request_bytes = size
+        await self._log_failure(record, exc, time.monotonic())
+
     async def _log_failure(self, record: TrafficRecord, exc: BaseException,
                            started: float, p: Prepared | None = None) -> None:
         if p is not None:
@@ -412,6 +424,8 @@ class Pipeline:
             err = as_switchyard_error(exc) if isinstance(exc, Exception) else SwitchyardError("")
             record.status, record.http_status = "error", err.status
             record.error_type = type(err).__name__
+            if err.status < 500:
+                _cap_body(record)
             if not isinstance(exc, SwitchyardError) and err.status >= 500:
                 logger.exception("request %s failed", record.request_id, exc_info=exc)
         _attempts(record, getattr(exc, "attempts", ()))
@@ -507,6 +521,16 @@ def _load_compactor(config: Config) -> Compactor | None:
         logger.warning("compactor checkpoint unusable (%s); compacting by observation masking",
                        exc)
         return Compactor.load(options=CompactionOptions(strategy="observation_mask"))
+
+
+def _cap_body(record: TrafficRecord) -> None:
+    """A refused request keeps its first 64 KB and its size, not a 10 MB body."""
+    if record.request_json is None or record.request_bytes is not None:
+        return
+    data = record.request_json.encode()
+    record.request_bytes = len(data)
+    if len(data) > REJECTED_BODY_BYTES:
+        record.request_json = data[:REJECTED_BODY_BYTES].decode("utf-8", errors="ignore")
 
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:

@@ -400,7 +400,10 @@ async def create_response(request: Request) -> Response:
                                turn.plan)
         chat = dataclasses.replace(chat, request_id=request_id,
                                    api_key_id=http_proxy.caller_key_id(request))
-        _note_dropped(turn.plan, request_id)
+    except Exception as exc:  # noqa: BLE001 - refused before the pipeline: logged there
+        return await http_proxy.rejected(request, exc, request_id, ENDPOINT)
+    _note_dropped(turn.plan, request_id)
+    try:
         if body.stream:
             return await _open_stream(request, pipeline, chat, turn, store)
         result = await http_proxy._unless_disconnected(request, pipeline.chat(chat))

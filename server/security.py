@@ -9,6 +9,7 @@ and `Metrics`, so the limit is per key across both doors.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from switchyard.server.pipeline import Pipeline
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
+access_logger = logging.getLogger("switchyard.access")
 GATEWAY_PREFIX = "/switchyard.v1.Gateway/"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 Scope = dict[str, Any]
@@ -61,6 +63,7 @@ class GuardMiddleware:
                 slot = pipeline.limiter.acquire(key_id)
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "http")
+                scope.setdefault("state", {})["error"] = exc.message
                 await _send_error(send_status, exc, request_id)
                 return
             scope.setdefault("state", {})["api_key_id"] = key_id
@@ -69,8 +72,25 @@ class GuardMiddleware:
             finally:
                 slot.release()
         finally:
-            pipeline.metrics.observe_http(scope["path"], status[0], time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            pipeline.metrics.observe_http(scope["path"], status[0], elapsed)
+            if scope["path"] not in OPEN_PATHS:  # probes and scrapes would drown the rest
+                _access_line(scope, status[0], elapsed)
             REQUEST_ID.reset(token)
+
+
+def _access_line(scope: Scope, status: int, elapsed: float) -> None:
+    """One JSON line per request, after its last byte: the error's message when refused."""
+    state = scope.get("state") or {}
+    fields = {"method": scope["method"], "path": scope["path"], "status": status,
+              "ms": round(elapsed * 1000, 2)}
+    if state.get("api_key_id"):
+        fields["api_key_id"] = state["api_key_id"]
+    if state.get("error"):
+        fields["error"] = state["error"]
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access_logger.log(level, "%s %s %d", scope["method"], scope["path"], status,
+                      extra={"fields": fields})
 
 
 def _ensure_request_id(scope: Scope) -> str:

@@ -18,12 +18,13 @@ def test_migrating_a_blank_db_gives_the_expected_columns(tmp_path: Path) -> None
     db = connect(tmp_path / "t.sqlite")
     cols = [r[1] for r in db.execute("PRAGMA table_info(requests)")]
     assert tuple(cols) == COLUMNS
-    assert COLUMNS[-4:] == ("request_json", "propensity", "explored", "shadow_of")
+    assert COLUMNS[-5:] == ("request_json", "propensity", "explored", "shadow_of",
+                            "request_bytes")
     outcome_cols = [r[1] for r in db.execute("PRAGMA table_info(outcomes)")]
     assert outcome_cols == ["request_id", "source", "label", "score", "weight", "created_at"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     migrated = [r[0] for r in db.execute("SELECT name FROM _switchyard_migrations")]
-    assert migrated == ["m001_initial", "m002_outcomes"]
+    assert migrated == ["m001_initial", "m002_outcomes", "m003_request_bytes"]
 
 
 def test_reopening_is_idempotent_and_keeps_rows(tmp_path: Path) -> None:
