@@ -20,9 +20,13 @@ async def serve(config: Config) -> None:
     check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
     await asyncio.to_thread(pipeline.upstream.warm_up)
-    grpc_server, grpc_port = await start_grpc_server(
-        pipeline, config.server.host, config.server.grpc_port,
-        max_message_bytes=config.limits.max_body_bytes)
+    try:
+        grpc_server, grpc_port = await start_grpc_server(
+            pipeline, config.server.host, config.server.grpc_port,
+            max_message_bytes=config.limits.max_body_bytes)
+    except BaseException:  # e.g. the port is taken: close what we opened, then say why
+        await pipeline.aclose()
+        raise
     app = create_app(config, pipeline)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",

@@ -120,6 +120,7 @@ class Attempt:
     outcome: str  # "ok" or the error class name
     latency_ms: float
     status: int | None = None
+    budget_tokens: int | None = None  # the thinking budget sent, if the provider takes one
 
 
 @dataclass(slots=True)

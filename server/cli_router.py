@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from switchyard.server.cli_support import cleanly
 
 
 def _print_metrics(validation: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -195,5 +196,5 @@ def route(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train-router")(train_router)
+    app.command("train-router")(cleanly(train_router))  # no data: one Error: line
     app.command("route")(route)

@@ -41,6 +41,7 @@ from switchyard.server.errors import (
     Unauthenticated,
     as_switchyard_error,
 )
+from switchyard.server.streaming import merge_final
 from switchyard.v1 import gateway_pb2 as pb
 from switchyard.v1 import gateway_pb2_grpc
 
@@ -96,7 +97,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                 compaction=pb.CompactionStats(tokens_before=stream.tokens_before,
                                               tokens_after=stream.tokens_after),
             ))
-            async for delta in stream:
+            async for delta in merge_final(stream):
                 yield _stream_event(stream, delta=delta_to_pb(delta))
         except Exception as exc:  # noqa: BLE001 - a CancelledError passes through to finally
             error = exc

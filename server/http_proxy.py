@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from switchyard.router.decision import RouteDecision
 from switchyard.server import feedback_api, responses_api
-from switchyard.server.chat import ChatResult
+from switchyard.server.chat import Attempt, ChatResult
 from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
 from switchyard.server.openai_types import (
@@ -230,7 +230,6 @@ def _decision_headers(request_id: str, d: RouteDecision) -> dict[str, str]:
         "x-switchyard-model": d.model,
         "x-switchyard-thinking": "true" if d.thinking else "false",
         "x-switchyard-reasoning-effort": d.reasoning_effort or "none",
-        "x-switchyard-budget-tokens": str(d.budget_tokens or 0),
         "x-switchyard-p-hard": "" if d.p_hard is None else f"{d.p_hard:.4f}",
         "x-switchyard-policy-version": d.policy_version,
         "x-switchyard-overridden": "true" if d.overridden else "false",
@@ -238,14 +237,19 @@ def _decision_headers(request_id: str, d: RouteDecision) -> dict[str, str]:
 
 
 def _trip_headers(request_id: str, decision: RouteDecision, tokens_before: int,
-                  tokens_after: int, attempts: int, upstream: str) -> dict[str, str]:
+                  tokens_after: int, attempts: Sequence[Attempt],
+                  upstream: str) -> dict[str, str]:
     headers = _decision_headers(request_id, decision)
     headers.update({
         "x-switchyard-tokens-before": str(tokens_before),
         "x-switchyard-tokens-after": str(tokens_after),
-        "x-switchyard-attempts": str(attempts),
+        "x-switchyard-attempts": str(len(attempts)),
         "x-switchyard-upstream": upstream,
     })
+    # Only what was sent: OpenAI-style deployments take an effort, never a token budget.
+    budget = attempts[-1].budget_tokens if attempts else None
+    if budget is not None:
+        headers["x-switchyard-budget-tokens"] = str(budget)
     return headers
 
 
@@ -253,12 +257,12 @@ def result_headers(result: ChatResult) -> dict[str, str]:
     """Every header that tells a finished request's decision, compaction and attempts."""
     upstream = result.attempts[-1].deployment if result.attempts else ""
     return _trip_headers(result.request_id, result.decision, result.tokens_before,
-                         result.tokens_after, len(result.attempts), upstream)
+                         result.tokens_after, result.attempts, upstream)
 
 
 def _stream_headers(stream: ChatStream) -> dict[str, str]:
     headers = _trip_headers(stream.request_id, stream.decision, stream.tokens_before,
-                            stream.tokens_after, len(stream.attempts),
+                            stream.tokens_after, stream.attempts,
                             stream.deployment.public_name)
     headers["cache-control"] = "no-cache"
     return headers

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -32,6 +33,7 @@ from switchyard.server.chat import (
 )
 from switchyard.server.config import AUTO_MODEL, Config, Deployment
 from switchyard.server.errors import (
+    ConfigError,
     InvalidRequest,
     NotFound,
     NotImplementedYet,
@@ -96,8 +98,7 @@ class Pipeline:
             default_group=config.routing.default_group,
             known_models=groups,
         )
-        config.server.data_dir.mkdir(parents=True, exist_ok=True)
-        log = TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+        log = _open_stores(config)
         return cls(
             config,
             upstream=Upstream(config, provider_params=provider_params, **upstream_kwargs),
@@ -506,6 +507,22 @@ class ChatStream:
             cost_usd=pipeline._cost(self.deployment, usage))
         await pipeline._log_success(self._record, p, result, self._started)
         pipeline.outcomes.after_response(p.request, result, self._record)
+
+
+def _open_stores(config: Config) -> TrafficLog | None:
+    """The data dir and the traffic log; a path we cannot write is a one-line ConfigError."""
+    import sqlite3
+
+    path = config.server.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+        return TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot use the data directory {path}: {why}; choose a writable "
+                          "folder with --data-dir or SWITCHYARD_DATA_DIR") from None
 
 
 def _load_compactor(config: Config) -> Compactor | None:

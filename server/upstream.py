@@ -194,7 +194,8 @@ class Upstream:
                         break
                     await asyncio.sleep(delay)
                     continue
-                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200))
+                budget = self._knobs(decision, d, group).get("thinking", {}).get("budget_tokens")
+                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200, budget))
                 self._record(d, ok=True)
                 return result
             if deadline is not None and time.monotonic() >= deadline:
@@ -209,9 +210,14 @@ class Upstream:
                  group: str) -> dict[str, Any]:
         payload = dict(body)
         payload["model"] = d.model
-        if group == "thinking" or (group == "backups" and decision.thinking):
-            payload.update(self.provider_params(decision, d.model))
+        payload.update(self._knobs(decision, d, group))
         return payload
+
+    def _knobs(self, decision: RouteDecision, d: Deployment, group: str) -> dict[str, Any]:
+        """The decision's reasoning knobs as this deployment takes them (effort or budget)."""
+        if group == "thinking" or (group == "backups" and decision.thinking):
+            return self.provider_params(decision, d.model)
+        return {}
 
     def _timeout(self, d: Deployment, deadline: float | None) -> float:
         timeout = min(d.timeout, self.config.upstream.request_timeout)
