@@ -46,6 +46,12 @@ class Deployment(_Strict):
         description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
         "through litellm.acompletion; 'auto': openai for openai/ and hosted_vllm/ models",
     )
+    responses_api: bool = Field(
+        False,
+        description="Speaks the OpenAI Responses API natively (OpenAI, Azure): Responses "
+        "requests with hosted tools (web_search, file_search, ...) go to its /responses "
+        "endpoint after routing and compaction, instead of losing those tools",
+    )
 
     @property
     def public_name(self) -> str:

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ from switchyard.server.errors import (
 from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.log_setup import REQUEST_ID
 from switchyard.server.metrics import Metrics
+from switchyard.server.native import NativeStream
 from switchyard.server.outcomes import OutcomeService
 from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic_log import TrafficLog
@@ -152,6 +153,28 @@ class Pipeline:
             await self._log_failure(record, exc, started)
             raise
         return ChatStream(self, prepared, handle, record, started)
+
+    async def open_native(self, request: ChatRequest,
+                          body: Callable[[list[Message] | None], dict[str, Any]]
+                          ) -> NativeStream:
+        """A request for a deployment's own API (server/native.py): admitted, compacted,
+        recalled and routed like any other; then `body(messages)` goes to a deployment with
+        `responses_api: true`. `messages` is None when the history came through unchanged."""
+        started = time.monotonic()
+        request = self._identify(request)
+        record = self._record(request)
+        try:
+            prepared = await self.prepare(request, started)
+            changed = prepared.messages != request.messages
+            t0 = time.monotonic()
+            handle = await self.upstream.open_native(
+                body(prepared.messages if changed else None), prepared.decision,
+                request.deadline)
+            prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
+        except BaseException as exc:
+            await self._log_failure(record, exc, started)
+            raise
+        return NativeStream(self, prepared, handle, record, started)
 
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:

@@ -321,13 +321,17 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
 
 def call_item(item_id: str, call: ToolCall, plan: ToolPlan,
               status: str = "completed") -> dict[str, Any]:
-    """A function_call item; a flattened call goes back under its namespace."""
+    return {"id": item_id, "type": "function_call", "status": status,
+            **call_fields(call, plan)}
+
+
+def call_fields(call: ToolCall, plan: ToolPlan) -> dict[str, Any]:
+    """A function_call's own fields; a flattened call goes back under its namespace."""
     namespace, name = plan.client_call(call.name)
-    item = {"id": item_id, "type": "function_call", "status": status, "call_id": call.id,
-            "name": name, "arguments": call.arguments}
+    fields = {"call_id": call.id, "name": name, "arguments": call.arguments}
     if namespace is not None:
-        item["namespace"] = namespace
-    return item
+        fields["namespace"] = namespace
+    return fields
 
 
 def output_items(message: Message, plan: ToolPlan) -> list[dict[str, Any]]:
@@ -402,6 +406,10 @@ async def create_response(request: Request) -> Response:
                                    api_key_id=http_proxy.caller_key_id(request))
     except Exception as exc:  # noqa: BLE001 - refused before the pipeline: logged there
         return await http_proxy.rejected(request, exc, request_id, ENDPOINT)
+    from switchyard.server import responses_native  # it imports this module: imported late
+
+    if responses_native.wants_native(pipeline, turn.plan):
+        return await responses_native.native_response(request, pipeline, chat, turn, raw)
     _note_dropped(turn.plan, request_id)
     try:
         if body.stream:
@@ -434,16 +442,22 @@ async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, 
     try:
         stream = await http_proxy._unless_disconnected(request, pipeline.open_stream(chat))
     except UpstreamError as exc:  # the model side failed: a streamed response.failed
-        events = ResponseEvents(turn, chat.model)
-        failed = [*events.start(), *events.fail(exc)]
-        return StreamingResponse(_replay(failed), media_type="text/event-stream",
-                                 headers={"x-request-id": chat.request_id,
-                                          "cache-control": "no-cache",
-                                          **_dropped_headers(turn.plan)})
+        return failed_stream(ResponseEvents(turn, chat.model), exc, chat.request_id,
+                             _dropped_headers(turn.plan))
     events = ResponseEvents(turn, stream.deployment.model)
     return StreamingResponse(_sse(stream, events, store), media_type="text/event-stream",
                              headers={**http_proxy._stream_headers(stream),
                                       **_dropped_headers(turn.plan)})
+
+
+def failed_stream(events: ResponseEvents, exc: SwitchyardError, request_id: str,
+                  headers: dict[str, str] | None = None) -> Response:
+    """An upstream failure before any output, as the SSE sequence that ends in
+    response.failed (Codex retries on its error code)."""
+    failed = [*events.start(), *events.fail(exc)]
+    return StreamingResponse(_replay(failed), media_type="text/event-stream",
+                             headers={"x-request-id": request_id, "cache-control": "no-cache",
+                                      **(headers or {})})
 
 
 async def _sse(stream: ChatStream, events: ResponseEvents,

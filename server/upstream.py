@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 import httpx
@@ -39,6 +39,7 @@ from switchyard.server.errors import (
 
 OPENAI_API_BASE = "https://api.openai.com/v1"
 ProviderParams = Callable[[RouteDecision, str], dict[str, Any]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,6 +56,16 @@ class CallOutcome:
     deployment: Deployment
     group: str
     attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass
+class NativeHandle:
+    """An open call to a deployment's own /responses endpoint: its body as it arrives."""
+
+    deployment: Deployment
+    group: str
+    chunks: AsyncIterator[bytes]
+    attempts: list[Attempt]
 
 
 @dataclass
@@ -171,12 +182,32 @@ class Upstream:
 
         return await self._with_retries(decision, deadline, attempts, once)
 
+    async def open_native(self, body: dict[str, Any], decision: RouteDecision,
+                          deadline: float | None) -> NativeHandle:
+        """POST a Responses body to the first deployment with `responses_api: true` in the
+        decision's plan (its group first, then the fallbacks), with the usual retries."""
+        attempts: list[Attempt] = []
+
+        async def once(d: Deployment, group: str) -> NativeHandle:
+            payload = _native_payload(body, self._knobs(decision, d, group))
+            chunks = self._native_stream(d, payload, self._timeout(d, deadline))
+            first = await chunks.__anext__()  # the status arrives here, still retryable
+            return NativeHandle(d, group, _prepend(first, chunks), attempts)
+
+        return await self._with_retries(decision, deadline, attempts, once,
+                                        only=lambda d: d.responses_api)
+
     async def _with_retries(self, decision: RouteDecision, deadline: float | None,
                             attempts: list[Attempt],
-                            once: Callable[[Deployment, str], Awaitable[Any]]) -> Any:
+                            once: Callable[[Deployment, str], Awaitable[Any]],
+                            only: Callable[[Deployment], bool] | None = None) -> Any:
         settings = self.config.upstream
         first_error: UpstreamError | None = None
-        for d, group in self.plan(decision):
+        plan = [(d, g) for d, g in self.plan(decision) if only is None or only(d)]
+        if not plan:
+            raise UpstreamError("no deployment in the plan can take this request "
+                                "(set responses_api: true on one that speaks Responses)")
+        for d, group in plan:
             for retry in range(settings.num_retries + 1):
                 started = time.monotonic()
                 try:
@@ -246,7 +277,8 @@ class Upstream:
                 json_serialize=_dumps, auto_decompress=True)
         return self._http
 
-    def _openai_target(self, d: Deployment, payload: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    def _openai_target(self, d: Deployment, payload: dict[str, Any],
+                       path: str = "/chat/completions") -> tuple[str, dict[str, str]]:
         key = self._api_key(d)
         if key is None and d.api_base is None:
             raise MissingCredentials(
@@ -254,7 +286,7 @@ class Upstream:
                 "OPENAI_API_KEY) or api_base for a local server", code="missing_credentials")
         payload["model"] = d.model.split("/", 1)[1] if "/" in d.model else d.model
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        return (d.api_base or OPENAI_API_BASE).rstrip("/") + "/chat/completions", headers
+        return (d.api_base or OPENAI_API_BASE).rstrip("/") + path, headers
 
     async def _openai_complete(self, d: Deployment, payload: dict[str, Any],
                                timeout: float) -> dict[str, Any]:
@@ -300,6 +332,39 @@ class Upstream:
                                         code="stream_error")
 
 
+    async def _native_stream(self, d: Deployment, payload: dict[str, Any],
+                             timeout: float) -> AsyncIterator[bytes]:
+        """The deployment's /responses answer, bytes as they arrive (SSE or one JSON body)."""
+        url, headers = self._openai_target(d, payload, "/responses")
+        with _map_transport_errors(d):
+            async with self._session().post(
+                    url, json=payload, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status != 200:
+                    _raise_for_status(d, response.status, response.headers,
+                                      await response.read())
+                yield b""  # the status is good: the caller's first chunk
+                async for data in response.content.iter_any():
+                    yield data
+
+
+def _native_payload(body: dict[str, Any], knobs: dict[str, Any]) -> dict[str, Any]:
+    """The client's Responses body with the decision's effort; a deployment that takes no
+    effort (the non-thinking group) gets no `reasoning` and no reasoning items."""
+    payload = dict(body)
+    effort = knobs.get("reasoning_effort")
+    if effort:
+        payload["reasoning"] = {**(body.get("reasoning") or {}), "effort": effort}
+        return payload
+    payload.pop("reasoning", None)
+    if isinstance(payload.get("include"), list):
+        payload["include"] = [i for i in payload["include"] if not i.startswith("reasoning.")]
+    if isinstance(payload.get("input"), list):
+        payload["input"] = [i for i in payload["input"]
+                            if not (isinstance(i, dict) and i.get("type") == "reasoning")]
+    return payload
+
+
 class _SSEReader:
     """Splits streamed bytes into `data:` events; whole lines only, the rest waits."""
 
@@ -327,8 +392,7 @@ class _SSEReader:
         return batch
 
 
-async def _prepend(first: list[dict[str, Any]], rest: AsyncIterator[list[dict[str, Any]]]
-                   ) -> AsyncIterator[list[dict[str, Any]]]:
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
     yield first
     async for batch in rest:
         yield batch

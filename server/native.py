@@ -1,0 +1,139 @@
+"""A request passed through to a deployment's own API (Responses, for hosted tools).
+
+The pipeline still admits, compacts, recalls and routes it, and logs one row; only the call
+differs: the client's body goes to the deployment as it is (with the routed model and effort,
+and the compacted history when compaction changed it), and the answer's bytes come back
+untouched. `NativeStream` watches those bytes for the usage and the answer's text, to log
+them and to hand the verifiers the same `ChatResult` any other request gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from switchyard.retrieval.chat import Message
+from switchyard.server.chat import ChatResult, Prepared, Usage
+
+if TYPE_CHECKING:
+    from switchyard.router.traffic import TrafficRecord
+    from switchyard.server.pipeline import Pipeline
+    from switchyard.server.upstream import NativeHandle
+
+FINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+
+
+class NativeStream:
+    def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: NativeHandle,
+                 record: TrafficRecord, started: float) -> None:
+        self._pipeline = pipeline
+        self._prepared = prepared
+        self._handle = handle
+        self._record = record
+        self._started = started
+        self._watch = ResponseWatcher()
+        self._finished = False
+        self.request_id = prepared.request.request_id
+        self.decision = prepared.decision
+        self.tokens_before = prepared.tokens_before
+        self.tokens_after = prepared.tokens_after
+        self.attempts = handle.attempts
+        self.deployment = handle.deployment
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._handle.chunks:
+                self._watch.feed(chunk)
+                if chunk:
+                    yield chunk
+        except BaseException as exc:
+            await self._finish(exc)
+            raise
+        await self._finish(None)
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._handle.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await self._finish(asyncio.CancelledError())
+
+    async def _finish(self, exc: BaseException | None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        p, pipeline = self._prepared, self._pipeline
+        if exc is not None:
+            await pipeline._log_failure(self._record, exc, self._started, p)
+            return
+        response = self._watch.response()
+        usage = _usage(response.get("usage"))
+        result = ChatResult(
+            request_id=self.request_id, session_id=p.request.session_id,
+            model=str(response.get("model") or self.deployment.model),
+            message=Message("assistant", _output_text(response.get("output"))),
+            finish_reason="stop" if response.get("status") == "completed" else "length",
+            usage=usage, decision=self.decision, created=int(time.time()),
+            tokens_before=self.tokens_before, tokens_after=self.tokens_after,
+            attempts=tuple(self.attempts), cost_usd=pipeline._cost(self.deployment, usage))
+        await pipeline._log_success(self._record, p, result, self._started)
+        pipeline.outcomes.after_response(p.request, result, self._record)
+
+
+class ResponseWatcher:
+    """The final Responses object in a body that is either SSE events or one JSON object."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._final: dict[str, Any] | None = None
+        self._whole: list[bytes] = []
+        self._sse: bool | None = None
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._sse is None:
+            self._sse = not data.lstrip().startswith(b"{")
+        if not self._sse:
+            self._whole.append(data)
+            return
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:") and b'"type"' in line:
+                self._event(line[5:].strip())
+
+    def response(self) -> dict[str, Any]:
+        if self._sse is False:
+            try:
+                body = json.loads(b"".join(self._whole))
+            except ValueError:
+                return {}
+            return body if isinstance(body, dict) else {}
+        return self._final or {}
+
+    def _event(self, payload: bytes) -> None:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(event, dict) and event.get("type") in FINAL_EVENTS:
+            response = event.get("response")
+            self._final = response if isinstance(response, dict) else {}
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    out = raw.get("output_tokens_details") or {}
+    cached = raw.get("input_tokens_details") or {}
+    return Usage(int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0),
+                 int(out.get("reasoning_tokens") or 0), int(cached.get("cached_tokens") or 0))
+
+
+def _output_text(output: Any) -> str | None:
+    texts = [part.get("text", "") for item in output or () if isinstance(item, dict)
+             and item.get("type") == "message" for part in item.get("content") or ()
+             if isinstance(part, dict) and part.get("type") == "output_text"]
+    return "".join(texts) or None
