@@ -93,6 +93,20 @@ def _access_line(scope: Scope, status: int, elapsed: float) -> None:
                       extra={"fields": fields})
 
 
+def _grpc_access_line(method: str, context: Any, key_id: str | None, started: float) -> None:
+    """The gRPC door's access line: the RPC, its status code and, when it failed, why."""
+    code = context.code()  # None until a handler sets one: the RPC went through
+    status = "OK" if code is None else code.name
+    fields: dict[str, Any] = {"method": method, "grpc_status": status,
+                              "ms": round((time.monotonic() - started) * 1000, 2)}
+    if key_id:
+        fields["api_key_id"] = key_id
+    if status != "OK":
+        fields["error"] = context.details()
+    level = logging.INFO if status == "OK" else logging.WARNING
+    access_logger.log(level, "%s %s", method, status, extra={"fields": fields})
+
+
 def _ensure_request_id(scope: Scope) -> str:
     """The caller's x-request-id if it is sane, else a new one written into the headers."""
     given = _headers(scope, b"x-request-id")
@@ -141,7 +155,7 @@ def guard_interceptor(pipeline: Pipeline) -> grpc.aio.ServerInterceptor:
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "grpc")
                 return _refusing(handler, exc)
-            return _guarded(handler, pipeline, key_id)
+            return _guarded(handler, pipeline, key_id, details.method)
 
     return GuardInterceptor()
 
@@ -163,7 +177,7 @@ def _refusing(handler: Any, exc: SwitchyardError) -> Any:
     return grpc.unary_unary_rpc_method_handler(unary)
 
 
-def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
+def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None, method: str) -> Any:
     import grpc
 
     async def acquire(context: Any) -> Any:
@@ -177,6 +191,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
         inner_stream = handler.unary_stream
 
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            started = time.monotonic()
             slot = await acquire(context)
             CURRENT_KEY_ID.set(key_id)
             try:
@@ -184,16 +199,19 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
                     yield item
             finally:
                 slot.release()
+                _grpc_access_line(method, context, key_id, started)
 
         return handler._replace(unary_stream=stream)
     inner = handler.unary_unary
 
     async def unary(request: Any, context: Any) -> Any:
+        started = time.monotonic()
         slot = await acquire(context)
         CURRENT_KEY_ID.set(key_id)
         try:
             return await inner(request, context)
         finally:
             slot.release()
+            _grpc_access_line(method, context, key_id, started)
 
     return handler._replace(unary_unary=unary)

@@ -117,3 +117,19 @@ async def test_an_admitted_then_refused_request_keeps_only_64_kb(pipeline_factor
     (row,) = rows(pipeline.config.server.traffic_log_path)
     assert row["http_status"] == 413 and row["request_bytes"] == len(raw.encode())
     assert len(row["request_json"].encode()) == 64 * 1024
+
+
+async def test_grpc_calls_get_an_access_line(pipeline_factory: Any,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import grpc
+
+    with caplog.at_level(logging.INFO, logger="switchyard.access"):
+        async with serving(pipeline_factory()) as channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
+            await stub.Chat(pb.ChatRequest(model="switchyard/auto", messages=[user("hi")]))
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Chat(pb.ChatRequest(model="switchyard/auto"))
+    lines = [r.fields for r in caplog.records if r.name == "switchyard.access"]
+    assert [(f["method"], f["grpc_status"]) for f in lines] == [
+        ("/switchyard.v1.Gateway/Chat", "OK"), ("/switchyard.v1.Gateway/Chat", "INVALID_ARGUMENT")]
+    assert "messages must be a non-empty list" in lines[1]["error"]
