@@ -9,14 +9,13 @@ them and to hand the verifiers the same `ChatResult` any other request gives the
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from switchyard.retrieval.chat import Message
 from switchyard.server.chat import ChatResult, Prepared, Usage
+from switchyard.server.logged_stream import LoggedStream
 
 if TYPE_CHECKING:
     from switchyard.router.traffic import TrafficRecord
@@ -26,26 +25,16 @@ if TYPE_CHECKING:
 FINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
 
-class NativeStream:
+class NativeStream(LoggedStream):
     def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: NativeHandle,
                  record: TrafficRecord, started: float) -> None:
-        self._pipeline = pipeline
-        self._prepared = prepared
-        self._handle = handle
-        self._record = record
-        self._started = started
+        super().__init__(pipeline, prepared, handle.chunks, handle.deployment, handle.attempts,
+                         record, started)
         self._watch = ResponseWatcher()
-        self._finished = False
-        self.request_id = prepared.request.request_id
-        self.decision = prepared.decision
-        self.tokens_before = prepared.tokens_before
-        self.tokens_after = prepared.tokens_after
-        self.attempts = handle.attempts
-        self.deployment = handle.deployment
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._handle.chunks:
+            async for chunk in self._source:
                 self._watch.feed(chunk)
                 if chunk:
                     yield chunk
@@ -54,32 +43,12 @@ class NativeStream:
             raise
         await self._finish(None)
 
-    async def aclose(self) -> None:
-        aclose = getattr(self._handle.chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        await self._finish(asyncio.CancelledError())
-
-    async def _finish(self, exc: BaseException | None) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        p, pipeline = self._prepared, self._pipeline
-        if exc is not None:
-            await pipeline._log_failure(self._record, exc, self._started, p)
-            return
+    def _result(self) -> ChatResult:
         response = self._watch.response()
-        usage = _usage(response.get("usage"))
-        result = ChatResult(
-            request_id=self.request_id, session_id=p.request.session_id,
-            model=str(response.get("model") or self.deployment.model),
-            message=Message("assistant", _output_text(response.get("output"))),
-            finish_reason="stop" if response.get("status") == "completed" else "length",
-            usage=usage, decision=self.decision, created=int(time.time()),
-            tokens_before=self.tokens_before, tokens_after=self.tokens_after,
-            attempts=tuple(self.attempts), cost_usd=pipeline._cost(self.deployment, usage))
-        await pipeline._log_success(self._record, p, result, self._started)
-        pipeline.outcomes.after_response(p.request, result, self._record)
+        finish = "stop" if response.get("status") == "completed" else "length"
+        return self._chat_result(str(response.get("model") or self.deployment.model),
+                                 Message("assistant", _output_text(response.get("output"))),
+                                 finish, _usage(response.get("usage")))
 
 
 class ResponseWatcher:

@@ -44,6 +44,7 @@ from switchyard.server.errors import (
 )
 from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.log_setup import REQUEST_ID
+from switchyard.server.logged_stream import LoggedStream
 from switchyard.server.metrics import Metrics
 from switchyard.server.native import NativeStream
 from switchyard.server.outcomes import OutcomeService
@@ -463,25 +464,15 @@ class Pipeline:
         self.metrics.observe_record(record)
 
 
-class ChatStream:
+class ChatStream(LoggedStream):
     """A streaming response: metadata up front, deltas as they arrive, one log row at the end."""
 
     def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: StreamHandle,
                  record: TrafficRecord, started: float) -> None:
-        self._pipeline = pipeline
-        self._prepared = prepared
+        super().__init__(pipeline, prepared, handle.batches, handle.deployment,
+                         handle.attempts, record, started)
         self._handle = handle
-        self._record = record
-        self._started = started
         self._assembler = Assembler()
-        self._finished = False
-        self.request_id = prepared.request.request_id
-        self.session_id = prepared.request.session_id
-        self.decision = prepared.decision
-        self.tokens_before = prepared.tokens_before
-        self.tokens_after = prepared.tokens_after
-        self.attempts = handle.attempts
-        self.deployment = handle.deployment
 
     def __aiter__(self) -> AsyncIterator[StreamDelta]:
         return self._deltas()
@@ -504,32 +495,10 @@ class ChatStream:
             raise
         await self._finish(None)
 
-    async def aclose(self) -> None:
-        """Stop early (client went away): closes the upstream stream and logs the request."""
-        aclose = getattr(self._handle.batches, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        await self._finish(asyncio.CancelledError())
-
-    async def _finish(self, exc: BaseException | None) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        p, pipeline = self._prepared, self._pipeline
-        if exc is not None:
-            await pipeline._log_failure(self._record, exc, self._started, p)
-            return
-        usage = self._assembler.usage or Usage()
-        result = ChatResult(
-            request_id=self.request_id, session_id=self.session_id,
-            model=self._assembler.model or self.deployment.model,
-            message=self._assembler.message(),
-            finish_reason=self._assembler.finish_reason or "stop", usage=usage,
-            decision=self.decision, created=int(time.time()), tokens_before=self.tokens_before,
-            tokens_after=self.tokens_after, attempts=tuple(self.attempts),
-            cost_usd=pipeline._cost(self.deployment, usage))
-        await pipeline._log_success(self._record, p, result, self._started)
-        pipeline.outcomes.after_response(p.request, result, self._record)
+    def _result(self) -> ChatResult:
+        a = self._assembler
+        return self._chat_result(a.model or self.deployment.model, a.message(),
+                                 a.finish_reason or "stop", a.usage or Usage())
 
 
 def _open_stores(config: Config) -> TrafficLog | None:

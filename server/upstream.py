@@ -16,6 +16,7 @@ Every attempt has a timeout, never longer than what is left of the caller's dead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -307,9 +308,12 @@ class Upstream:
                                 upstream_status=response.status)
         return data
 
-    async def _openai_stream(self, d: Deployment, payload: dict[str, Any],
-                             timeout: float) -> AsyncIterator[list[dict[str, Any]]]:
-        url, headers = self._openai_target(d, payload)
+    @contextlib.asynccontextmanager
+    async def _streaming_post(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                              path: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An open 200 response to read from; other statuses and transport errors raise
+        UpstreamError (also those that happen while the caller reads)."""
+        url, headers = self._openai_target(d, payload, path)
         with _map_transport_errors(d):
             async with self._session().post(
                     url, json=payload, headers=headers,
@@ -317,35 +321,33 @@ class Upstream:
                 if response.status != 200:
                     _raise_for_status(d, response.status, response.headers,
                                       await response.read())
-                events = _SSEReader(d)
-                async for data in response.content.iter_any():
-                    batch = events.feed(data)
-                    if batch:
-                        yield batch
-                    if events.done:
-                        return
-                batch = events.feed(b"\n")  # a last line without its newline
+                yield response
+
+    async def _openai_stream(self, d: Deployment, payload: dict[str, Any],
+                             timeout: float) -> AsyncIterator[list[dict[str, Any]]]:
+        async with self._streaming_post(d, payload, timeout, "/chat/completions") as response:
+            events = _SSEReader(d)
+            async for data in response.content.iter_any():
+                batch = events.feed(data)
                 if batch:
                     yield batch
-                if not events.done:
-                    raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
-                                        code="stream_error")
+                if events.done:
+                    return
+            batch = events.feed(b"\n")  # a last line without its newline
+            if batch:
+                yield batch
+            if not events.done:
+                raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
+                                    code="stream_error")
 
 
     async def _native_stream(self, d: Deployment, payload: dict[str, Any],
                              timeout: float) -> AsyncIterator[bytes]:
         """The deployment's /responses answer, bytes as they arrive (SSE or one JSON body)."""
-        url, headers = self._openai_target(d, payload, "/responses")
-        with _map_transport_errors(d):
-            async with self._session().post(
-                    url, json=payload, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                if response.status != 200:
-                    _raise_for_status(d, response.status, response.headers,
-                                      await response.read())
-                yield b""  # the status is good: the caller's first chunk
-                async for data in response.content.iter_any():
-                    yield data
+        async with self._streaming_post(d, payload, timeout, "/responses") as response:
+            yield b""  # the status is good: the caller's first chunk
+            async for data in response.content.iter_any():
+                yield data
 
 
 def _native_payload(body: dict[str, Any], knobs: dict[str, Any]) -> dict[str, Any]:
