@@ -103,7 +103,7 @@ def _row_count(log: Path) -> int:
 
 
 def _replayable(row: dict) -> bool:
-    from switchyard.server.replay_requests import replay_body
+    from switchyard.server.traffic.replay_requests import replay_body
 
     try:
         replay_body(row["endpoint"], row["request_json"] or "")

@@ -22,8 +22,8 @@ from switchyard.compaction import CompactionOptions, Compactor
 from switchyard.compaction.evidence import compactable_budget, evaluate, whole_budget
 from switchyard.compaction.terms import terms_of
 from switchyard.compaction.trajectories import is_held_out, load_all
-from switchyard.retrieval.chat import Message, ToolCall
-from switchyard.retrieval.tokens import counter_for
+from switchyard.core.messages import Message, ToolCall
+from switchyard.core.tokens import counter_for
 
 RATIOS = (2.0, 4.0, 8.0)
 

@@ -114,8 +114,8 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path) -> Iterator[i
     path = data_dir / f"config-{router}.yaml"
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([sys.executable, "-m", "switchyard.server.cli", "serve", "--config", str(path)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "switchyard.server.cli.main", "serve", "--config", str(path)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         yield port

@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from switchyard.router.outcomes import Outcome
+from switchyard.core.trafficlog.outcomes import Outcome
+from switchyard.core.trafficlog.schema import TrafficRecord, connect
 from switchyard.router.replay import parse_policy, replay
 from switchyard.router.replay_data import load_log
-from switchyard.router.traffic import TrafficRecord, connect
-from switchyard.server.traffic_log import _INSERT
+from switchyard.server.traffic.writer import _INSERT
 
 TOPICS = ["prove that the sum of two even numbers is even", "write a haiku about rain",
           "fix this python traceback: KeyError 'id'", "what is the capital of Peru",

@@ -75,8 +75,8 @@ def measure_pair(a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]],
 
 def translation_us(turns: int, reps: int = 200) -> tuple[float, float]:
     """In-process: Responses items -> messages vs parsing the same chat messages (µs)."""
-    from switchyard.retrieval.chat import parse_messages
-    from switchyard.server.responses_api import items_to_messages
+    from switchyard.core.messages import parse_messages
+    from switchyard.server.http.responses.translate import items_to_messages
 
     chat, items = history(turns)
     t0 = time.perf_counter()

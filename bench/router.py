@@ -23,7 +23,7 @@ import numpy as np
 
 
 def _requests(texts):
-    from switchyard.retrieval.chat import Message
+    from switchyard.core.messages import Message
     from switchyard.router.decision import RouteRequest
 
     return [RouteRequest(messages=(Message(role="user", content=t),)) for t in texts]
@@ -45,7 +45,7 @@ def bench_speed(router, texts: list[str], seed: int) -> dict[str, float]:
         t = time.monotonic()
         router.decide(req[0])
         lat.append((time.monotonic() - t) * 1e3)
-    from switchyard.retrieval.tokens import count_tokens
+    from switchyard.core.tokens import count_tokens
 
     return {"decisions_per_s": per_s, "p50_ms": float(np.percentile(lat, 50)),
             "p99_ms": float(np.percentile(lat, 99)),

@@ -20,8 +20,8 @@ from switchyard.compaction.summary import (
     render_mentions,
 )
 from switchyard.compaction.terms import terms_of
-from switchyard.retrieval.chat import Message
-from switchyard.retrieval.tokens import TokenCounter
+from switchyard.core.messages import Message
+from switchyard.core.tokens import TokenCounter
 
 Summarize = Callable[[str], Awaitable[str]]
 

@@ -14,9 +14,9 @@ from switchyard.compaction.options import CompactionOptions
 from switchyard.compaction.result import Compaction
 from switchyard.compaction.strategies import get_strategy
 from switchyard.compaction.summary import fit_placeholder
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
+from switchyard.core.tokens import counter_for
 from switchyard.retrieval.chunk import ChunkSink
-from switchyard.retrieval.tokens import counter_for
 
 
 @contextmanager

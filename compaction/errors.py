@@ -1,6 +1,6 @@
 """Errors raised by compaction/.
 
-    ParamError (retrieval/errors.py: message + param)
+    ParamError (core/errors.py: message + param)
     └── CompactionError          base for everything the compactor rejects
         ├── InvalidHistory       input that is not a sequence of `Message` values
         ├── BudgetTooSmall       a budget below what the invariants need (states the minimum)
@@ -9,12 +9,12 @@
         └── TrajectoryFormatError a trajectory file that cannot be read as a chat history
 
 Chat-format problems (tool results without calls, unknown roles in raw JSON) are
-`retrieval.errors.ChatFormatError`, raised by the shared chat helpers.
+`core.errors.ChatFormatError`, raised by the shared chat helpers.
 """
 
 from __future__ import annotations
 
-from switchyard.retrieval.errors import ParamError
+from switchyard.core.errors import ParamError
 
 
 class CompactionError(ParamError):

@@ -18,7 +18,7 @@ from switchyard.compaction.labels import system_terms
 from switchyard.compaction.segment import group_messages, mandatory_groups
 from switchyard.compaction.summary import strip_marked
 from switchyard.compaction.terms import terms_of
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 
 if TYPE_CHECKING:
     from switchyard.compaction.result import Compaction
@@ -139,7 +139,7 @@ def minimum_tokens(history: Sequence[Message], keep_last_groups: int = 2) -> tup
     from switchyard.compaction.options import CompactionOptions
     from switchyard.compaction.segment import segment
     from switchyard.compaction.select import Selector
-    from switchyard.retrieval.tokens import counter_for
+    from switchyard.core.tokens import counter_for
 
     opts = CompactionOptions(keep_last_groups=keep_last_groups)
     counter = counter_for(None)

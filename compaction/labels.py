@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from switchyard.compaction.features import TermTable
 from switchyard.compaction.terms import terms_of
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 
 
 def system_terms(messages: Sequence[Message]) -> set[str]:

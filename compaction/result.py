@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchyard.retrieval.chat import Message, to_openai_messages
+from switchyard.core.messages import Message, to_openai_messages
 from switchyard.retrieval.chunk import Chunk
 
 

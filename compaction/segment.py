@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
+from switchyard.core.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 from switchyard.retrieval.chunk import chunk_id
-from switchyard.retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 _CHARS_PER_TOKEN = 4  # only to choose split points; every span is then counted
 

@@ -20,7 +20,7 @@ from switchyard.compaction.errors import BudgetTooSmall
 from switchyard.compaction.options import CompactionOptions
 from switchyard.compaction.segment import Segmentation
 from switchyard.compaction.summary import term_cost, worst_marker_tokens
-from switchyard.retrieval.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
+from switchyard.core.tokens import MESSAGE_OVERHEAD_TOKENS, TokenCounter
 
 _JOIN_SLACK = 1  # a join of two texts can tokenise one token longer than its parts
 Unit: TypeAlias = "list[int] | str"  # spans, or one ledger term

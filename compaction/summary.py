@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from switchyard.compaction.segment import Segmentation, Span
 from switchyard.compaction.terms import reads_as_itself, terms_of
-from switchyard.retrieval.tokens import TokenCounter
+from switchyard.core.tokens import TokenCounter
 
 MARK = "[switchyard:"
 _PIECE = re.compile(r"[A-Z]?[a-z]{1,7}|[A-Z]{1,4}|\d{1,3}|[^A-Za-z\d\s]")

@@ -20,7 +20,7 @@ from switchyard.compaction.options import CompactionOptions
 from switchyard.compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer, build_model
 from switchyard.compaction.segment import segment
 from switchyard.compaction.trajectories import Trajectory, cut_points, is_held_out, load_all
-from switchyard.retrieval.tokens import counter_for
+from switchyard.core.tokens import counter_for
 
 
 @dataclass

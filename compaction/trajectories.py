@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from switchyard.compaction.errors import TrajectoryFormatError
-from switchyard.retrieval.chat import Message, parse_messages
-from switchyard.retrieval.errors import ChatFormatError
+from switchyard.core.errors import ChatFormatError
+from switchyard.core.messages import Message, parse_messages
 
 ENV_VAR = "SWITCHYARD_TRAJECTORIES"
 

@@ -1,33 +1,15 @@
-"""Errors raised by retrieval/ and by the shared chat and token helpers.
+"""Errors raised by retrieval/.
 
-    ValueError
-    └── ParamError               base of every component's errors: a message and the bad param
-        ├── ChatFormatError      a message list that is not a valid OpenAI chat request
-        ├── RetrievalError       base for the chunk store and the retrievers
-        │   ├── UnknownNamespace a namespace that holds no chunks
-        │   ├── InvalidQuery     empty query, bad regex, bad mode, bad k
-        │   └── ChunkTooLarge    a chunk over the store's size limit
-        ├── RoutingError         (router/errors.py)
-        └── CompactionError      (compaction/errors.py)
+    ParamError (core/errors.py: message + param)
+    └── RetrievalError           base for the chunk store and the retrievers
+        ├── UnknownNamespace     a namespace that holds no chunks
+        ├── InvalidQuery         empty query, bad regex, bad mode, bad k
+        └── ChunkTooLarge        a chunk over the store's size limit
 """
 
 from __future__ import annotations
 
-
-class ParamError(ValueError):
-    """A rejected input: `message` says how to fix it, `param` names the argument if known."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(message={self.message!r}, param={self.param!r})"
-
-
-class ChatFormatError(ParamError):
-    """A message list that the OpenAI API would reject. `param` points at the bad field."""
+from switchyard.core.errors import ParamError
 
 
 class RetrievalError(ParamError):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from switchyard.retrieval.chat import Message, ToolDefinition
+from switchyard.core.messages import Message, ToolDefinition
 
 Effort = Literal["minimal", "low", "medium", "high"]
 EFFORTS: tuple[Effort, ...] = ("minimal", "low", "medium", "high")

@@ -1,6 +1,6 @@
 """Errors raised by router/.
 
-    ParamError (retrieval/errors.py: message + param)
+    ParamError (core/errors.py: message + param)
     └── RoutingError             base: a bad router name, threshold, override or request
         ├── CheckpointError      a checkpoint that is missing, corrupt or of another version
         └── RouterDataError      a training data file that is missing or malformed
@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from switchyard.retrieval.errors import ParamError
+from switchyard.core.errors import ParamError
 
 
 class RoutingError(ParamError):

@@ -3,7 +3,7 @@
 Only requests whose two arms both have an outcome (the served answer plus its shadow) give
 an honest label, "the non-thinking answer fails where the thinking one succeeds", so only
 those become examples. Outcomes are combined per request with the source weights of
-router/outcomes.py (a verifier counts more than a user's thumbs-up). Sessions are the
+core/trafficlog/outcomes.py (a verifier counts more than a user's thumbs-up). Sessions are the
 families: whole sessions are held out, and the new model and the current checkpoint are
 scored on exactly the same held rows before anything is written.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from switchyard.retrieval.chat import latest_user_text
+from switchyard.core.messages import latest_user_text
+from switchyard.core.trafficlog.outcomes import SOURCE_WEIGHTS
 from switchyard.router.data import RouterExample, load_all, split_families
 from switchyard.router.errors import RouterDataError
-from switchyard.router.outcomes import SOURCE_WEIGHTS
 from switchyard.router.replay_data import Convert, Traffic, load_log
 from switchyard.router.train import (
     TrainConfig,

@@ -157,7 +157,7 @@ def estimate(traffic: Traffic, arm: np.ndarray, policy: str = "",
     if scores is not None and n_d >= MIN_PAIRS_FOR_METRICS:
         weak, strong = q[paired, 0], q[paired, 1]
         if abs(strong.mean() - weak.mean()) > 1e-9:
-            from switchyard.router.metrics import evaluate_scores
+            from switchyard.router.eval_metrics import evaluate_scores
 
             m = evaluate_scores(scores[paired], weak, strong)
             apgr, cpt50 = m.apgr, m.cpt50

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from switchyard.router.decision import RouteRequest
-from switchyard.router.errors import RouterDataError
-from switchyard.router.outcomes import (
+from switchyard.core.trafficlog.outcomes import (
     SOURCE_WEIGHTS,
     Outcome,
     Quality,
     iter_outcomes,
     quality_by_request,
 )
+from switchyard.router.decision import RouteRequest
+from switchyard.router.errors import RouterDataError
 
 REQUIRED = ("request_id", "session_id", "thinking", "overridden", "status", "prompt_tokens",
             "completion_tokens", "cost_usd", "request_json")
@@ -54,7 +54,7 @@ class Traffic:
         return len(self.request_ids)
 
     def requests(self, rows: Sequence[int] | None = None) -> list[RouteRequest]:
-        from switchyard.retrieval.chat import Message, parse_messages, parse_tools
+        from switchyard.core.messages import Message, parse_messages, parse_tools
 
         out = []
         for i in range(len(self)) if rows is None else rows:
@@ -125,7 +125,7 @@ def _fill_arm(i: int, arm: int, row: Mapping[str, Any], qualities: Mapping[str, 
 def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
              convert: Convert | None = None) -> Traffic:
     """The traffic log; a log from a newer Switchyard raises NewerSchemaError."""
-    from switchyard.router.traffic import connect
+    from switchyard.core.trafficlog.schema import connect
 
     if not Path(path).is_file():
         raise RouterDataError(f"no traffic log at {path}; pass --log PATH or check "
@@ -195,7 +195,7 @@ class AssumedCosts:
 def load_dataset(name: str, directory: Path | None = None,
                  costs: AssumedCosts = AssumedCosts(), limit: int = 0) -> Traffic:
     """A router data set as offline traffic: both arms' quality known (direct estimates)."""
-    from switchyard.retrieval.tokens import count_tokens_batch
+    from switchyard.core.tokens import count_tokens_batch
     from switchyard.router.data import DCROUTER_FILE, MMLU_FILE, data_dir, load_dcrouter, load_mmlu
 
     loaders = {"mmlu": (load_mmlu, MMLU_FILE), "dcrouter": (load_dcrouter, DCROUTER_FILE)}

@@ -19,9 +19,9 @@ from switchyard.router.calibrate import score_quantiles, threshold_for_share
 from switchyard.router.checkpoint import Calibration, CheckpointConfig
 from switchyard.router.data import RouterExample, split_families
 from switchyard.router.decision import RouteRequest
+from switchyard.router.eval_metrics import evaluate_scores, prompt_length_scores, random_scores
 from switchyard.router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, featurize
 from switchyard.router.knobs import DEFAULT_EFFORT_CUTS
-from switchyard.router.metrics import evaluate_scores, prompt_length_scores, random_scores
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class TrainResult:
 
 
 def requests_for(examples: Sequence[RouterExample]) -> list[RouteRequest]:
-    from switchyard.retrieval.chat import Message
+    from switchyard.core.messages import Message
 
     return [RouteRequest(messages=(Message(role="user", content=e.text),)) for e in examples]
 

@@ -75,6 +75,9 @@ class Price(_Strict):
     input: float = Field(ge=0, description="USD per million input tokens")
     output: float = Field(ge=0, description="USD per million output tokens (reasoning included)")
 
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
 
 class ModelsConfig(_Strict):
     thinking: list[Deployment] = Field(
@@ -173,7 +176,7 @@ class VerifierConfig(_Strict):
 
 
 class OutcomesConfig(_Strict):
-    """Outcomes from live traffic, all off the request path (server/outcomes.py)."""
+    """Outcomes from live traffic, all off the request path (server/traffic/outcome_service.py)."""
 
     verifiers: list[VerifierConfig] = Field(default_factory=list)
     shadow_share: float = Field(0.0, ge=0, le=1,

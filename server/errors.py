@@ -14,7 +14,7 @@
         ├── UpstreamRateLimited     429 rate_limit_error        RESOURCE_EXHAUSTED
         └── UpstreamTimeout         504 timeout                 DEADLINE_EXCEEDED
 
-Component errors (all `retrieval.errors.ParamError`: ChatFormatError, RetrievalError,
+Component errors (all `core.errors.ParamError`: ChatFormatError, RetrievalError,
 RoutingError, CompactionError) are translated once, in `as_switchyard_error`, so handlers
 only ever see this hierarchy.
 """
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.retrieval.errors import ParamError, UnknownNamespace
+from switchyard.core.errors import ParamError
+from switchyard.retrieval.errors import UnknownNamespace
 
 
 class SwitchyardError(Exception):

@@ -12,20 +12,23 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from switchyard.retrieval.chat import Message
-from switchyard.server.chat import Attempt, ChatResult, Prepared, Usage
+from switchyard.core.messages import Message
+from switchyard.server.pipeline_types import Attempt, ChatResult, Prepared, Usage
 
 if TYPE_CHECKING:
-    from switchyard.router.traffic import TrafficRecord
-    from switchyard.server.config import Deployment
-    from switchyard.server.pipeline import Pipeline
+    from switchyard.core.trafficlog.schema import TrafficRecord
+    from switchyard.server.config import Deployment, Price
+    from switchyard.server.traffic.outcome_service import AfterResponse
+    from switchyard.server.traffic.recorder import Recorder
 
 
 class LoggedStream:
-    def __init__(self, pipeline: Pipeline, prepared: Prepared, source: AsyncIterator[Any],
-                 deployment: Deployment, attempts: list[Attempt], record: TrafficRecord,
-                 started: float) -> None:
-        self._pipeline = pipeline
+    def __init__(self, prepared: Prepared, source: AsyncIterator[Any], deployment: Deployment,
+                 attempts: list[Attempt], record: TrafficRecord, started: float, *,
+                 recorder: Recorder, price: Price, after_response: AfterResponse) -> None:
+        self._recorder = recorder
+        self._price = price
+        self._after_response = after_response
         self._prepared = prepared
         self._source = source
         self._record = record
@@ -57,16 +60,16 @@ class LoggedStream:
             message=message, finish_reason=finish_reason, usage=usage,
             decision=self.decision, created=int(time.time()), tokens_before=self.tokens_before,
             tokens_after=self.tokens_after, attempts=tuple(self.attempts),
-            cost_usd=self._pipeline._cost(self.deployment, usage))
+            cost_usd=self._price.cost_usd(usage.prompt_tokens, usage.completion_tokens))
 
     async def _finish(self, exc: BaseException | None) -> None:
         if self._finished:
             return
         self._finished = True
-        p, pipeline = self._prepared, self._pipeline
+        p = self._prepared
         if exc is not None:
-            await pipeline._log_failure(self._record, exc, self._started, p)
+            await self._recorder.failure(self._record, exc, self._started, p)
             return
         result = self._result()
-        await pipeline._log_success(self._record, p, result, self._started)
-        pipeline.outcomes.after_response(p.request, result, self._record)
+        await self._recorder.success(self._record, p, result, self._started)
+        self._after_response(p.request, result, self._record)

@@ -13,23 +13,26 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from switchyard.retrieval.chat import Message
-from switchyard.server.chat import ChatResult, Prepared, Usage
+from switchyard.core.messages import Message
 from switchyard.server.logged_stream import LoggedStream
+from switchyard.server.pipeline_types import ChatResult, Prepared, Usage
 
 if TYPE_CHECKING:
-    from switchyard.router.traffic import TrafficRecord
-    from switchyard.server.pipeline import Pipeline
-    from switchyard.server.upstream import NativeHandle
+    from switchyard.core.trafficlog.schema import TrafficRecord
+    from switchyard.server.config import Price
+    from switchyard.server.traffic.outcome_service import AfterResponse
+    from switchyard.server.traffic.recorder import Recorder
+    from switchyard.server.upstream.retry import NativeHandle
 
 FINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
 
 class NativeStream(LoggedStream):
-    def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: NativeHandle,
-                 record: TrafficRecord, started: float) -> None:
-        super().__init__(pipeline, prepared, handle.chunks, handle.deployment, handle.attempts,
-                         record, started)
+    def __init__(self, prepared: Prepared, handle: NativeHandle, record: TrafficRecord,
+                 started: float, *, recorder: Recorder, price: Price,
+                 after_response: AfterResponse) -> None:
+        super().__init__(prepared, handle.chunks, handle.deployment, handle.attempts, record,
+                         started, recorder=recorder, price=price, after_response=after_response)
         self._watch = ResponseWatcher()
 
     async def chunks(self) -> AsyncIterator[bytes]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 import time
@@ -18,12 +17,25 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from switchyard.retrieval.chat import Message, latest_user_text, to_openai_messages
-from switchyard.retrieval.tokens import count_message_tokens
+from switchyard.core.messages import Message, latest_user_text, to_openai_messages
+from switchyard.core.tokens import count_message_tokens
+from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
-from switchyard.router.traffic import TrafficRecord
 from switchyard.server.auth import Authenticator
-from switchyard.server.chat import (
+from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
+from switchyard.server.errors import (
+    ConfigError,
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    PayloadTooLarge,
+    UpstreamError,
+)
+from switchyard.server.limits import ConcurrencyLimiter
+from switchyard.server.log_setup import REQUEST_ID
+from switchyard.server.logged_stream import LoggedStream
+from switchyard.server.native import NativeStream
+from switchyard.server.pipeline_types import (
     Attempt,
     ChatRequest,
     ChatResult,
@@ -31,26 +43,12 @@ from switchyard.server.chat import (
     StreamDelta,
     Usage,
 )
-from switchyard.server.config import AUTO_MODEL, Config, Deployment
-from switchyard.server.errors import (
-    ConfigError,
-    InvalidRequest,
-    NotFound,
-    NotImplementedYet,
-    PayloadTooLarge,
-    SwitchyardError,
-    UpstreamError,
-    as_switchyard_error,
-)
-from switchyard.server.limits import ConcurrencyLimiter
-from switchyard.server.log_setup import REQUEST_ID
-from switchyard.server.logged_stream import LoggedStream
-from switchyard.server.metrics import Metrics
-from switchyard.server.native import NativeStream
-from switchyard.server.outcomes import OutcomeService
+from switchyard.server.prometheus import Metrics
 from switchyard.server.streaming import Assembler, parse_chunk
-from switchyard.server.traffic_log import TrafficLog
-from switchyard.server.upstream import StreamHandle, Upstream
+from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
+from switchyard.server.traffic.recorder import Recorder
+from switchyard.server.traffic.writer import TrafficLog
+from switchyard.server.upstream.retry import StreamHandle, Upstream
 
 if TYPE_CHECKING:
     from switchyard.compaction import Compaction, Compactor
@@ -59,7 +57,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 RECALL_HEADER = "[switchyard recall] Stored context that may be relevant to the latest turn:"
-REJECTED_BODY_BYTES = 64 * 1024  # what a rejected request keeps of its body in the log
 
 
 class Pipeline:
@@ -79,11 +76,13 @@ class Pipeline:
         self.log = log
         self.compactor = compactor
         self.retrieval = retrieval
-        self.outcomes = OutcomeService(self, config.outcomes)  # verifiers, shadow, exploration
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
+        self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
+        self.outcomes = OutcomeService(  # verifiers, shadow, exploration
+            config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
         self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
         self.auth = Authenticator.from_config(config)
 
@@ -120,11 +119,10 @@ class Pipeline:
             self.retrieval.close()
 
     # -- chat --------------------------------------------------------------------------
-    async def chat(self, request: ChatRequest, *, shadow_of: str | None = None) -> ChatResult:
+    async def chat(self, request: ChatRequest) -> ChatResult:
         started = time.monotonic()
         request = self._identify(request)
-        record = self._record(request)
-        record.shadow_of = shadow_of
+        record = self.recorder.open(request)
         try:
             prepared = await self.prepare(request, started)
             body = self._upstream_body(prepared)
@@ -133,16 +131,16 @@ class Pipeline:
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
-            await self._log_failure(record, exc, started)
+            await self.recorder.failure(record, exc, started)
             raise
-        await self._log_success(record, prepared, result, started)
+        await self.recorder.success(record, prepared, result, started)
         self.outcomes.after_response(request, result, record)  # background, never awaited
         return result
 
     async def open_stream(self, request: ChatRequest) -> ChatStream:
         started = time.monotonic()
         request = self._identify(request)
-        record = self._record(request)
+        record = self.recorder.open(request)
         try:
             prepared = await self.prepare(request, started)
             body = self._upstream_body(prepared)
@@ -151,9 +149,11 @@ class Pipeline:
             handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
-            await self._log_failure(record, exc, started)
+            await self.recorder.failure(record, exc, started)
             raise
-        return ChatStream(self, prepared, handle, record, started)
+        return ChatStream(prepared, handle, record, started, recorder=self.recorder,
+                          price=self.config.price_of(handle.deployment),
+                          after_response=self.outcomes.after_response)
 
     async def open_native(self, request: ChatRequest,
                           body: Callable[[list[Message] | None], dict[str, Any]]
@@ -163,7 +163,7 @@ class Pipeline:
         `responses_api: true`. `messages` is None when the history came through unchanged."""
         started = time.monotonic()
         request = self._identify(request)
-        record = self._record(request)
+        record = self.recorder.open(request)
         try:
             prepared = await self.prepare(request, started)
             changed = prepared.messages != request.messages
@@ -173,9 +173,11 @@ class Pipeline:
                 request.deadline)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
-            await self._log_failure(record, exc, started)
+            await self.recorder.failure(record, exc, started)
             raise
-        return NativeStream(self, prepared, handle, record, started)
+        return NativeStream(prepared, handle, record, started, recorder=self.recorder,
+                            price=self.config.price_of(handle.deployment),
+                            after_response=self.outcomes.after_response)
 
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
@@ -289,8 +291,8 @@ class Pipeline:
 
     async def index(self, namespace: str,
                               documents: Sequence[tuple[str, str]]) -> list[str]:
+        from switchyard.core.tokens import count_tokens
         from switchyard.retrieval.chunk import Chunk, chunk_id
-        from switchyard.retrieval.tokens import count_tokens
 
         if not namespace:
             raise InvalidRequest("namespace must not be empty", param="namespace")
@@ -304,8 +306,8 @@ class Pipeline:
                        source: str, weight: float) -> bool:
         """Attach an outcome to a logged request; True when new, False when it replaced one
         from the same source (idempotent by request id + source)."""
-        from switchyard.router.errors import RoutingError
-        from switchyard.router.outcomes import Outcome, UnknownRequest
+        from switchyard.core.errors import OutcomeError
+        from switchyard.core.trafficlog.outcomes import Outcome, UnknownRequest
 
         if self.log is None:
             raise NotImplementedYet("Feedback needs the traffic log; set "
@@ -315,7 +317,7 @@ class Pipeline:
             return await self.outcomes.record(outcome)
         except UnknownRequest as exc:
             raise NotFound(exc.message, param="request_id", code="request_not_found") from None
-        except RoutingError as exc:
+        except OutcomeError as exc:
             raise InvalidRequest(exc.message, param=exc.param) from None
 
     # -- helpers -----------------------------------------------------------------------
@@ -392,85 +394,18 @@ class Pipeline:
             finish_reason=str(choice.get("finish_reason") or "stop"), usage=usage,
             decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
             tokens_after=p.tokens_after, attempts=tuple(attempts),
-            cost_usd=self._cost(deployment, usage))
-
-    def _cost(self, deployment: Deployment, usage: Usage) -> float:
-        price = self.config.price_of(deployment)
-        return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
-
-    # -- the log -----------------------------------------------------------------------
-    def _record(self, request: ChatRequest) -> TrafficRecord:
-        return TrafficRecord(
-            request_id=request.request_id, session_id=request.session_id,
-            endpoint=request.endpoint, api_key_id=request.api_key_id,
-            requested_model=request.model, stream=request.stream,
-            request_json=request.raw_json if self.config.server.log_bodies else None)
-
-    def _fill(self, record: TrafficRecord, p: Prepared) -> None:
-        d = p.decision
-        record.model, record.thinking = d.model, d.thinking
-        record.reasoning_effort, record.budget_tokens = d.reasoning_effort, d.budget_tokens
-        record.p_hard, record.policy_version = d.p_hard, d.policy_version
-        record.route_reason, record.overridden = d.reason, d.overridden
-        record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
-        record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
-        record.propensity, record.explored = p.propensity, p.explored
-        record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
-
-    async def _log_success(self, record: TrafficRecord, p: Prepared, result: ChatResult,
-                           started: float) -> None:
-        self._fill(record, p)
-        u = result.usage
-        record.upstream_model = result.model
-        record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
-        record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
-        record.cost_usd = result.cost_usd
-        _attempts(record, result.attempts)
-        await self._write(record, started)
-
-    async def log_rejected(self, request_id: str, endpoint: str, head: bytes, size: int,
-                           exc: BaseException, api_key_id: str | None = None) -> None:
-        """One row for a request a door refused before the pipeline ran (parse errors,
-        oversized bodies, unknown previous_response_id): the first 64 KB of its body."""
-        record = TrafficRecord(request_id=request_id, session_id="", endpoint=endpoint,
-                               api_key_id=api_key_id)
-        if self.config.server.log_bodies:
-            record.request_json = head[:REJECTED_BODY_BYTES].decode("utf-8", errors="replace")
-            record.request_bytes = size
-        await self._log_failure(record, exc, time.monotonic())
-
-    async def _log_failure(self, record: TrafficRecord, exc: BaseException,
-                           started: float, p: Prepared | None = None) -> None:
-        if p is not None:
-            self._fill(record, p)
-        if isinstance(exc, asyncio.CancelledError):
-            record.status, record.http_status, record.error_type = "cancelled", 499, "cancelled"
-        else:
-            err = as_switchyard_error(exc) if isinstance(exc, Exception) else SwitchyardError("")
-            record.status, record.http_status = "error", err.status
-            record.error_type = type(err).__name__
-            if err.status < 500:
-                _cap_body(record)
-            if not isinstance(exc, SwitchyardError) and err.status >= 500:
-                logger.exception("request %s failed", record.request_id, exc_info=exc)
-        _attempts(record, getattr(exc, "attempts", ()))
-        await self._write(record, started)
-
-    async def _write(self, record: TrafficRecord, started: float) -> None:
-        record.latency_ms = _ms(started)
-        record.finished_at = time.time()
-        if self.log is not None:
-            await self.log.write(record)
-        self.metrics.observe_record(record)
+            cost_usd=self.config.price_of(deployment).cost_usd(usage.prompt_tokens,
+                                                               usage.completion_tokens))
 
 
 class ChatStream(LoggedStream):
     """A streaming response: metadata up front, deltas as they arrive, one log row at the end."""
 
-    def __init__(self, pipeline: Pipeline, prepared: Prepared, handle: StreamHandle,
-                 record: TrafficRecord, started: float) -> None:
-        super().__init__(pipeline, prepared, handle.batches, handle.deployment,
-                         handle.attempts, record, started)
+    def __init__(self, prepared: Prepared, handle: StreamHandle, record: TrafficRecord,
+                 started: float, *, recorder: Recorder, price: Price,
+                 after_response: AfterResponse) -> None:
+        super().__init__(prepared, handle.batches, handle.deployment, handle.attempts, record,
+                         started, recorder=recorder, price=price, after_response=after_response)
         self._handle = handle
         self._assembler = Assembler()
 
@@ -532,27 +467,9 @@ def _load_compactor(config: Config) -> Compactor | None:
         return Compactor.load(options=CompactionOptions(strategy="observation_mask"))
 
 
-def _cap_body(record: TrafficRecord) -> None:
-    """A refused request keeps its first 64 KB and its size, not a 10 MB body."""
-    if record.request_json is None or record.request_bytes is not None:
-        return
-    data = record.request_json.encode()
-    record.request_bytes = len(data)
-    if len(data) > REJECTED_BODY_BYTES:
-        record.request_json = data[:REJECTED_BODY_BYTES].decode("utf-8", errors="ignore")
-
-
-def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
-    record.attempts = len(attempts)
-    record.fallback = len({a.deployment for a in attempts}) > 1
-    record.attempts_json = json.dumps([
-        {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
-         "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
-
-
 def _recall_block(hits: Sequence[Hit], budget: int, present: str,
                   model: str) -> tuple[str, list[str]]:
-    from switchyard.retrieval.tokens import count_tokens
+    from switchyard.core.tokens import count_tokens
 
     parts, used, spent = [RECALL_HEADER], [], count_tokens(RECALL_HEADER, model)
     for hit in hits:

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from switchyard.retrieval.chat import Message, ToolCall
-from switchyard.server.chat import StreamDelta, ToolCallDelta, Usage
+from switchyard.core.messages import Message, ToolCall
+from switchyard.server.pipeline_types import StreamDelta, ToolCallDelta, Usage
 
 
 def parse_chunk(chunk: dict[str, Any]) -> StreamDelta:

@@ -112,7 +112,7 @@ class ServerThread:
 
 @pytest.fixture
 def proxy_factory(config_factory: Callable[..., Config]) -> Iterator[Callable[..., ServerThread]]:
-    from switchyard.server.http_proxy import create_app
+    from switchyard.server.http.app import create_app
 
     running: list[ServerThread] = []
 

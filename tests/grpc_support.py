@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from switchyard.server.grpc_server import start_grpc_server
+from switchyard.server.grpc.server import start_grpc_server
 from switchyard.v1 import gateway_pb2 as pb
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from switchyard.router.traffic import TrafficRecord
-from switchyard.server.cli import app
-from switchyard.server.traffic_log import TrafficLog
+from switchyard.core.trafficlog.schema import TrafficRecord
+from switchyard.server.cli.main import app
+from switchyard.server.traffic.writer import TrafficLog
 from typer.testing import CliRunner
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
-from switchyard.server.cli_compaction import register
+from switchyard.server.cli.compaction import register
 from typer.testing import CliRunner
 
 
@@ -79,7 +79,7 @@ def test_a_budget_below_the_minimum_is_a_clean_error_for_a_real_user(tmp_path) -
 
     path = tmp_path / "h.json"
     path.write_text(json.dumps(big_history()))
-    code = "from switchyard.server.cli import main; main()"
+    code = "from switchyard.server.cli.main import main; main()"
     res = subprocess.run([sys.executable, "-c", code, "compact", "--input", str(path),
                           "--budget", "10"], check=False, capture_output=True, text=True,
                          timeout=120)

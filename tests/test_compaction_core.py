@@ -19,9 +19,9 @@ from switchyard.compaction import (
 from switchyard.compaction.segment import split_lines
 from switchyard.compaction.summary import MARK
 from switchyard.compaction.terms import extract_terms
-from switchyard.retrieval.chat import Message, ToolCall, validate_tool_pairing
+from switchyard.core.errors import ChatFormatError
+from switchyard.core.messages import Message, ToolCall, validate_tool_pairing
 from switchyard.retrieval.chunk import Chunk
-from switchyard.retrieval.errors import ChatFormatError
 
 
 class MemorySink:
@@ -165,7 +165,7 @@ def test_dropped_chunks_land_in_the_real_store(learned: Compactor, tmp_path) -> 
 @pytest.mark.parametrize("last", ["tool", "user"])
 def test_every_tool_call_is_a_calls_span_on_fresh_and_memoised_segmentation(last: str) -> None:
     from switchyard.compaction.segment import segment
-    from switchyard.retrieval.tokens import counter_for
+    from switchyard.core.tokens import counter_for
 
     msgs = history(6)
     if last == "user":

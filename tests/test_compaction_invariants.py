@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from switchyard.compaction import BudgetTooSmall, CompactionOptions, Compactor
 from switchyard.compaction.segment import group_messages
-from switchyard.retrieval.chat import Message, ToolCall, validate_tool_pairing
-from switchyard.retrieval.tokens import count_message_tokens
+from switchyard.core.messages import Message, ToolCall, validate_tool_pairing
+from switchyard.core.tokens import count_message_tokens
 
 WORDS = ["the", "file", "open", "error", "value", "check", "run", "test", "line", "fix"]
 IDENTS = ["foo_bar", "src/app/main.py", "TimeDelta", "NO6JO3", "user_42", "12345", "x.y.z"]

@@ -9,8 +9,8 @@ from switchyard.compaction.evidence import evaluate, visible_terms
 from switchyard.compaction.summary import MARK, listable, render_mentions, strip_marked
 from switchyard.compaction.terms import extract_terms, terms_of
 from switchyard.compaction.trajectories import is_held_out, load_all
-from switchyard.retrieval.chat import Message, ToolCall, validate_tool_pairing
-from switchyard.retrieval.tokens import count_message_tokens
+from switchyard.core.messages import Message, ToolCall, validate_tool_pairing
+from switchyard.core.tokens import count_message_tokens
 
 
 def test_mentions_read_back_as_the_same_terms() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from switchyard.compaction.segment import segment, split_lines
 from switchyard.compaction.terms import extract_terms
 from switchyard.compaction.trajectories import load_all
-from switchyard.retrieval.tokens import (
+from switchyard.core.tokens import (
     TokenCounter,
     count_tokens,
     encode_many_async,
@@ -181,7 +181,7 @@ def test_blocked_numpy_forward_matches_the_torch_model() -> None:
 
 
 def _count_in_child(texts: list[str]) -> int:
-    from switchyard.retrieval.tokens import count_tokens_batch
+    from switchyard.core.tokens import count_tokens_batch
 
     return sum(count_tokens_batch(texts))
 
@@ -232,7 +232,7 @@ def test_reads_as_itself_on_real_terms(real_texts: list[str]) -> None:
 
 
 def test_async_counts_equal_plain_counts(real_texts: list[str]) -> None:
-    from switchyard.retrieval.chat import Message
+    from switchyard.core.messages import Message
 
     counter = TokenCounter()
     texts = real_texts[:500] + ["", "x"]
@@ -247,7 +247,7 @@ def test_a_caller_encodes_the_batches_no_worker_started(
 ) -> None:
     import threading
 
-    from switchyard.retrieval import tokens as tokens_mod
+    from switchyard.core import tokens as tokens_mod
 
     monkeypatch.setattr(tokens_mod, "_BATCHES", 5)
     texts = real_texts[:600]
@@ -265,7 +265,7 @@ def test_a_caller_encodes_the_batches_no_worker_started(
 def test_segmenting_a_counted_history_encodes_nothing_again(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from switchyard.retrieval import tokens as tokens_mod
+    from switchyard.core import tokens as tokens_mod
 
     msgs = load_all()[5].messages
     plain = segment(msgs, TokenCounter(), chunk_max_tokens=48, keep_last_groups=2,

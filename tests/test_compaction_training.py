@@ -11,7 +11,7 @@ from switchyard.compaction.features import FEATURE_VERSION, N_FEATURES
 from switchyard.compaction.scorer import CHECKPOINT_VERSION, DEFAULT_CHECKPOINT, Scorer
 from switchyard.compaction.train import TrainConfig, auc, examples, fit
 from switchyard.compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
-from switchyard.retrieval.chat import validate_tool_pairing
+from switchyard.core.messages import validate_tool_pairing
 
 pytestmark = pytest.mark.skipif(not default_root().is_dir(), reason="trajectory data not present")
 

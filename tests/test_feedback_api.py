@@ -9,8 +9,8 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from switchyard.router.outcomes import outcomes_for
-from switchyard.server.grpc_server import start_grpc_server
+from switchyard.core.trafficlog.outcomes import outcomes_for
+from switchyard.server.grpc.server import start_grpc_server
 from switchyard.v1 import gateway_pb2 as pb
 from switchyard.v1 import gateway_pb2_grpc
 

@@ -22,20 +22,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from switchyard.compaction.result import Compaction
-from switchyard.retrieval.chat import Message, ToolCall
+from switchyard.core.errors import ChatFormatError
+from switchyard.core.messages import Message, ToolCall
 from switchyard.retrieval.chunk import Chunk
-from switchyard.retrieval.errors import ChatFormatError
 from switchyard.retrieval.index import Hit
 from switchyard.router.decision import RouteDecision
 from switchyard.server.auth import Authenticator
-from switchyard.server.chat import (
-    Attempt,
-    ChatRequest,
-    ChatResult,
-    StreamDelta,
-    ToolCallDelta,
-    Usage,
-)
 from switchyard.server.errors import (
     MissingCredentials,
     NotFound,
@@ -44,7 +36,15 @@ from switchyard.server.errors import (
     UpstreamTimeout,
 )
 from switchyard.server.limits import ConcurrencyLimiter
-from switchyard.server.metrics import Metrics
+from switchyard.server.pipeline_types import (
+    Attempt,
+    ChatRequest,
+    ChatResult,
+    StreamDelta,
+    ToolCallDelta,
+    Usage,
+)
+from switchyard.server.prometheus import Metrics
 from switchyard.v1 import gateway_pb2 as pb
 from switchyard.v1 import gateway_pb2_grpc
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from switchyard.server.cli_replay import register
-from switchyard.server.replay_requests import replay_body
+from switchyard.server.cli.replay import register
+from switchyard.server.traffic.replay_requests import replay_body
 from switchyard.v1 import gateway_pb2 as pb
 from switchyard.v1 import gateway_pb2_grpc
 from typer.testing import CliRunner
@@ -105,9 +105,9 @@ def test_a_refused_request_gets_one_capped_row_and_one_access_line(
 
 
 async def test_an_admitted_then_refused_request_keeps_only_64_kb(pipeline_factory: Any) -> None:
-    from switchyard.retrieval.chat import Message
-    from switchyard.server.chat import ChatRequest
+    from switchyard.core.messages import Message
     from switchyard.server.errors import PayloadTooLarge
+    from switchyard.server.pipeline_types import ChatRequest
 
     pipeline = pipeline_factory(**{"limits.max_total_tokens": 1000})
     raw = json.dumps({"messages": [{"role": "user", "content": "word " * 30_000}]})

@@ -14,17 +14,17 @@ import httpx
 import numpy as np
 import pytest
 import typer
+from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import RouteDecision
-from switchyard.router.traffic import TrafficRecord
-from switchyard.server.chat import StreamDelta, ToolCallDelta, Usage
-from switchyard.server.cli_log import register
+from switchyard.server.cli.log import register
 from switchyard.server.errors import ConfigError
-from switchyard.server.grpc_server import start_grpc_server
+from switchyard.server.grpc.server import start_grpc_server
 from switchyard.server.log_setup import setup_logging
 from switchyard.server.pipeline import Pipeline
+from switchyard.server.pipeline_types import StreamDelta, ToolCallDelta, Usage
 from switchyard.server.streaming import merge_final
-from switchyard.server.traffic_log import TrafficLog
-from switchyard.server.upstream import Upstream
+from switchyard.server.traffic.writer import TrafficLog
+from switchyard.server.upstream.retry import Upstream
 from typer.testing import CliRunner
 
 from tests.conftest import ServerThread
@@ -32,7 +32,7 @@ from tests.conftest import ServerThread
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real command line in a subprocess (under pytest, the CLI re-raises on purpose)."""
-    return subprocess.run([sys.executable, "-m", "switchyard.server.cli", *args],
+    return subprocess.run([sys.executable, "-m", "switchyard.server.cli.main", *args],
                           capture_output=True, text=True, timeout=120, env=env, check=False)
 
 

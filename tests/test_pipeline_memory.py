@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from switchyard.retrieval.chat import parse_messages
-from switchyard.server.chat import ChatRequest
+from switchyard.core.messages import parse_messages
 from switchyard.server.pipeline import RECALL_HEADER
+from switchyard.server.pipeline_types import ChatRequest
 
 FACT = "The deploy token for the staging cluster is ZEBRA-4471."
 

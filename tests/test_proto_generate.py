@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from switchyard.retrieval.chat import ROLES
+from switchyard.core.messages import ROLES
 from switchyard.router.decision import EFFORTS
 from switchyard.v1 import gateway_pb2 as pb
 

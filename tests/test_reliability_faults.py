@@ -93,7 +93,7 @@ def test_stream_cut_midway_ends_with_an_error_event_and_an_error_row(
 
 async def test_grpc_deadline_past_upstream_hang_is_deadline_exceeded(
         pipeline_factory: Any, fake_upstream: FakeUpstream) -> None:
-    from switchyard.server.grpc_server import start_grpc_server
+    from switchyard.server.grpc.server import start_grpc_server
 
     pipeline = pipeline_factory(**FAST)
     server, port = await start_grpc_server(pipeline, "127.0.0.1", 0)
@@ -146,7 +146,7 @@ def test_concurrency_per_key_gives_429_naming_the_limit(proxy_factory: Any,
 
 async def test_grpc_concurrency_limit_is_resource_exhausted(pipeline_factory: Any,
                                                             fake_upstream: FakeUpstream) -> None:
-    from switchyard.server.grpc_server import start_grpc_server
+    from switchyard.server.grpc.server import start_grpc_server
 
     pipeline = pipeline_factory(**FAST, **{"limits.max_concurrent_per_key": 1})
     server, port = await start_grpc_server(pipeline, "127.0.0.1", 0)

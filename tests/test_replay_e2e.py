@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
-from switchyard.server.cli_replay import register
+from switchyard.server.cli.replay import register
 from typer.testing import CliRunner
 
 SETTINGS = {

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
+from switchyard.core.trafficlog.schema import NewerSchemaError, TrafficRecord, connect
 from switchyard.router.errors import RouterDataError, RoutingError
-from switchyard.router.outcomes import Outcome, record_outcome
 from switchyard.router.replay import Policy, choose, estimate, parse_policy
 from switchyard.router.replay_data import Traffic, load_log, load_parquet, write_outcomes_parquet
-from switchyard.router.traffic import NewerSchemaError, TrafficRecord, connect
-from switchyard.server.log_export import export_parquet
-from switchyard.server.traffic_log import TrafficLog
+from switchyard.server.traffic.export import export_parquet
+from switchyard.server.traffic.writer import TrafficLog
 
 BODY = '{"messages": [{"role": "user", "content": "q"}]}'
 
@@ -150,7 +150,7 @@ def test_newer_schema_log_is_refused(tmp_path: Path) -> None:
 
 
 def test_migrating_an_m001_log_with_rows(tmp_path: Path) -> None:
-    from switchyard.router.traffic import MIGRATIONS
+    from switchyard.core.trafficlog.schema import MIGRATIONS
 
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)

@@ -14,14 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from switchyard.server.chat import StreamDelta, ToolCallDelta
-from switchyard.server.responses_api import (
-    ResponseEvents,
-    Turn,
-    input_items,
-    parse_responses_request,
-)
-from switchyard.server.responses_tools import flat_name, plan_tools
+from switchyard.server.http.responses.events import ResponseEvents
+from switchyard.server.http.responses.tools import flat_name, plan_tools
+from switchyard.server.http.responses.wire import Turn, input_items, parse_responses_request
+from switchyard.server.pipeline_types import StreamDelta, ToolCallDelta
 
 from tests.conftest import ServerThread
 from tests.fake_upstream import FakeUpstream

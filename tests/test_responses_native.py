@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from switchyard.retrieval.chat import Message, ToolCall
-from switchyard.server.responses_api import items_to_messages
-from switchyard.server.responses_native import messages_to_items
-from switchyard.server.responses_tools import plan_tools
+from switchyard.core.messages import Message, ToolCall
+from switchyard.server.http.responses.native import messages_to_items
+from switchyard.server.http.responses.tools import plan_tools
+from switchyard.server.http.responses.translate import items_to_messages
 
 from tests.fake_upstream import FakeUpstream, Fault
 

@@ -15,9 +15,9 @@ from typing import Any
 import openai
 import pytest
 from switchyard.compaction.trajectories import default_root, load_swe_agent
-from switchyard.retrieval.chat import Message, to_openai_messages
-from switchyard.server.responses_native import messages_to_items
-from switchyard.server.responses_tools import ToolPlan
+from switchyard.core.messages import Message, to_openai_messages
+from switchyard.server.http.responses.native import messages_to_items
+from switchyard.server.http.responses.tools import ToolPlan
 
 from tests.conftest import ServerThread
 from tests.fake_upstream import FakeUpstream

@@ -12,22 +12,24 @@ import pytest
 from openai.types.responses import Response as SDKResponse
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
-from switchyard.retrieval.chat import Message, ToolCall
-from switchyard.server.chat import StreamDelta, ToolCallDelta, Usage
+from switchyard.core.messages import Message, ToolCall
 from switchyard.server.errors import InvalidRequest, NotFound, UpstreamRateLimited
-from switchyard.server.responses_api import (
-    ResponseEvents,
-    ResponsesRequest,
-    Turn,
-    input_items,
+from switchyard.server.http.responses.events import ResponseEvents
+from switchyard.server.http.responses.store import ResponseStore, StoredResponse
+from switchyard.server.http.responses.tools import ToolPlan, plan_tools
+from switchyard.server.http.responses.translate import (
     items_to_messages,
     output_items,
-    parse_responses_request,
     response_body,
     to_chat_request,
 )
-from switchyard.server.responses_store import ResponseStore, StoredResponse
-from switchyard.server.responses_tools import ToolPlan, plan_tools
+from switchyard.server.http.responses.wire import (
+    ResponsesRequest,
+    Turn,
+    input_items,
+    parse_responses_request,
+)
+from switchyard.server.pipeline_types import StreamDelta, ToolCallDelta, Usage
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 

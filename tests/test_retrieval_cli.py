@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from switchyard.server.cli_retrieval import register
+from switchyard.server.cli.retrieval import register
 from typer.testing import CliRunner
 
 

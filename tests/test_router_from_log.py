@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
+from switchyard.core.trafficlog.schema import TrafficRecord, connect
 from switchyard.router.errors import RouterDataError
 from switchyard.router.log_training import examples_from_traffic, retrain_from_log
-from switchyard.router.outcomes import Outcome, record_outcome
 from switchyard.router.replay_data import load_log
-from switchyard.router.traffic import TrafficRecord, connect
 from switchyard.router.train import TrainConfig
-from switchyard.server.traffic_log import TrafficLog
+from switchyard.server.traffic.writer import TrafficLog
 
 EASY = ["What is the capital of {}?", "Translate 'hello' into {}.", "Say hi to {}."]
 HARD = ["Prove that there are infinitely many primes of the form 4k+3, case {}.",
@@ -72,7 +72,7 @@ def test_a_log_without_pairs_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 def test_cli_from_log_writes_only_when_asked(tmp_path: Path) -> None:
     import typer
-    from switchyard.server.cli_router import register
+    from switchyard.server.cli.router import register
     from typer.testing import CliRunner
 
     app = typer.Typer()

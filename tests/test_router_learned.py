@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 from switchyard.router import RouteRequest, load_router
 from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from switchyard.router.data import RouterExample, data_dir, load_dcrouter, load_mmlu, split_families
 from switchyard.router.features import FeatureSpec, featurize, structural_features
 from switchyard.router.mlp import MLPRouter
 from switchyard.router.train import TrainConfig, train
-from switchyard.server.cli_router import register
+from switchyard.server.cli.router import register
 from typer.testing import CliRunner
 
 DATA = data_dir()

@@ -7,8 +7,8 @@ import pytest
 import torch
 from switchyard.router.crossval import cross_validate
 from switchyard.router.data import RouterExample
+from switchyard.router.eval_metrics import evaluate_scores
 from switchyard.router.features import EMBED_DIM, STRUCTURAL, FeatureSpec, embed
-from switchyard.router.metrics import evaluate_scores
 from switchyard.router.model import NumpyModel
 from switchyard.router.train import TrainConfig, fit, train
 

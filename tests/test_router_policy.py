@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 from switchyard import router
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 from switchyard.router import (
     ROUTERS,
     CheckpointError,
@@ -30,8 +30,8 @@ from switchyard.router.calibrate import (
     threshold_from_quantiles,
 )
 from switchyard.router.checkpoint import load_checkpoint
+from switchyard.router.eval_metrics import evaluate_scores
 from switchyard.router.knobs import cap_effort, effort_for_grade
-from switchyard.router.metrics import evaluate_scores
 
 KNOWN = {"gpt-5": "thinking", "gpt-4.1-mini": "non_thinking"}
 REQ = RouteRequest(messages=(Message(role="user", content="What is 2 + 2?"),))

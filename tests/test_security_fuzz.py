@@ -88,7 +88,7 @@ def test_schemathesis_against_openapi(proxy_factory: Any) -> None:
 
 
 async def test_random_protobuf_bytes_get_clean_statuses(pipeline_factory: Any) -> None:
-    from switchyard.server.grpc_server import start_grpc_server
+    from switchyard.server.grpc.server import start_grpc_server
 
     server, port = await start_grpc_server(pipeline_factory(**FAST), "127.0.0.1", 0)
     valid = pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],

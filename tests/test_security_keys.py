@@ -99,7 +99,7 @@ def test_local_mode_binds_loopback_only() -> None:
 
 
 def test_serve_refuses_a_public_host_in_local_mode(config_factory: Any) -> None:
-    from switchyard.server.app import serve
+    from switchyard.server.serve import serve
 
     with pytest.raises(ConfigError, match="auth.mode"):
         asyncio.run(serve(config_factory(**{"server.host": "0.0.0.0"})))
@@ -119,7 +119,7 @@ def test_redactor_removes_keys_bearer_values_and_configured_secrets() -> None:
 
 # -- the CLI --------------------------------------------------------------------------------
 def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
-    from switchyard.server.cli_keys import register
+    from switchyard.server.cli.keys import register
 
     app = typer.Typer()
     register(app)
@@ -185,7 +185,7 @@ def _assert_no_secret(keys: list[str], *texts: str) -> None:
 # -- gRPC -----------------------------------------------------------------------------------
 async def test_grpc_keys_missing_wrong_revoked_valid(pipeline_factory: Any,
                                                      captured_logs: io.StringIO) -> None:
-    from switchyard.server.grpc_server import start_grpc_server
+    from switchyard.server.grpc.server import start_grpc_server
 
     pipeline = pipeline_factory(**KEYS)
     store = pipeline.auth.store

@@ -3,15 +3,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from switchyard.router.traffic import (
+from switchyard.core.trafficlog.schema import (
     COLUMNS,
     NewerSchemaError,
     TrafficRecord,
     connect,
     iter_records,
 )
-from switchyard.server.log_export import export_parquet
-from switchyard.server.traffic_log import TrafficLog
+from switchyard.server.traffic.export import export_parquet
+from switchyard.server.traffic.writer import TrafficLog
 
 
 def test_migrating_a_blank_db_gives_the_expected_columns(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from switchyard.compaction.result import Compaction, Run
 from switchyard.compaction.segment import Segmentation, segment
 from switchyard.compaction.select import Selector
 from switchyard.compaction.terms import terms_of
-from switchyard.retrieval.chat import ROLES, Message, validate_tool_pairing
+from switchyard.core.messages import ROLES, Message, validate_tool_pairing
+from switchyard.core.tokens import TokenCounter, counter_for
 from switchyard.retrieval.chunk import Chunk
-from switchyard.retrieval.tokens import TokenCounter, counter_for
 
 # Dropped chunks are frozen and an agent's next call drops mostly the same ones: reuse them.
 _CHUNKS: dict[tuple[str, str, str, int], Chunk] = {}

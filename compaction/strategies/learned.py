@@ -27,7 +27,7 @@ from switchyard.compaction.select import Selector
 from switchyard.compaction.strategies.base import finish, prepare, unchanged
 from switchyard.compaction.summary import listable, term_cost
 from switchyard.compaction.terms import terms_of
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 
 if TYPE_CHECKING:
     from switchyard.compaction.scorer import Scorer

@@ -13,7 +13,7 @@ from switchyard.compaction.features import observation_messages
 from switchyard.compaction.options import CompactionOptions
 from switchyard.compaction.result import Compaction
 from switchyard.compaction.strategies.base import finish, prepare, selector, unchanged
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 
 NAME = "observation_mask"
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from switchyard.compaction.options import CompactionOptions
 from switchyard.compaction.result import Compaction
 from switchyard.compaction.strategies.base import finish, prepare, selector, unchanged
-from switchyard.retrieval.chat import Message
+from switchyard.core.messages import Message
 
 NAME = "truncate"
 

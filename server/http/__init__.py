@@ -1,0 +1,1 @@
+"""The HTTP door: the Starlette app, one module per endpoint, the Responses API."""

@@ -1,0 +1,97 @@
+"""The HTTP app: routes, middleware and exception handlers, plus the small GET endpoints.
+
+Handlers parse, call the pipeline, and turn its result into a response. They never route,
+compact, retrieve or write the log themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from switchyard.server.config import AUTO_MODEL, Config
+from switchyard.server.errors import SwitchyardError
+from switchyard.server.http import feedback
+from switchyard.server.http.chat_completions import chat_completions
+from switchyard.server.http.common import error_response, json_response
+from switchyard.server.http.responses import endpoint as responses
+from switchyard.server.pipeline import Pipeline
+from switchyard.server.security import GuardMiddleware
+
+
+def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
+    """The ASGI app. Without a pipeline, one is built from `config` at start-up."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = pipeline is None
+        app.state.pipeline = pipeline or Pipeline.from_config(config)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.pipeline.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", responses.create_response, methods=["POST"]),
+            Route("/v1/feedback", feedback.create_feedback, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi_schema, methods=["GET"]),
+        ],
+        middleware=[Middleware(GuardMiddleware)],  # request id, API key, per-key limit
+        exception_handlers={SwitchyardError: error_response, HTTPException: _http_error,
+                            ClientDisconnect: _client_gone},
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    if pipeline is not None:
+        app.state.pipeline = pipeline
+    return app
+
+
+async def list_models(request: Request) -> Response:
+    config: Config = request.app.state.config
+    ids = [AUTO_MODEL, "thinking", "non_thinking",
+           *(d.public_name for d in config.models.all())]
+    data = [{"id": i, "object": "model", "created": 0, "owned_by": "switchyard"} for i in ids]
+    return json_response({"object": "list", "data": data}, 200, {})
+
+
+async def healthz(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    return json_response({"status": "ok", "router": type(pipeline.router).__name__}, 200, {})
+
+
+async def metrics(request: Request) -> Response:
+    from switchyard.server.prometheus import CONTENT_TYPE
+
+    pipeline: Pipeline = request.app.state.pipeline
+    return Response(pipeline.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def openapi_schema(request: Request) -> Response:
+    from switchyard.server.http.openapi import openapi_schema as build
+
+    return json_response(build(), 200, {})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    body = {"error": {"message": f"{request.method} {request.url.path}: {exc.detail}",
+                      "type": kind, "param": None, "code": None}}
+    return JSONResponse(body, status_code=exc.status_code)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=499)

@@ -1,0 +1,1 @@
+"""The OpenAI Responses API door: wire types, translation to chat, stream events, the endpoint."""

@@ -1,0 +1,48 @@
+"""One process, two front doors: the HTTP proxy (uvicorn) and the gRPC sidecar share a pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from switchyard.server.auth import check_bind
+from switchyard.server.config import Config
+
+logger = logging.getLogger("switchyard")
+
+
+async def serve(config: Config) -> None:
+    import uvicorn
+    from switchyard.server.grpc.server import start_grpc_server
+    from switchyard.server.http.app import create_app
+    from switchyard.server.pipeline import Pipeline
+
+    check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
+    pipeline = Pipeline.from_config(config)
+    await asyncio.to_thread(pipeline.upstream.warm_up)
+    try:
+        grpc_server, grpc_port = await start_grpc_server(
+            pipeline, config.server.host, config.server.grpc_port,
+            max_message_bytes=config.limits.max_body_bytes)
+    except BaseException:  # e.g. the port is taken: close what we opened, then say why
+        await pipeline.aclose()
+        raise
+    app = create_app(config, pipeline)
+    http = uvicorn.Server(uvicorn.Config(
+        app, host=config.server.host, port=config.server.http_port, log_level="warning",
+        access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+        log_config=None))  # uvicorn logs through our JSON, redacting handler
+    logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
+                config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
+    try:
+        await http.serve()  # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
+    finally:
+        await grpc_server.stop(grace=5)
+        await pipeline.aclose()
+
+
+def run_server(config: Config) -> None:
+    from switchyard.server.log_setup import setup_logging
+
+    setup_logging(config)
+    asyncio.run(serve(config))

@@ -1,0 +1,44 @@
+"""Every front door's logged request, read back as a Chat Completions body for replay.
+
+The traffic log keeps each request as its door received it: Chat Completions JSON, a
+Responses body, or (gRPC, which has no JSON body) the Chat Completions form of the request
+the servicer built. Replay and training read chat messages, so each door's body goes back
+through that door's own translation. Unknown doors whose body carries `messages` are read
+as Chat Completions; anything else is unreadable (replay skips and counts it, never crashes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from switchyard.server.errors import SwitchyardError
+
+
+def _responses(raw: str) -> str:
+    from switchyard.server.http.responses.translate import to_chat_request
+    from switchyard.server.http.responses.wire import input_items, parse_responses_request
+
+    data = raw.encode()
+    body = parse_responses_request(data)
+    # previous_response_id history lives in the Responses store, not in the log: the
+    # replayed request is the turn's own items (Codex sends store=false and whole histories).
+    chat = to_chat_request(body, [], input_items(body), {}, data)
+    return json.dumps(chat.to_openai())
+
+
+CONVERTERS: dict[str, Callable[[str], str]] = {"http.responses": _responses}
+
+
+def replay_body(endpoint: str, request_json: str) -> str:
+    """The logged request as Chat Completions JSON; ValueError when it cannot be read."""
+    try:
+        convert = CONVERTERS.get(endpoint)
+        if convert is not None:
+            return convert(request_json)
+        body = json.loads(request_json)
+    except SwitchyardError as exc:
+        raise ValueError(f"{endpoint} request: {exc.message}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise ValueError(f"{endpoint} request has no messages list")  # noqa: TRY004
+    return request_json

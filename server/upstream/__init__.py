@@ -1,0 +1,1 @@
+"""Calls to the model providers: the retry/fallback loop, the transports, the SSE reader."""
