@@ -86,8 +86,9 @@ def _access_line(scope: Scope, status: int, elapsed: float) -> None:
               "ms": round(elapsed * 1000, 2)}
     if state.get("api_key_id"):
         fields["api_key_id"] = state["api_key_id"]
-    if state.get("error"):
-        fields["error"] = state["error"]
+    for key in ("error", "dropped_tools"):  # set by the doors (http/common.py, responses/)
+        if state.get(key):
+            fields[key] = state[key]
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     access_logger.log(level, "%s %s %d", scope["method"], scope["path"], status,
                       extra={"fields": fields})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,15 @@ def rows(log: Path) -> list[dict[str, Any]]:
     out = [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY created_at")]
     db.close()
     return out
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, n: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [r.fields for r in caplog.records if r.name == "switchyard.access"]
+        if len(lines) >= n or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
 
 
 async def test_grpc_rows_are_labelled_and_keep_their_request(pipeline_factory: Any) -> None:
@@ -88,6 +98,7 @@ def test_a_refused_request_gets_one_capped_row_and_one_access_line(
                         headers={"content-type": "application/json"})
         r2 = httpx.post(proxy.base_url + "/responses", content=bad, timeout=30,
                         headers={"content-type": "application/json"})
+        access_lines(caplog, 2)  # written just after the last byte: wait for both
     assert (r1.status_code, r2.status_code) == (413, 400)
     logged = {r["request_id"]: r for r in rows(proxy.config.server.traffic_log_path)}
     assert set(logged) == {r1.headers["x-request-id"], r2.headers["x-request-id"]}

@@ -9,6 +9,8 @@ codex_0171_tool_turn.json is the second request of a turn where the model ran
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +83,18 @@ def test_streamed_namespaced_call_goes_back_with_its_namespace() -> None:
 
 
 def test_captured_codex_request_is_answered_2xx_and_streamed(
-        proxy: ServerThread, fake_upstream: FakeUpstream) -> None:
-    r = post(proxy, captured("codex_0171_request.json"))
+        proxy: ServerThread, fake_upstream: FakeUpstream,
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="switchyard.access"):
+        r = post(proxy, captured("codex_0171_request.json"))
+        deadline = time.monotonic() + 5  # the line follows the stream's last byte
+        while not any(rec.name == "switchyard.access" for rec in caplog.records):
+            assert time.monotonic() < deadline, "no access line"
+            time.sleep(0.01)
     assert r.status_code == 200, r.text
     assert r.headers["x-switchyard-dropped-tools"] == "web_search"
+    (access,) = [rec.fields for rec in caplog.records if rec.name == "switchyard.access"]
+    assert access["dropped_tools"] == "web_search" and access["status"] == 200
     kinds = [e["type"] for e in sse_events(r.text)]
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     sent = fake_upstream.requests[-1]

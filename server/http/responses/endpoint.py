@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,7 +43,6 @@ from switchyard.server.http.responses.wire import Turn, input_items, parse_respo
 from switchyard.server.pipeline import ChatStream, Pipeline
 from switchyard.server.pipeline_types import ChatRequest
 
-logger = logging.getLogger(__name__)
 DROPPED_HEADER = "x-switchyard-dropped-tools"
 
 
@@ -67,7 +65,8 @@ async def create_response(request: Request) -> Response:
         return await rejected(request, exc, request_id, ENDPOINT)
     if native.wants_native(pipeline, turn.plan):
         return await native.native_response(request, pipeline, chat, turn, raw)
-    _note_dropped(turn.plan, request_id)
+    if turn.plan.dropped:  # named in the header and in the access line
+        request.state.dropped_tools = ", ".join(turn.plan.dropped)
     try:
         if body.stream:
             return await _open_stream(request, pipeline, chat, turn, store)
@@ -81,12 +80,6 @@ async def create_response(request: Request) -> Response:
                         output=output, usage=result.usage, finish_reason=result.finish_reason)
     await _save(store, turn, out)
     return json_response(out, 200, {**result_headers(result), **_dropped_headers(turn.plan)})
-
-
-def _note_dropped(plan: ToolPlan, request_id: str) -> None:
-    if plan.dropped:
-        logger.info("request %s: left out tools the upstream cannot run: %s", request_id,
-                    ", ".join(plan.dropped))
 
 
 def _dropped_headers(plan: ToolPlan) -> dict[str, str]:
