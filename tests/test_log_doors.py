@@ -134,8 +134,9 @@ async def test_grpc_calls_get_an_access_line(pipeline_factory: Any,
                                              caplog: pytest.LogCaptureFixture) -> None:
     import grpc
 
+    pipeline = pipeline_factory()
     with caplog.at_level(logging.INFO, logger="switchyard.access"):
-        async with serving(pipeline_factory()) as channel:
+        async with serving(pipeline) as channel:
             stub = gateway_pb2_grpc.GatewayStub(channel)
             await stub.Chat(pb.ChatRequest(model="switchyard/auto", messages=[user("hi")]))
             with pytest.raises(grpc.aio.AioRpcError):
@@ -144,3 +145,6 @@ async def test_grpc_calls_get_an_access_line(pipeline_factory: Any,
     assert [(f["method"], f["grpc_status"]) for f in lines] == [
         ("/switchyard.v1.Gateway/Chat", "OK"), ("/switchyard.v1.Gateway/Chat", "INVALID_ARGUMENT")]
     assert "messages must be a non-empty list" in lines[1]["error"]
+    refused = rows(pipeline.config.server.traffic_log_path)[-1]  # the refusal has its row too
+    assert (refused["endpoint"], refused["http_status"]) == ("grpc.Chat", 400)
+    assert json.loads(refused["request_json"]) == {"model": "switchyard/auto"}
