@@ -81,6 +81,11 @@ def test_replay_reads_responses_and_grpc_rows(proxy: ServerThread) -> None:
 def test_unreadable_rows_are_skipped_not_fatal() -> None:
     with pytest.raises(ValueError):
         replay_body("http.messages", json.dumps({"system": "x"}))
+    anthropic = {"model": "claude-opus-4-8", "max_tokens": 64, "messages": [
+        {"role": "user", "content": "hi"}],
+        "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]}
+    with pytest.raises(ValueError):  # a Messages body is not Chat Completions, though close
+        replay_body("http.messages", json.dumps(anthropic))
     with pytest.raises(ValueError):
         replay_body("http.responses", json.dumps({"model": "m"}))  # no input
     with pytest.raises(ValueError):

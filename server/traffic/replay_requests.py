@@ -3,8 +3,10 @@
 The traffic log keeps each request as its door received it: Chat Completions JSON, a
 Responses body, or (gRPC, which has no JSON body) the Chat Completions form of the request
 the servicer built. Replay and training read chat messages, so each door's body goes back
-through that door's own translation. Unknown doors whose body carries `messages` are read
-as Chat Completions; anything else is unreadable (replay skips and counts it, never crashes).
+through that door's own translation (a new door adds its converter to CONVERTERS). Other
+rows are read as Chat Completions when they parse as such; anything else (an Anthropic
+Messages body without its converter, a refused request's capped body) is unreadable: replay
+skips and counts it, never crashes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from switchyard.core.messages import parse_messages, parse_tools
 from switchyard.server.errors import SwitchyardError
 
 
@@ -39,6 +42,8 @@ def replay_body(endpoint: str, request_json: str) -> str:
         body = json.loads(request_json)
     except SwitchyardError as exc:
         raise ValueError(f"{endpoint} request: {exc.message}") from None
-    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-        raise ValueError(f"{endpoint} request has no messages list")  # noqa: TRY004
+    if not isinstance(body, dict):
+        raise ValueError(f"{endpoint} request is not a JSON object")  # noqa: TRY004
+    parse_messages(body.get("messages"))  # ChatFormatError is a ValueError
+    parse_tools(body.get("tools"))
     return request_json
