@@ -13,9 +13,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from switchyard.core.messages import Message, latest_user_text, to_openai_messages
 from switchyard.core.tokens import count_message_tokens
@@ -48,7 +48,7 @@ from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
 from switchyard.server.traffic.recorder import Recorder
 from switchyard.server.traffic.writer import TrafficLog
-from switchyard.server.upstream.retry import StreamHandle, Upstream
+from switchyard.server.upstream.retry import NativeHandle, StreamHandle, Upstream
 
 if TYPE_CHECKING:
     from switchyard.compaction import Compaction, Compactor
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from switchyard.router import Router
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S", bound=LoggedStream)
 RECALL_HEADER = "[switchyard recall] Stored context that may be relevant to the latest turn:"
 
 
@@ -138,22 +139,12 @@ class Pipeline:
         return result
 
     async def open_stream(self, request: ChatRequest) -> ChatStream:
-        started = time.monotonic()
-        request = self._identify(request)
-        record = self.recorder.open(request)
-        try:
-            prepared = await self.prepare(request, started)
-            body = self._upstream_body(prepared)
+        async def call(p: Prepared) -> StreamHandle:
+            body = self._upstream_body(p)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
-            t0 = time.monotonic()
-            handle = await self.upstream.open_stream(body, prepared.decision, request.deadline)
-            prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
-        except BaseException as exc:
-            await self.recorder.failure(record, exc, started)
-            raise
-        return ChatStream(prepared, handle, record, started, recorder=self.recorder,
-                          price=self.config.price_of(handle.deployment),
-                          after_response=self.outcomes.after_response)
+            return await self.upstream.open_stream(body, p.decision, p.request.deadline)
+
+        return await self._open(request, call, ChatStream)
 
     async def open_native(self, request: ChatRequest,
                           body: Callable[[list[Message] | None], dict[str, Any]]
@@ -161,23 +152,31 @@ class Pipeline:
         """A request for a deployment's own API (server/native.py): admitted, compacted,
         recalled and routed like any other; then `body(messages)` goes to a deployment with
         `responses_api: true`. `messages` is None when the history came through unchanged."""
+        async def call(p: Prepared) -> NativeHandle:
+            changed = p.messages != p.request.messages
+            return await self.upstream.open_native(body(p.messages if changed else None),
+                                                   p.decision, p.request.deadline)
+
+        return await self._open(request, call, NativeStream)
+
+    async def _open(self, request: ChatRequest, call: Callable[[Prepared], Awaitable[Any]],
+                    kind: Callable[..., S]) -> S:
+        """Prepare, open the upstream answer with `call`, and hand it to a stream of `kind`,
+        which writes the log row when it ends (the row is written here if opening fails)."""
         started = time.monotonic()
         request = self._identify(request)
         record = self.recorder.open(request)
         try:
             prepared = await self.prepare(request, started)
-            changed = prepared.messages != request.messages
             t0 = time.monotonic()
-            handle = await self.upstream.open_native(
-                body(prepared.messages if changed else None), prepared.decision,
-                request.deadline)
+            handle = await call(prepared)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
             await self.recorder.failure(record, exc, started)
             raise
-        return NativeStream(prepared, handle, record, started, recorder=self.recorder,
-                            price=self.config.price_of(handle.deployment),
-                            after_response=self.outcomes.after_response)
+        return kind(prepared, handle, record, started, recorder=self.recorder,
+                    price=self.config.price_of(handle.deployment),
+                    after_response=self.outcomes.after_response)
 
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
