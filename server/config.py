@@ -238,6 +238,13 @@ def default_data_dir() -> Path:
     return Path(base) / "switchyard"
 
 
+def unusable_data_dir(path: Path, exc: Exception) -> ConfigError:
+    """The one-line error for a data directory we cannot create or write."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ConfigError(f"cannot use the data directory {path}: {why}; choose a writable "
+                       "folder with --data-dir or SWITCHYARD_DATA_DIR")
+
+
 def load_config(
     path: Path | None = None, environ: Mapping[str, str] = os.environ, **overrides: Any
 ) -> Config:

@@ -22,9 +22,8 @@ from switchyard.core.tokens import count_message_tokens
 from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.server.auth import Authenticator
-from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
+from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price, unusable_data_dir
 from switchyard.server.errors import (
-    ConfigError,
     InvalidRequest,
     NotFound,
     NotImplementedYet,
@@ -446,9 +445,7 @@ def _open_stores(config: Config) -> TrafficLog | None:
             raise PermissionError(13, "Permission denied")
         return TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
     except (OSError, sqlite3.Error) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot use the data directory {path}: {why}; choose a writable "
-                          "folder with --data-dir or SWITCHYARD_DATA_DIR") from None
+        raise unusable_data_dir(path, exc) from None
 
 
 def _load_compactor(config: Config) -> Compactor | None:

@@ -57,6 +57,8 @@ def test_an_unusable_data_dir_is_one_error_line(tmp_path: Path, config_factory: 
     expected = (f"Error: cannot use the data directory {blocker / 'sub'}: Not a directory; "
                 "choose a writable folder with --data-dir or SWITCHYARD_DATA_DIR")
     assert out.stderr.strip().splitlines() == [expected]
+    out = cli("index", str(blocker), "-n", "x", "--no-dense", "--data-dir", str(blocker / "sub"))
+    assert (out.returncode, out.stderr.strip().splitlines()) == (1, [expected])
 
 
 @pytest.mark.parametrize("args", [["train-router", "--data-dir", "{empty}"],
