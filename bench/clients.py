@@ -2,7 +2,9 @@
 
 Runs the Codex CLI binary from npm (`npm i @openai/codex@0.171 --prefix /tmp/codex`)
 non-interactively, `codex exec "..."`, configured exactly as docs/clients.md says
-(`wire_api = "responses"`), against `switchyard serve` on tests/fake_upstream.py. A task
+(`wire_api = "responses"`), against `switchyard serve` on tests/fake_upstream.py: a text task
+and a tool round trip on Chat Completions deployments (Codex's web_search left out), and a
+text task on deployments marked `responses_api: true` (web_search passed through). A task
 passes when the client exits 0 with the upstream's answer, every request it sent was answered
 2xx, and every one is in the traffic log with its request body, convertible for replay.
 
@@ -38,8 +40,13 @@ env_key = "SWITCHYARD_API_KEY"
 """
 # The fake upstream calls the first tool when the last message mentions a tool, and answers
 # "The tool returned: ..." once it sees the tool's output: two requests, one tool round trip.
-TASKS = {"text": "say hello", "tool": "use a tool to list the files here"}
-EXPECTED = {"text": "You said:", "tool": "The tool returned:"}
+# "hosted": deployments marked responses_api: true, so Codex's web_search goes through to the
+# fake's own /v1/responses, which names the hosted tools it was offered.
+TASKS = {"text": "say hello", "tool": "use a tool to list the files here",
+         "hosted": "say hello"}
+EXPECTED = {"text": "You said:", "tool": "The tool returned:",
+            "hosted": "Native answer with web_search"}
+SETUPS = (({}, ("text", "tool")), ({"responses_api": True}, ("hosted",)))
 
 
 @dataclass
@@ -124,11 +131,11 @@ def main() -> None:
                              check=False).stdout.strip()
     runs = []
     with fake_upstream_process() as upstream_port, tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        with proxy_process(upstream_port, "off", data) as port:
-            for task in TASKS:
-                runs.append(run_codex(codex, port, task, data / "traffic.sqlite",
-                                      Path(tmp) / task))
+        for i, (deployment, tasks) in enumerate(SETUPS):
+            data = Path(tmp) / f"data{i}"
+            with proxy_process(upstream_port, "off", data, deployment) as port:
+                runs += [run_codex(codex, port, task, data / "traffic.sqlite",
+                                   Path(tmp) / task) for task in tasks]
     print(f"{version} through Switchyard (fake upstream)")
     for r in runs:
         status = "PASS" if r.passed else "FAIL"

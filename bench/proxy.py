@@ -101,14 +101,18 @@ def fake_upstream_process() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def proxy_process(upstream_port: int, router: str, data_dir: Path) -> Iterator[int]:
-    """`switchyard serve` in its own process on the fake upstream; its HTTP port."""
+def proxy_process(upstream_port: int, router: str, data_dir: Path,
+                  deployment: dict[str, Any] | None = None) -> Iterator[int]:
+    """`switchyard serve` in its own process on the fake upstream; its HTTP port.
+    `deployment`: more settings for both deployments (e.g. responses_api)."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
+    extra = deployment or {}
     config = {
         "server": {"http_port": port, "grpc_port": free_port(), "data_dir": str(data_dir)},
-        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base}],
-                   "non_thinking": [{"model": "openai/fake-fast", "api_base": base}]},
+        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base, **extra}],
+                   "non_thinking": [{"model": "openai/fake-fast", "api_base": base,
+                                     **extra}]},
         "routing": {"router": router},
     }
     path = data_dir / f"config-{router}.yaml"

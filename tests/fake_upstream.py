@@ -135,6 +135,8 @@ class FakeUpstream:
                                                              "output": []}},
                   {"type": "response.output_text.delta", "item_id": "msg_native",
                    "output_index": 0, "content_index": 0, "delta": text},
+                  {"type": "response.output_item.done", "output_index": 0,
+                   "item": response["output"][0]},
                   {"type": "response.completed", "response": response}]
         sse = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
         return Response(sse, media_type="text/event-stream")
