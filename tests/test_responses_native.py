@@ -112,3 +112,13 @@ def test_messages_to_items_inverts_items_to_messages() -> None:
         ToolCall("c1", "multi_agent_v1__spawn_agent", "{}"),))
     (item,) = messages_to_items([spawn], plan)
     assert (item["name"], item["namespace"]) == ("spawn_agent", "multi_agent_v1")
+
+
+def test_custom_calls_are_written_back_as_custom_items() -> None:
+    plan = plan_tools([{"type": "custom", "name": "apply_patch"}])
+    items = [{"type": "message", "role": "user", "content": "patch"},
+             {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch",
+              "input": "*** Begin Patch"},
+             {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done!"}]
+    back = messages_to_items(items_to_messages(items, plan=plan), plan)
+    assert back[1:] == items[1:]

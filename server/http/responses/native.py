@@ -83,14 +83,17 @@ def _headers(stream: NativeStream) -> dict[str, str]:
 def messages_to_items(messages: list[Message], plan: ToolPlan) -> list[dict[str, Any]]:
     """Chat messages -> Responses input items (the inverse of `items_to_messages`)."""
     items: list[dict[str, Any]] = []
+    custom_calls: set[str | None] = set()
     for m in messages:
         if m.role == "tool":
-            items.append({"type": "function_call_output", "call_id": m.tool_call_id,
+            kind = "custom_tool_call" if m.tool_call_id in custom_calls else "function_call"
+            items.append({"type": f"{kind}_output", "call_id": m.tool_call_id,
                           "output": m.content or ""})
             continue
         if m.content or m.attachments or not m.tool_calls:
             items.append({"type": "message", "role": m.role, "content": _content(m)})
-        items += [{"type": "function_call", **call_fields(c, plan)} for c in m.tool_calls]
+        items += [call_fields(c, plan) for c in m.tool_calls]
+        custom_calls.update(c.id for c in m.tool_calls if c.name in plan.custom)
     return items
 
 

@@ -1,16 +1,19 @@
 """Responses API tools -> Chat Completions function tools, and the model's calls back.
 
-A Responses request offers three kinds of tool (Codex 0.171 sends all three at once):
+A Responses request offers four kinds of tool (Codex 0.171 sends the first, second and
+fourth at once; `custom` ones when it knows the model takes them):
 - `function` tools, flat (`{type, name, parameters}`) or in the nested chat shape;
 - `namespace` tools: a named group of functions (Codex's `multi_agent_v1`). A Chat
   Completions upstream has no groups, so each member becomes one function named
   `<namespace>__<name>` (the spelling Codex itself uses for MCP tools), and a call of that
   name goes back to the client as `{"name": <name>, "namespace": <namespace>}`, the two
   separate fields Codex's `function_call` item carries;
-- tools the provider runs itself (`web_search`, `file_search`, `computer_use`, ...) and
-  freeform `custom` tools. Only a deployment that speaks the Responses API can run them; for
-  the others they are left out, named in `dropped`, never refused: the user did not choose
-  the tool list, the client did.
+- freeform `custom` tools (Codex's `apply_patch` for models trained on it): a function of
+  the same name taking one string, `input`; the call goes back as a `custom_tool_call` with
+  that string as its `input`;
+- tools the provider runs itself (`web_search`, `file_search`, `computer_use`, ...). Only a
+  deployment that speaks the Responses API can run them; for the others they are left out,
+  named in `dropped`, never refused: the user did not choose the tool list, the client did.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from switchyard.server.errors import InvalidRequest
 
 SEPARATOR = "__"
 _VALID_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what Chat Completions accepts
+CUSTOM_PARAMETERS = json.dumps({
+    "type": "object", "additionalProperties": False, "required": ["input"],
+    "properties": {"input": {"type": "string", "description": "The tool's raw input."}}})
 
 
 @dataclass(slots=True)
@@ -35,6 +41,7 @@ class ToolPlan:
     tools: list[ToolDefinition] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # tool types left out, in request order
     namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat -> (ns, name)
+    custom: set[str] = field(default_factory=set)  # names of freeform tools
     _flat: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def flat(self, namespace: str | None, name: str) -> str:
@@ -85,6 +92,9 @@ def plan_tools(raw: list[Any] | None) -> ToolPlan:
                                  param=f"{where}.type")
         if kind == "function":
             plan.tools.append(_function(tool, where))
+        elif kind == "custom":
+            plan.tools.append(_custom(tool, where))
+            plan.custom.add(plan.tools[-1].name)
         elif kind == "namespace":
             namespaces.append((i, tool))
         else:
@@ -102,6 +112,31 @@ def _function(tool: dict[str, Any], where: str) -> ToolDefinition:
         raise InvalidRequest(f"{where} needs a name string and parameters object",
                              param=f"{where}.name")
     return ToolDefinition(name, str(tool.get("description") or ""), json.dumps(params))
+
+
+def _custom(tool: dict[str, Any], where: str) -> ToolDefinition:
+    name, fmt = tool.get("name"), tool.get("format") or {}
+    if not isinstance(name, str) or not _VALID_NAME.match(name):
+        raise InvalidRequest(f"{where}: a custom tool needs a name of letters, digits, _ or -",
+                             param=f"{where}.name")
+    about = str(tool.get("description") or "")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and fmt.get("definition"):
+        about += (f"\n\nPut the raw input in `input`; it must follow this "
+                  f"{fmt.get('syntax') or ''} grammar:\n{fmt['definition']}")
+    return ToolDefinition(name, about, CUSTOM_PARAMETERS)
+
+
+def custom_input(arguments: str) -> str:
+    """A custom tool's raw input, from the one-string arguments the model sent."""
+    try:
+        value = json.loads(arguments).get("input")
+    except (ValueError, AttributeError):
+        return arguments  # not the JSON we asked for: pass what the model wrote
+    return value if isinstance(value, str) else arguments
+
+
+def custom_arguments(raw_input: str) -> str:
+    return json.dumps({"input": raw_input})
 
 
 def _namespace(plan: ToolPlan, tool: dict[str, Any], where: str) -> None:

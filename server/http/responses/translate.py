@@ -30,7 +30,12 @@ from switchyard.server.errors import (
     UpstreamRateLimited,
 )
 from switchyard.server.http.openai_types import header_overrides, int_header
-from switchyard.server.http.responses.tools import ToolPlan, plan_tools
+from switchyard.server.http.responses.tools import (
+    ToolPlan,
+    custom_arguments,
+    custom_input,
+    plan_tools,
+)
 from switchyard.server.http.responses.wire import ResponsesRequest, Turn
 from switchyard.server.pipeline_types import ChatRequest, SamplingParams, Usage
 
@@ -66,12 +71,12 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0,
     for i, item in enumerate(items):
         where = f"input[{i - offset}]" if i >= offset else "previous_response_id"
         kind = item.get("type") or ("message" if "role" in item else None)
-        if kind == "function_call_output":
+        if kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(_tool_result(item, where, open_calls))
             continue
         if kind in SKIPPED_ITEMS:
             continue
-        if kind == "function_call":
+        if kind in ("function_call", "custom_tool_call"):
             call = _call(item, where, plan)
             last = messages[-1] if messages else None
             if last is not None and last.role == "assistant":  # parallel calls: one turn
@@ -84,7 +89,8 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0,
         if kind != "message":
             raise InvalidRequest(
                 f"{where}.type {kind!r} is not supported; Switchyard accepts message, "
-                "function_call, function_call_output and reasoning items", param=f"{where}.type")
+                "function_call, function_call_output, custom_tool_call, "
+                "custom_tool_call_output and reasoning items", param=f"{where}.type")
         _raise_if_open(open_calls)
         messages.append(_message(item, where))
     _raise_if_open(open_calls)
@@ -137,6 +143,8 @@ def _call(item: dict[str, Any], where: str, plan: ToolPlan) -> ToolCall:
     if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not name:
         raise InvalidRequest(f"{where}: a function_call needs call_id and name strings",
                              param=f"{where}.call_id")
+    if item.get("type") == "custom_tool_call":  # its raw input becomes our one-string args
+        return ToolCall(call_id, name, custom_arguments(str(item.get("input") or "")))
     namespace = item.get("namespace")
     return ToolCall(call_id, plan.flat(namespace if isinstance(namespace, str) else None, name),
                     args if isinstance(args, str) else json.dumps(args))
@@ -187,7 +195,7 @@ def _tool_choice(choice: str | dict[str, Any] | None, plan: ToolPlan) -> str | N
             raise InvalidRequest("tool_choice must be auto, none, required or a function",
                                  param="tool_choice")
         return json.dumps(choice)
-    if choice.get("type") == "function" and isinstance(choice.get("name"), str):
+    if choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str):
         namespace = choice.get("namespace")
         name = plan.flat(namespace if isinstance(namespace, str) else None, choice["name"])
         return json.dumps({"type": "function", "function": {"name": name}})
@@ -239,14 +247,18 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
 
 def call_item(item_id: str, call: ToolCall, plan: ToolPlan,
               status: str = "completed") -> dict[str, Any]:
-    return {"id": item_id, "type": "function_call", "status": status,
-            **call_fields(call, plan)}
+    return {"id": item_id, "status": status, **call_fields(call, plan)}
 
 
 def call_fields(call: ToolCall, plan: ToolPlan) -> dict[str, Any]:
-    """A function_call's own fields; a flattened call goes back under its namespace."""
+    """A call as the client knows it: a function_call (a flattened one under its namespace)
+    or, for a freeform tool, a custom_tool_call with its raw input."""
+    if call.name in plan.custom:
+        return {"type": "custom_tool_call", "call_id": call.id, "name": call.name,
+                "input": custom_input(call.arguments)}
     namespace, name = plan.client_call(call.name)
-    fields = {"call_id": call.id, "name": name, "arguments": call.arguments}
+    fields = {"type": "function_call", "call_id": call.id, "name": name,
+              "arguments": call.arguments}
     if namespace is not None:
         fields["namespace"] = namespace
     return fields
