@@ -33,6 +33,7 @@ class Assembled:
     placeholders: list[int]  # index in `messages` of each run's placeholder
     summaries: list[str]
     mentions: list[str]  # each run's rendered ledger terms ("" without a ledger)
+    dropped_messages: list[int]  # how many messages each run stands for
 
 
 def kept_groups(seg: Segmentation, keep: set[int]) -> list[bool]:
@@ -112,7 +113,7 @@ def assemble(
     frequency summary, capped like the rest of the placeholder)."""
     kept = kept_groups(seg, keep)
     where = _Ledger(seg, kept, keep, ledger) if ledger is not None and summarize else None
-    asm = Assembled([], [], [], [], [])
+    asm = Assembled([], [], [], [], [], [])
     out = asm.messages
     pending: list[int] = []  # dropped groups of the current run
 
@@ -130,6 +131,7 @@ def assemble(
         asm.placeholders.append(len(out))
         asm.summaries.append(summary)
         asm.mentions.append(mentions)
+        asm.dropped_messages.append(n_msgs)
         out.append(Message(role="user", content=text))
         pending.clear()
 

@@ -99,8 +99,7 @@ async def _resummarize(
         listed = counter.count(run.mentions)
         cap = min(counter.count(old) + slack, options.placeholder_max_tokens + listed)
         written = " ".join((await summarize("\n\n".join(text_of[i] for i in run.ids))).split())
-        n_msgs = int(old.split()[1]) if old.split()[1].isdigit() else len(run.ids)
-        text = fit_placeholder(n_msgs, written, run.ids, options.placeholder_max_ids, counter,
+        text = fit_placeholder(run.dropped_messages, written, run.ids, options.placeholder_max_ids, counter,
                                cap - listed, run.mentions)
         if counter.count(text) > cap:  # even an empty summary is too long: keep the old one
             text = old

@@ -16,6 +16,7 @@ class Run:
     at: int  # index of the placeholder in `messages`
     ids: list[str]
     mentions: str = ""
+    dropped_messages: int = 0  # how many messages the placeholder stands for
 
 
 @dataclass(frozen=True, slots=True)

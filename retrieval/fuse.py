@@ -24,12 +24,9 @@ from .select import Hits, topk_indices
 
 FusionName = Literal["rrf", "convex"]
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
-# "auto": the fusion and weights of the query's row in the namespace kind's table.
-# Alternatives tuned the same way (bench/retrieval.py, 2-fold held out) each lost on some
-# set: RRF only (code .828/.661 vs .840/.662), RRF c=60 (code .817/.644), one table for
-# corpora and histories alike (swe .987/.854 vs .974/.867, code .819/.633), a history row
-# per shape (tau nDCG .011 below grep's: four rows fit on half the queries disagree), and
-# BM25 weighted beside grep in the history row (40 tau runs: .992/.827 vs grep 1.00/.831).
+# "auto": the fusion and weights of the query's row in the namespace kind's table. The
+# alternatives (RRF only, c=60, one table for all, a history row per shape) each lost on
+# some set held out (bench/results/tuning-notes.md).
 DEFAULT_FUSION = "auto"
 RRF_C = 60  # the usual RRF constant: rank 1 scores 1/61, rank 10 scores 1/70
 # A steep RRF: with c=1 rank 1 scores 1/2, rank 2 1/3, rank 10 1/11, so a retriever's first
@@ -114,18 +111,10 @@ class ShapeFusion:
 
 
 # Tuned by bench/retrieval.py: per table, one fusion (RRF with a constant of 1, 2, 3, 5 or
-# 10, or convex) and per row the weights (grid 0, .5, 1) maximising the margins, worst
-# first, of the fusion over each set's best single retriever (both metrics); corpora on code
-# search, histories on tau-bench and SWE-agent. The procedure's 2-fold held-out recall@10 /
-# nDCG@10 (margin over the best single retriever of each metric), all 200 tau runs
-# (bench/results/retrieval-*.json; README):
-#   code-search     (821 q): .840/.662 vs dense .809/.635                (+.032/+.026)
-#   history-tau-all (591 q): 1.00/.8425 vs grep 1.00/.8430, bm25 .973   (+.000/-.0004)
-#   history-swe     (152 q): .974/.867 vs bm25 .954/.639, grep .849/.796 (+.020/+.070)
-# The tau gap is the hybrid's prefilter (grep scans only chunks holding a literal's words,
-# so 102 no longer matches inside 1020); on the first 40 tau runs the fusion equals grep.
-# Round 4 (steep RRF everywhere; grep without first mentions): code .828/.661, tau .971/.731,
-# swe .967/.781.
+# 10, or convex) and per row the weights (grid 0, .5, 1) that maximise the worst held-out
+# margin of the fusion over each set's best single retriever; corpora on code search,
+# histories on tau-bench and SWE-agent. Figures: README "Benchmarks" and
+# bench/results/tuning-notes.md.
 SHAPE_FUSION: dict[str, ShapeFusion] = {
     "prose": ShapeFusion("convex", Weights(bm25=0.5, grep=0.0, dense=1.0)),
     "mixed": ShapeFusion("convex", Weights(bm25=0.5, grep=0.0, dense=1.0)),

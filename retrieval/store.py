@@ -3,7 +3,7 @@
 Row ids (INTEGER PRIMARY KEY AUTOINCREMENT, never reused) are the ids the BM25 and FAISS
 indexes use; chunk ids (content-derived strings) are what callers see. Within a namespace a
 text is stored once: adding the same content again returns the stored chunk's id.
-Migrations follow simonw/llm: a decorated list, a table recording what has run.
+Migrations run through the stores' one helper (core/db.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from switchyard.core.db import SQLITE, Schema
 
 from .chunk import Chunk
 from .errors import ChunkTooLarge, InvalidQuery
@@ -23,16 +23,10 @@ from .persist import RowKeys, content_keys
 
 MAX_CHUNK_CHARS = 100_000  # about 25k tokens: bigger than any sensible chunk
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []
+SCHEMA = Schema("the chunk store")
 
 
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append(fn)
-    return fn
-
-
-@migration
+@SCHEMA.migration
 def m001_initial(db: sqlite3.Connection) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS chunks (
@@ -54,18 +48,10 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _retrieval_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-    )
-    done = {row[0] for row in db.execute("SELECT name FROM _retrieval_migrations")}
-    for fn in MIGRATIONS:
-        if fn.__name__ not in done:
-            with db:
-                fn(db)
-                db.execute(
-                    "INSERT INTO _retrieval_migrations VALUES (?, ?)", (fn.__name__, time.time())
-                )
+@SCHEMA.migration
+def m002_one_migrations_table(db: sqlite3.Connection) -> None:
+    """Migrations were recorded in a table of the store's own; core/db.py keeps one for all."""
+    db.execute("DROP TABLE IF EXISTS _retrieval_migrations")
 
 
 def content_hash(text: str) -> str:
@@ -94,14 +80,12 @@ class ChunkStore:
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        migrate(self._db())
+        SCHEMA.migrate(self._db())
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = SQLITE.connect(self.path, autocommit=False, timeout=30)
             self._local.db = db
             with self._all_lock:
                 self._all.append(db)

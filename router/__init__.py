@@ -6,7 +6,7 @@ Importing this package loads no model; `load_router` does, on first call.
 from switchyard.router.base import Router, Scores
 from switchyard.router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides, RouteRequest
 from switchyard.router.errors import CheckpointError, RouterDataError, RoutingError
-from switchyard.router.knobs import budget_for_effort, effort_for_grade, provider_params
+from switchyard.router.knobs import budget_for_effort, effort_for_grade
 from switchyard.router.loader import load_router
 from switchyard.router.overrides import apply_overrides
 from switchyard.router.registry import ROUTERS
@@ -27,5 +27,4 @@ __all__ = [
     "budget_for_effort",
     "effort_for_grade",
     "load_router",
-    "provider_params",
 ]

@@ -32,8 +32,8 @@ STRUCTURAL = (
     "log_attachments", "log_words", "long_word_share",
 )
 # Opt-in: the counts above plus the task-kind cues of router/cues.py (`train-router --cues`).
-# Not the default: over 5 left-out-family splits they moved DC-Router APGR 0.636 -> 0.649 and
-# MMLU 0.556 -> 0.547, inside the spread (bench/router.py prints both rows).
+# Not the default: across left-out families their gain is inside the spread
+# (bench/router.py prints both rows; bench/results/tuning-notes.md).
 WITH_CUES = STRUCTURAL + LEXICAL
 
 SHAPE_CHARS = 4000

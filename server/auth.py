@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from switchyard.core.db import Schema
 from switchyard.server.errors import ConfigError, NotFound, Unauthenticated
 
 KEY_PREFIX = "sy_"
@@ -55,20 +56,24 @@ class KeyInfo:
                 "revoked_at": self.revoked_at, "active": self.active, "last4": self.last4}
 
 
+SCHEMA = Schema("the API key store")
+
+
+@SCHEMA.migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+        "key_sha256 TEXT NOT NULL, last4 TEXT NOT NULL, created_at REAL NOT NULL, "
+        "revoked_at REAL)")
+
+
 class KeyStore:
     """Hashed keys in SQLite (`<data_dir>/keys.sqlite`). Thread-safe; revocations made by
     another process (the CLI) apply to the next request, since every check reads the file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-            "key_sha256 TEXT NOT NULL, last4 TEXT NOT NULL, created_at REAL NOT NULL, "
-            "revoked_at REAL)")
+        self._db = SCHEMA.open(path)
         self._lock = threading.Lock()
 
     def create(self, name: str = "") -> tuple[KeyInfo, str]:

@@ -1,7 +1,8 @@
 """Configuration: one YAML file plus SWITCHYARD_* environment overrides, validated once.
 
-Every key can be overridden from the environment: nested keys are joined with a double
-underscore and values are parsed as YAML scalars (so lists and numbers work):
+Every key can be overridden from the environment (read by pydantic-settings): nested keys
+are joined with a double underscore; lists and mappings are written in YAML, scalars as
+plain text, and `null` or an empty value means None:
 
     SWITCHYARD_SERVER__HTTP_PORT=9000
     SWITCHYARD_ROUTING__THINKING_SHARE=0.3
@@ -9,22 +10,36 @@ underscore and values are parsed as YAML scalars (so lists and numbers work):
 
 `SWITCHYARD_DATA_DIR` is short for `SWITCHYARD_SERVER__DATA_DIR`. Defaults work with no
 file at all.
+
+YAML is read with YAML 1.2 booleans (only true and false): YAML 1.1 also reads on, off, yes
+and no as booleans, which turned `router: off` into False. Where a bool is expected,
+pydantic still reads on/off/yes/no as one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from switchyard.server.errors import ConfigError
 
 ENV_PREFIX = "SWITCHYARD_"
 AUTO_MODEL = "switchyard/auto"
-OPENAI_COMPATIBLE_PREFIXES = ("openai/", "hosted_vllm/", "openai_compatible/")
 
 
 class _Strict(BaseModel):
@@ -44,7 +59,8 @@ class Deployment(_Strict):
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
-        "through litellm.acompletion; 'auto': openai for openai/ and hosted_vllm/ models",
+        "through litellm.acompletion; 'auto': openai for OpenAI-compatible providers "
+        "(server/upstream/providers.py)",
     )
     responses_api: bool = Field(
         False,
@@ -56,12 +72,6 @@ class Deployment(_Strict):
     @property
     def public_name(self) -> str:
         return self.name or self.model
-
-    @property
-    def uses_openai_transport(self) -> bool:
-        if self.transport != "auto":
-            return self.transport == "openai"
-        return self.model.startswith(OPENAI_COMPATIBLE_PREFIXES)
 
     def resolve_api_key(self, environ: Mapping[str, str] = os.environ) -> str | None:
         if self.api_key is not None:
@@ -120,6 +130,12 @@ class RoutingConfig(_Strict):
     thinking_share: float | None = Field(None, ge=0, le=1,
                                          description="Calibrate the threshold to this share")
     default_group: Literal["thinking", "non_thinking"] = "non_thinking"
+
+    @field_validator("router", mode="before")
+    @classmethod
+    def _false_is_off(cls, value: Any) -> Any:
+        """`router: false` (JSON, or YAML's own false) names the router that is off."""
+        return "off" if value is False else value
 
 
 class CompactionConfig(_Strict):
@@ -238,6 +254,45 @@ def default_data_dir() -> Path:
     return Path(base) / "switchyard"
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2 booleans: on, off, yes and no stay strings."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # safe: _YamlLoader is a SafeLoader
+
+
+class _EnvSchema(BaseSettings, Config):
+    """Config's keys as SWITCHYARD_* variables; only read from, never instantiated."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                      case_sensitive=False, extra="forbid")
+    data_dir: Path | None = None  # SWITCHYARD_DATA_DIR, short for SERVER__DATA_DIR
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' env source over a given mapping, with YAML for lists and maps."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(_EnvSchema)
+        self.env_vars = {key.lower(): None if value.strip() in ("", "null", "~") else value
+                         for key, value in environ.items()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return read_yaml(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{field_name}: not YAML ({exc})") from None
+
+
 def unusable_data_dir(path: Path, exc: Exception) -> ConfigError:
     """The one-line error for a data directory we cannot create or write."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -252,7 +307,7 @@ def load_config(
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = read_yaml(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
         if not isinstance(loaded, dict):
@@ -269,21 +324,22 @@ def load_config(
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
-    for key, value in sorted(environ.items()):
-        if not key.startswith(ENV_PREFIX):
-            continue
-        rest = key[len(ENV_PREFIX):]
-        if rest == "DATA_DIR":
-            parts = ["server", "data_dir"]
-        elif "__" in rest:
-            parts = rest.lower().split("__")
+    try:
+        env = _EnvSource(environ)()
+    except ValueError as exc:  # pydantic-settings' SettingsError included
+        raise ConfigError(f"invalid environment override: {exc}") from None
+    data_dir = env.pop("data_dir", None)
+    if data_dir is not None:  # the long form wins over the short one
+        env.setdefault("server", {}).setdefault("data_dir", data_dir)
+    _merge(raw, env)
+
+
+def _merge(raw: dict[str, Any], env: Mapping[str, Any]) -> None:
+    for key, value in env.items():
+        if isinstance(value, Mapping) and isinstance(raw.get(key), dict):
+            _merge(raw[key], value)
         else:
-            continue  # SWITCHYARD_API_KEY and friends belong to the CLI, not the config tree
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        _set_path(raw, parts, parsed)
+            raw[key] = value
 
 
 def _set_path(raw: dict[str, Any], parts: list[str], value: Any) -> None:

@@ -1,6 +1,6 @@
 """Errors of the serving layer, and the one table that maps every error to the wire.
 
-    SwitchyardError                 base: carries status, OpenAI type, code, param
+    SwitchyardError                 root (core/errors.py): status, OpenAI type, code, param
     ├── InvalidRequest              400 invalid_request_error   INVALID_ARGUMENT
     ├── Unauthenticated             401 authentication_error    UNAUTHENTICATED
     ├── NotFound                    404 not_found_error         NOT_FOUND
@@ -15,41 +15,14 @@
         └── UpstreamTimeout         504 timeout                 DEADLINE_EXCEEDED
 
 Component errors (all `core.errors.ParamError`: ChatFormatError, RetrievalError,
-RoutingError, CompactionError) are translated once, in `as_switchyard_error`, so handlers
-only ever see this hierarchy.
+RoutingError, CompactionError) are translated once, in `as_switchyard_error`, into this
+hierarchy, so the wire and the log name the serving class (InvalidRequest, NotFound).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from switchyard.core.errors import ParamError
+from switchyard.core.errors import ParamError, SwitchyardError
 from switchyard.retrieval.errors import UnknownNamespace
-
-
-class SwitchyardError(Exception):
-    status: int = 500
-    type: str = "server_error"
-    grpc_code: str = "INTERNAL"
-
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status}, message={self.message!r})"
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
 
 
 class InvalidRequest(SwitchyardError):
@@ -120,10 +93,10 @@ class UpstreamTimeout(UpstreamError):
 
 def as_switchyard_error(exc: BaseException) -> SwitchyardError:
     """Translate component errors at the boundary; unknown errors become a bland 500."""
-    if isinstance(exc, SwitchyardError):
-        return exc
     if isinstance(exc, UnknownNamespace):
         return NotFound(exc.message, param=exc.param)
     if isinstance(exc, ParamError):  # every component's rejected input
         return InvalidRequest(exc.message, param=exc.param)
+    if isinstance(exc, SwitchyardError):
+        return exc
     return SwitchyardError("internal error; the request id is in the x-request-id header")

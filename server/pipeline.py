@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from switchyard.core.messages import Message, latest_user_text, to_openai_messages
 from switchyard.core.tokens import count_message_tokens
-from switchyard.core.trafficlog.schema import TrafficRecord
+from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
+from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
 from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price, unusable_data_dir
 from switchyard.server.errors import (
@@ -35,7 +36,6 @@ from switchyard.server.log_setup import REQUEST_ID
 from switchyard.server.logged_stream import LoggedStream
 from switchyard.server.native import NativeStream
 from switchyard.server.pipeline_types import (
-    Attempt,
     ChatRequest,
     ChatResult,
     Prepared,
@@ -81,7 +81,8 @@ class Pipeline:
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
         self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
-        self.outcomes = OutcomeService(  # verifiers, shadow, exploration
+        self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
+        self.outcomes = OutcomeService(  # verifiers and shadow calls
             config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
         self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
         self.auth = Authenticator.from_config(config)
@@ -89,7 +90,7 @@ class Pipeline:
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
         from switchyard.retrieval import Index
-        from switchyard.router import load_router, provider_params
+        from switchyard.router import load_router
 
         groups = config.models.group_of()
         router = load_router(
@@ -102,7 +103,7 @@ class Pipeline:
         log = _open_stores(config)
         return cls(
             config,
-            upstream=Upstream(config, provider_params=provider_params, **upstream_kwargs),
+            upstream=Upstream(config, **upstream_kwargs),
             router=router,
             log=log,
             compactor=_load_compactor(config),
@@ -123,15 +124,16 @@ class Pipeline:
         started = time.monotonic()
         request = self._identify(request)
         record = self.recorder.open(request)
+        prepared = _unprepared(request, started)
         try:
-            prepared = await self.prepare(request, started)
+            await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
             outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
-            await self.recorder.failure(record, exc, started)
+            await self.recorder.failure(record, exc, started, prepared)
             raise
         await self.recorder.success(record, prepared, result, started)
         self.outcomes.after_response(request, result, record)  # background, never awaited
@@ -165,30 +167,29 @@ class Pipeline:
         started = time.monotonic()
         request = self._identify(request)
         record = self.recorder.open(request)
+        prepared = _unprepared(request, started)
         try:
-            prepared = await self.prepare(request, started)
+            await self.prepare(prepared)
             t0 = time.monotonic()
             handle = await call(prepared)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
-            await self.recorder.failure(record, exc, started)
+            await self.recorder.failure(record, exc, started, prepared)
             raise
         return kind(prepared, handle, record, started, recorder=self.recorder,
                     price=self.config.price_of(handle.deployment),
                     after_response=self.outcomes.after_response)
 
     # -- stages ------------------------------------------------------------------------
-    async def prepare(self, request: ChatRequest, started: float | None = None) -> Prepared:
-        prepared = Prepared(request, list(request.messages), _placeholder_decision(), 0, 0,
-                            started_at=started or time.monotonic())
+    async def prepare(self, prepared: Prepared) -> None:
+        """Run the stages in place, so a failure still finds what the earlier ones decided."""
         for name, stage in (("admit", self._admit), ("compact", self._compact),
                             ("recall", self._recall), ("route", self._route)):
             t0 = time.monotonic()
             await stage(prepared)
             prepared.stage_ms[name] = _ms(t0)
         prepared.decision, prepared.propensity, prepared.explored = \
-            self.outcomes.explore(prepared.decision)
-        return prepared
+            self.explorer.explore(prepared.decision)
 
     async def _admit(self, p: Prepared) -> None:
         req, limits = p.request, self.config.limits
@@ -495,6 +496,11 @@ def _derive_session(messages: Sequence[Message]) -> str:
             if seen:
                 break
     return f"s_{h.hexdigest()}"
+
+
+def _unprepared(request: ChatRequest, started: float) -> Prepared:
+    return Prepared(request, list(request.messages), _placeholder_decision(), 0, 0,
+                    started_at=started)
 
 
 def _placeholder_decision() -> RouteDecision:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchyard.core.messages import Message, ToolDefinition
+from switchyard.core.trafficlog.schema import Attempt
 from switchyard.router.decision import RouteDecision, RouteOverrides
 
 
@@ -110,18 +111,6 @@ class Usage:
             reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
             cached_tokens=int(prompt_details.get("cached_tokens") or 0),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One upstream try: which deployment, how it ended, how long it took."""
-
-    deployment: str
-    group: str
-    outcome: str  # "ok" or the error class name
-    latency_ms: float
-    status: int | None = None
-    budget_tokens: int | None = None  # the thinking budget sent, if the provider takes one
 
 
 @dataclass(slots=True)

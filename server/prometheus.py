@@ -12,8 +12,7 @@ keys, request ids or message text.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from switchyard.core.trafficlog.schema import TrafficRecord
@@ -70,8 +69,8 @@ class Metrics:
         """One traffic-log record, as the pipeline writes it."""
         self.requests.labels(record.endpoint, record.status).inc()
         self.duration.labels(record.endpoint).observe(record.latency_ms / 1000)
-        for stage, ms in _json(record.stage_ms_json, {}).items():
-            self.stage_duration.labels(stage).observe(float(ms) / 1000)
+        for stage, ms in record.stage_ms.items():
+            self.stage_duration.labels(stage).observe(ms / 1000)
         for kind in ("prompt", "completion", "reasoning", "cached"):
             count = getattr(record, f"{kind}_tokens")
             if count:
@@ -80,9 +79,9 @@ class Metrics:
             self.decisions.labels(record.model, str(record.overridden).lower()).inc()
         if record.tokens_before > 0:
             self.compaction_ratio.observe(record.tokens_after / record.tokens_before)
-        for attempt in _json(record.attempts_json, []):
-            if isinstance(attempt, dict) and attempt.get("outcome", "ok") != "ok":
-                self.upstream_errors.labels(str(attempt["outcome"])).inc()
+        for attempt in record.attempt_log:
+            if attempt.outcome != "ok":
+                self.upstream_errors.labels(attempt.outcome).inc()
         if record.fallback:
             self.fallbacks.inc()
 
@@ -90,10 +89,3 @@ class Metrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry)
-
-
-def _json(text: str | None, default: Any) -> Any:
-    try:
-        return json.loads(text) if text else default
-    except ValueError:
-        return default

@@ -21,12 +21,19 @@ def pytest_configure(config: pytest.Config) -> None:
     sys._called_from_test = True  # type: ignore[attr-defined]
 
 
+# Where the full shared data sets are (README, "Test it"): kept, so that the tests which
+# need the full sets can be pointed at them; every other test reads tests/data.
+FULL_DATA_VARIABLES = ("SWITCHYARD_TRAJECTORIES", "SWITCHYARD_ROUTER_DATA")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own data dir and no stray SWITCHYARD_* or provider settings."""
     import os
 
     for key in list(os.environ):
+        if key in FULL_DATA_VARIABLES:
+            continue
         if key.startswith("SWITCHYARD_") or key.endswith("_API_KEY"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("SWITCHYARD_DATA_DIR", str(tmp_path / "data"))

@@ -117,6 +117,12 @@ async def test_abstractive_summary_stays_in_budget(learned: Compactor) -> None:
     assert calls and out.tokens_after <= 1200
     assert "value_3_7 looked suspicious" in out.summary
     assert any("looked suspicious" in (m.content or "") for m in out.messages)
+    extractive = learned.compact(history(), 1200)
+    for run, before in zip(out.runs, extractive.runs, strict=True):
+        assert run.dropped_messages == before.dropped_messages > 0
+        count = f"{run.dropped_messages} earlier message"
+        assert count in (out.messages[run.at].content or "")
+        assert count in (extractive.messages[run.at].content or "")
 
 
 def test_policy() -> None:

@@ -12,6 +12,8 @@ from switchyard.compaction.trajectories import is_held_out, load_all
 from switchyard.core.messages import Message, ToolCall, validate_tool_pairing
 from switchyard.core.tokens import count_message_tokens
 
+from tests.data import TRAJECTORIES
+
 
 def test_mentions_read_back_as_the_same_terms() -> None:
     terms = ["src/app/parse.py", "parse_date", "4711", "flights", "open()", "economy class",
@@ -20,7 +22,7 @@ def test_mentions_read_back_as_the_same_terms() -> None:
 
 
 def test_mentions_read_back_on_real_trajectory_terms() -> None:
-    trajs = load_all()[:20]
+    trajs = load_all(TRAJECTORIES)[:20]
     terms = sorted({t for tr in trajs for m in tr.messages for t in terms_of(m.text())
                     if listable(t)})
     for start in range(0, len(terms), 200):
@@ -78,7 +80,7 @@ def test_ledger_lists_each_hidden_term_once_and_never_a_shown_one() -> None:
 def test_ledger_keeps_more_evidence_than_text_alone() -> None:
     """On real held-out trajectories at 4x, listing terms of dropped text keeps more of what
     the next step uses than spending the same budget on text alone."""
-    held = [t.messages for t in load_all() if is_held_out(t)][:3]
+    held = [t.messages for t in load_all(TRAJECTORIES) if is_held_out(t)][:3]
     shares = {}
     for share in (0.0, 0.5):
         comp = Compactor.load(options=CompactionOptions(ledger_share=share))

@@ -13,25 +13,36 @@ from switchyard.compaction.train import TrainConfig, auc, examples, fit
 from switchyard.compaction.trajectories import default_root, is_held_out, load_all, load_swe_agent
 from switchyard.core.messages import validate_tool_pairing
 
-pytestmark = pytest.mark.skipif(not default_root().is_dir(), reason="trajectory data not present")
+from tests.data import TRAJECTORIES
 
 
 @pytest.fixture(scope="module")
 def trajs():
-    return load_all()
+    return load_all(TRAJECTORIES)
 
 
-def test_loaders_read_both_formats(trajs) -> None:
+def check_loaded(trajs, tau_bench: int, swe_agent: int) -> None:
     sources = {t.source for t in trajs}
     assert sources == {"swe-agent", "tau-bench"}
-    assert sum(t.source == "tau-bench" for t in trajs) == 200
-    assert sum(t.source == "swe-agent" for t in trajs) == 22
+    assert sum(t.source == "tau-bench" for t in trajs) == tau_bench
+    assert sum(t.source == "swe-agent" for t in trajs) == swe_agent
     native = [t for t in trajs if t.source == "swe-agent" and any(m.tool_calls for m in t.messages)]
     assert native  # some SWE-agent files use native tool calls
     for t in trajs:
         validate_tool_pairing(t.messages)
         assert t.messages[0].role == "system"
     assert 0 < sum(is_held_out(t) for t in trajs) < len(trajs)
+
+
+def test_loaders_read_both_formats(trajs) -> None:
+    check_loaded(trajs, tau_bench=18, swe_agent=9)
+
+
+@pytest.mark.skipif(not default_root().is_dir(), reason=(
+    f"needs the full trajectory sets, not at {default_root()}: set SWITCHYARD_TRAJECTORIES "
+    "to shared/data/trajectories (see README, Test it)"))
+def test_loaders_read_the_full_sets() -> None:
+    check_loaded(load_all(), tau_bench=200, swe_agent=22)
 
 
 def test_bad_trajectory_file(tmp_path) -> None:

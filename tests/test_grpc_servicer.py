@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from switchyard.compaction.result import Compaction
 from switchyard.core.errors import ChatFormatError
 from switchyard.core.messages import Message, ToolCall
+from switchyard.core.trafficlog.schema import Attempt
 from switchyard.retrieval.chunk import Chunk
 from switchyard.retrieval.index import Hit
 from switchyard.router.decision import RouteDecision
@@ -37,7 +38,6 @@ from switchyard.server.errors import (
 )
 from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.pipeline_types import (
-    Attempt,
     ChatRequest,
     ChatResult,
     StreamDelta,

@@ -149,6 +149,20 @@ def test_upstream_errors_map_to_openai_errors(proxy: ServerThread,
     assert rows[-1]["status"] == "error" and rows[-1]["http_status"] == 400
 
 
+def test_a_failed_request_keeps_its_routing_decision_in_the_log(
+        proxy: ServerThread, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.enqueue(Fault(status=400, code="context_length_exceeded"))
+    with pytest.raises(openai.BadRequestError):
+        client(proxy).chat.completions.create(
+            model="switchyard/auto", messages=[{"role": "user", "content": "hi there"}])
+    row = log_rows(proxy)[-1]
+    assert row["status"] == "error" and row["error_type"] == "UpstreamRejected"
+    assert (row["model"], row["policy_version"]) == ("non_thinking", "off")
+    assert row["tokens_before"] > 0 and row["tokens_after"] == row["tokens_before"]
+    assert set(json.loads(row["stage_ms_json"])) == {"admit", "compact", "recall", "route"}
+    assert row["attempts"] == 1
+
+
 def test_retry_then_fallback_is_visible(proxy: ServerThread, fake_upstream: FakeUpstream) -> None:
     # non_thinking fails 3 times (1 try + 2 retries), then the thinking group answers.
     fake_upstream.enqueue(Fault(status=500), Fault(status=429, retry_after=0.01), Fault(status=502))

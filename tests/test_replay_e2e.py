@@ -15,6 +15,8 @@ import typer
 from switchyard.server.cli.replay import register
 from typer.testing import CliRunner
 
+from tests.data import ROUTER_DATA
+
 SETTINGS = {
     "compaction.enabled": False,
     "outcomes.exploration_share": 0.5,
@@ -86,7 +88,8 @@ def test_replay_of_a_live_log(proxy_factory) -> None:
 def test_replay_cli_dataset_html_and_errors(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     result = CliRunner().invoke(_cli(), [
-        "replay", "--dataset", "mmlu", "--limit", "120", "--no-progress", "--html", str(out),
+        "replay", "--dataset", "mmlu", "--data-dir", str(ROUTER_DATA), "--limit", "120",
+        "--no-progress", "--html", str(out),
         "-p", "never", "-p", "always", "-p", "mlp:share=0.5"])
     assert result.exit_code == 0, result.output
     assert "mlp:share=0.5" in result.output and "direct (120 / 0" in result.output

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from switchyard.core.db import NewerSchemaError
 from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
-from switchyard.core.trafficlog.schema import NewerSchemaError, TrafficRecord, connect
+from switchyard.core.trafficlog.schema import TrafficRecord, connect
 from switchyard.router.errors import RouterDataError, RoutingError
 from switchyard.router.replay import Policy, choose, estimate, parse_policy
 from switchyard.router.replay_data import Traffic, load_log, load_parquet, write_outcomes_parquet
@@ -150,12 +151,12 @@ def test_newer_schema_log_is_refused(tmp_path: Path) -> None:
 
 
 def test_migrating_an_m001_log_with_rows(tmp_path: Path) -> None:
-    from switchyard.core.trafficlog.schema import MIGRATIONS
+    from switchyard.core.trafficlog.schema import SCHEMA
 
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE _switchyard_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-    MIGRATIONS[0](db)
+    SCHEMA.migrations[0](db)
     db.execute("INSERT INTO _switchyard_migrations VALUES ('m001_initial', 0)")
     db.execute("INSERT INTO requests VALUES ('old', 's', 't', 0, 0, NULL, '', '', '', 0, NULL, "
                "NULL, NULL, '', '', 0, 0, 'ok', 200, NULL, 1, 2, 0, 0, 0.5, 1, 0, 0, 0, 0, 1, 0, "

@@ -13,13 +13,13 @@ import json
 from typing import Any
 
 import openai
-import pytest
-from switchyard.compaction.trajectories import default_root, load_swe_agent
+from switchyard.compaction.trajectories import load_swe_agent
 from switchyard.core.messages import Message, to_openai_messages
 from switchyard.server.http.responses.native import messages_to_items
 from switchyard.server.http.responses.tools import ToolPlan
 
 from tests.conftest import ServerThread
+from tests.data import TRAJECTORIES
 from tests.fake_upstream import FakeUpstream
 
 TRAJ = ("swe-agent/trajectories__demonstrations__replay__marshmallow-code__marshmallow-1867__"
@@ -38,10 +38,7 @@ def flat_tools(messages: list[Message]) -> list[dict[str, Any]]:
 
 def test_swe_agent_trajectory_replays_with_full_fidelity(proxy: ServerThread,
                                                           fake_upstream: FakeUpstream) -> None:
-    path = default_root() / TRAJ
-    if not path.exists():
-        pytest.skip(f"trajectory data not found at {path}")
-    messages = load_swe_agent(path).messages
+    messages = load_swe_agent(TRAJECTORIES / TRAJ).messages
     assert messages[0].role == "system"
     c = openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0)
     tools = flat_tools(messages)

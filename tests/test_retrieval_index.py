@@ -116,8 +116,8 @@ def test_schema_and_migrations(tmp_path: Path) -> None:
     Index.open(tmp_path, CONFIG).close()
     Index.open(tmp_path, CONFIG).close()  # a second open runs nothing twice
     db = sqlite3.connect(tmp_path / "chunks.sqlite")
-    assert [r[0] for r in db.execute("SELECT name FROM _retrieval_migrations")] == [
-        "m001_initial"]
+    assert [r[0] for r in db.execute("SELECT name FROM _switchyard_migrations")] == [
+        "m001_initial", "m002_one_migrations_table"]
     cols = [r[1] for r in db.execute("PRAGMA table_info(chunks)")]
     assert cols == ["rowid", "id", "namespace", "text", "role", "message_index", "source",
                     "start_line", "tokens", "created_at", "content_hash"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,14 @@ import typer
 from switchyard.core.messages import Message
 from switchyard.router import RouteRequest, load_router
 from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
-from switchyard.router.data import RouterExample, data_dir, load_dcrouter, load_mmlu, split_families
+from switchyard.router.data import RouterExample, load_dcrouter, load_mmlu, split_families
 from switchyard.router.features import FeatureSpec, featurize, structural_features
 from switchyard.router.mlp import MLPRouter
 from switchyard.router.train import TrainConfig, train
 from switchyard.server.cli.router import register
 from typer.testing import CliRunner
 
-DATA = data_dir()
-needs_data = pytest.mark.skipif(not (DATA / "routellm_mmlu.csv").is_file(),
-                                reason="shared router data not present")
+from tests.data import ROUTER_DATA as DATA
 
 
 def _tiny(n: int = 300) -> list[RouterExample]:
@@ -51,16 +50,14 @@ def test_structural_features_see_tools_code_and_format() -> None:
     assert abs(np.linalg.norm(x[0, :384]) - 1) < 1e-4
 
 
-@needs_data
 def test_leave_families_out_split_is_disjoint() -> None:
-    rows = _tiny(2000)
+    rows = _tiny(800)
     tr, va = split_families(rows, 0.2, seed=0)
     fam_tr = {(rows[i].source, rows[i].family) for i in tr}
     fam_va = {(rows[i].source, rows[i].family) for i in va}
     assert fam_tr.isdisjoint(fam_va) and fam_va and len(tr) + len(va) == len(rows)
 
 
-@needs_data
 def test_tiny_training_run_saves_a_loadable_checkpoint(trained: Path) -> None:
     model, config = load_checkpoint(trained)
     assert config.training["data_hash"] == "tiny" and config.weights_sha256
@@ -70,7 +67,6 @@ def test_tiny_training_run_saves_a_loadable_checkpoint(trained: Path) -> None:
     assert not model.training
 
 
-@needs_data
 def test_training_is_reproducible() -> None:
     rows = _tiny(200)
     cfg = TrainConfig(epochs=3, progress=False, seed=7)
@@ -79,18 +75,20 @@ def test_training_is_reproducible() -> None:
         assert ka == kb and np.array_equal(va.numpy(), vb.numpy())
 
 
-@needs_data
 def test_decisions_are_deterministic_for_a_fixed_checkpoint(trained: Path) -> None:
     reqs = [RouteRequest(messages=(Message(role="user", content=t),))
             for t in ("hi", "Prove that there are infinitely many primes.", "Sort [3,1,2]")]
     r1 = MLPRouter.from_checkpoint(trained)
     r2 = MLPRouter.from_checkpoint(trained)
     one = [r1.decide(r) for r in reqs]
-    assert one == r1.decide_batch(reqs) == r2.decide_batch(reqs)
+    batch = r1.decide_batch(reqs)
+    assert batch == r2.decide_batch(reqs)
+    # BLAS may sum a row of one and a row of a batch in another order: the last bit differs
+    assert [replace(d, p_hard=0.0) for d in one] == [replace(d, p_hard=0.0) for d in batch]
+    assert [d.p_hard for d in one] == pytest.approx([d.p_hard for d in batch], abs=1e-9)
     assert all(d.policy_version == r1.config.policy_version for d in one)
 
 
-@needs_data
 def test_thinking_share_moves_the_threshold(trained: Path) -> None:
     low = MLPRouter.from_checkpoint(trained, thinking_share=0.1)
     high = MLPRouter.from_checkpoint(trained, thinking_share=0.9)
@@ -144,7 +142,6 @@ def test_cli_route_names_the_bad_line(tmp_path: Path, line: str, fragment: str) 
     assert fragment in " ".join(result.output.replace("│", " ").split())
 
 
-@needs_data
 def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     out = tmp_path / "r.pt"
     result = CliRunner().invoke(_app(), ["train-router", "--epochs", "2", "--limit", "150",
@@ -154,7 +151,6 @@ def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     assert "CPT(50%)" in result.output and out.is_file() and out.with_suffix(".json").is_file()
 
 
-@needs_data
 def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> None:
     from switchyard.router.features import WITH_CUES
 

@@ -20,7 +20,6 @@ from switchyard.router import (
     apply_overrides,
     budget_for_effort,
     load_router,
-    provider_params,
 )
 from switchyard.router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
 from switchyard.router.calibrate import (
@@ -129,46 +128,6 @@ def test_budgets_follow_litellm_anthropic_mapping() -> None:
                                                        "anthropic")
         assert budget_for_effort(effort) == mapped["budget_tokens"]
     assert budget_for_effort("low") < budget_for_effort("medium") < budget_for_effort("high")
-
-
-def _thinking(effort: str) -> RouteDecision:
-    return apply_overrides(_policy(False), RouteOverrides(reasoning_effort=effort),
-                           known_models={})
-
-
-def test_provider_params_openai_matches_litellm_request() -> None:
-    import litellm
-
-    params = provider_params(_thinking("low"), "openai/gpt-5-mini")
-    assert params == {"reasoning_effort": "low"}
-    optional = litellm.get_optional_params(model="gpt-5-mini", custom_llm_provider="openai",
-                                           **params)
-    assert optional["reasoning_effort"] == "low"
-    assert provider_params(_policy(False), "openai/gpt-5-mini") == {}
-
-
-def test_provider_params_anthropic_matches_litellm_reasoning_effort_mapping() -> None:
-    import litellm
-
-    model = "claude-3-7-sonnet-20250219"
-    for effort in ("low", "medium", "high"):
-        params = provider_params(_thinking(effort), f"anthropic/{model}")
-        via_effort = litellm.get_optional_params(
-            model=model, custom_llm_provider="anthropic", reasoning_effort=effort)
-        assert params == {"thinking": dict(via_effort["thinking"])}
-        via_ours = litellm.get_optional_params(model=model, custom_llm_provider="anthropic",
-                                               **params)
-        assert via_ours["thinking"]["budget_tokens"] == budget_for_effort(effort)
-
-
-def test_provider_params_gemini_reaches_thinking_budget() -> None:
-    import litellm
-
-    d = _thinking("medium")
-    params = provider_params(d, "gemini/gemini-2.5-flash")
-    optional = litellm.get_optional_params(model="gemini-2.5-flash",
-                                           custom_llm_provider="gemini", **params)
-    assert optional["thinkingConfig"]["thinkingBudget"] == d.budget_tokens
 
 
 def test_calibration_hits_requested_share_on_held_data() -> None:

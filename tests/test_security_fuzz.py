@@ -69,9 +69,10 @@ def test_schemathesis_against_openapi(proxy_factory: Any) -> None:
     schema = schemathesis.openapi.from_url(root + "/openapi.json")
     from schemathesis.checks import not_a_server_error
 
-    failures = []
+    failures, reached = [], set()
     for result in schema.get_all_operations():
         operation = result.ok()
+        reached.add(operation.label)
 
         @settings(max_examples=25, deadline=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
@@ -85,6 +86,7 @@ def test_schemathesis_against_openapi(proxy_factory: Any) -> None:
         except Exception as exc:  # noqa: BLE001 - one report names every failing operation
             failures.append(f"{operation.label}: {exc}")
     assert failures == []
+    assert {"POST /v1/chat/completions", "POST /v1/responses", "POST /v1/feedback"} <= reached
 
 
 async def test_random_protobuf_bytes_get_clean_statuses(pipeline_factory: Any) -> None:

@@ -1,11 +1,13 @@
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from switchyard.core.db import NewerSchemaError
 from switchyard.core.trafficlog.schema import (
     COLUMNS,
-    NewerSchemaError,
+    Attempt,
     TrafficRecord,
     connect,
     iter_records,
@@ -35,6 +37,27 @@ def test_reopening_is_idempotent_and_keeps_rows(tmp_path: Path) -> None:
     db = connect(path)
     rows = list(iter_records(db))
     assert [(r.request_id, r.prompt_tokens, r.thinking) for r in rows] == [("r1", 5, False)]
+
+
+def test_stage_timings_and_attempts_are_typed_and_stored_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite"
+    log = TrafficLog(path)
+    tries = [Attempt("a", "thinking", "UpstreamTimeout", 30.00049, None),
+             Attempt("b", "thinking", "ok", 12.5, 200, budget_tokens=2048)]
+    log.write_sync(TrafficRecord("r1", "s1", "test", stage_ms={"route": 1.23456},
+                                 attempt_log=tries))
+    log.close()
+    raw = sqlite3.connect(path).execute("SELECT stage_ms_json, attempts_json FROM requests")
+    stages, attempts = raw.fetchone()
+    assert json.loads(stages) == {"route": 1.235}
+    assert json.loads(attempts) == [
+        {"deployment": "a", "group": "thinking", "outcome": "UpstreamTimeout", "latency_ms": 30.0,
+         "status": None, "budget_tokens": None},
+        {"deployment": "b", "group": "thinking", "outcome": "ok", "latency_ms": 12.5, "status": 200,
+         "budget_tokens": 2048}]
+    (row,) = iter_records(connect(path))
+    assert row.stage_ms == {"route": 1.235}
+    assert row.attempt_log == [Attempt("a", "thinking", "UpstreamTimeout", 30.0, None), tries[1]]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -99,8 +99,9 @@ def finish(p: Prepared, sel: Selector, strategy: str) -> Compaction:
     # the kept ids and dropped chunks are made while the tokenizer counts the output
     asm, _kept, tokens, (kept_ids, dropped) = sel.finish(lambda keep: _split(p, keep))
     summary = "\n".join(x for x in asm.summaries if x)
-    runs = [Run(at, [s.id for s in spans], mentions)
-            for at, spans, mentions in zip(asm.placeholders, asm.runs, asm.mentions)]
+    runs = [Run(at, [s.id for s in spans], mentions, n)
+            for at, spans, mentions, n in zip(asm.placeholders, asm.runs, asm.mentions,
+                                              asm.dropped_messages)]
     return Compaction(asm.messages, kept_ids, [c.id for c in dropped], p.tokens_before, tokens,
                       summary, strategy, dropped, runs, sel.budget)
 

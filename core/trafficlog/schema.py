@@ -1,8 +1,7 @@
 """The traffic log's schema: one `TrafficRecord` per request, SQLite, versioned migrations.
 
 The server writes it (server/traffic/writer.py); the router reads it for replay and retraining,
-which is why the schema lives here. Migrations follow simonw/llm: functions registered in
-order with `@migration`, recorded in `_switchyard_migrations`, never edited once shipped.
+which is why the schema lives here. Migrations run through the stores' one helper (core/db.py).
 Typed columns for what we query, JSON columns for the full request and the attempts.
 """
 
@@ -11,18 +10,26 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+from switchyard.core.db import Schema
+
+SCHEMA = Schema("the traffic log")
 
 
-def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
-    MIGRATIONS.append(fn)
-    return fn
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream try: which deployment, how it ended, how long it took."""
+
+    deployment: str
+    group: str
+    outcome: str  # "ok" or the error class name
+    latency_ms: float
+    status: int | None = None
+    budget_tokens: int | None = None  # the thinking budget sent, if the provider takes one
 
 
 @dataclass(slots=True)
@@ -59,8 +66,8 @@ class TrafficRecord:
     recalled_chunks: int = 0
     attempts: int = 0
     fallback: bool = False
-    stage_ms_json: str = "{}"
-    attempts_json: str = "[]"
+    stage_ms: dict[str, float] = field(default_factory=dict)  # column stage_ms_json
+    attempt_log: list[Attempt] = field(default_factory=list)  # column attempts_json
     request_json: str | None = None  # the caller's request body (for replay)
     # m002: counterfactual replay. `propensity` is P(the logged group | request) under the
     # logging policy (set while exploration is on); `explored` marks a randomised choice;
@@ -72,13 +79,30 @@ class TrafficRecord:
     request_bytes: int | None = None
 
     def as_row(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        row["stage_ms_json"] = json.dumps({k: round(v, 3) for k, v in self.stage_ms.items()})
+        row["attempts_json"] = json.dumps([
+            {**asdict(a), "latency_ms": round(a.latency_ms, 3)} for a in self.attempt_log])
+        del row["stage_ms"], row["attempt_log"]
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TrafficRecord:
+        values = dict(row)
+        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
+            values[key] = bool(values[key])
+        values["stage_ms"] = json.loads(values.pop("stage_ms_json") or "{}")
+        values["attempt_log"] = [Attempt(**a) for a in json.loads(values.pop("attempts_json")
+                                                                  or "[]")]
+        return cls(**values)
 
 
-COLUMNS = tuple(f.name for f in fields(TrafficRecord))
+# The typed fields are stored as JSON text, in columns named for that.
+_JSON_COLUMNS = {"stage_ms": "stage_ms_json", "attempt_log": "attempts_json"}
+COLUMNS = tuple(_JSON_COLUMNS.get(f.name, f.name) for f in fields(TrafficRecord))
 
 
-@migration
+@SCHEMA.migration
 def m001_initial(db: sqlite3.Connection) -> None:
     db.execute(
         """
@@ -125,7 +149,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS requests_created ON requests (created_at)")
 
 
-@migration
+@SCHEMA.migration
 def m002_outcomes(db: sqlite3.Connection) -> None:
     """Outcomes attached after the fact (core/trafficlog/outcomes.py) and the replay columns."""
     existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
@@ -149,7 +173,7 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
+@SCHEMA.migration
 def m003_request_bytes(db: sqlite3.Connection) -> None:
     """Rejected requests are logged too, with a capped body and its full size."""
     existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
@@ -157,41 +181,9 @@ def m003_request_bytes(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE requests ADD COLUMN request_bytes INTEGER")
 
 
-class NewerSchemaError(RuntimeError):
-    """The log was written by a newer Switchyard: refuse rather than misread it."""
-
-
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the log; WAL so readers never block the writer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives a killed process (not a power cut) without fsync.
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    migrate(db)
-    return db
-
-
-def migrate(db: sqlite3.Connection) -> None:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _switchyard_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-    )
-    applied = {row[0] for row in db.execute("SELECT name FROM _switchyard_migrations")}
-    known = {fn.__name__ for fn in MIGRATIONS}
-    unknown = sorted(applied - known)
-    if unknown:
-        raise NewerSchemaError(
-            f"the traffic log has migrations this version does not know ({', '.join(unknown)}); "
-            "upgrade Switchyard or point it at another log file"
-        )
-    for fn in MIGRATIONS:
-        if fn.__name__ not in applied:
-            with db:
-                db.execute("BEGIN")
-                fn(db)
-                db.execute("INSERT INTO _switchyard_migrations VALUES (?, ?)",
-                           (fn.__name__, time.time()))
+    """Open (creating if needed) and migrate the log."""
+    return SCHEMA.open(path)
 
 
 def iter_records(db: sqlite3.Connection, where: str = "1=1",
@@ -199,11 +191,4 @@ def iter_records(db: sqlite3.Connection, where: str = "1=1",
     cursor = db.execute(f"SELECT {', '.join(COLUMNS)} FROM requests WHERE {where} "
                         "ORDER BY created_at", params)
     for row in cursor:
-        values = dict(zip(COLUMNS, row))
-        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
-            values[key] = bool(values[key])
-        yield TrafficRecord(**values)
-
-
-def stage_ms(record: TrafficRecord) -> dict[str, float]:
-    return json.loads(record.stage_ms_json)
+        yield TrafficRecord.from_row(dict(zip(COLUMNS, row)))

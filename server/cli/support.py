@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from switchyard.core.errors import ParamError
-from switchyard.core.trafficlog.schema import NewerSchemaError
-from switchyard.server.errors import SwitchyardError
+from switchyard.core.db import NewerSchemaError
+from switchyard.core.errors import SwitchyardError
 
 T = TypeVar("T")
-EXPECTED = (SwitchyardError, ParamError, NewerSchemaError)
+EXPECTED = (SwitchyardError, NewerSchemaError)
 
 
 def fail(message: str) -> NoReturn:

@@ -1,4 +1,4 @@
-"""The HTTP app: routes, middleware and exception handlers, plus the small GET endpoints.
+"""The HTTP app: routes, middleware and exception handlers.
 
 Handlers parse, call the pipeline, and turn its result into a response. They never route,
 compact, retrieve or write the log themselves.
@@ -15,11 +15,12 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from switchyard.server.config import AUTO_MODEL, Config
+from switchyard.server.config import Config
 from switchyard.server.errors import SwitchyardError
 from switchyard.server.http import feedback
 from switchyard.server.http.chat_completions import chat_completions
-from switchyard.server.http.common import error_response, json_response
+from switchyard.server.http.common import error_response
+from switchyard.server.http.info import healthz, list_models, metrics, openapi_schema
 from switchyard.server.http.responses import endpoint as responses
 from switchyard.server.pipeline import Pipeline
 from switchyard.server.security import GuardMiddleware
@@ -57,32 +58,6 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
     if pipeline is not None:
         app.state.pipeline = pipeline
     return app
-
-
-async def list_models(request: Request) -> Response:
-    config: Config = request.app.state.config
-    ids = [AUTO_MODEL, "thinking", "non_thinking",
-           *(d.public_name for d in config.models.all())]
-    data = [{"id": i, "object": "model", "created": 0, "owned_by": "switchyard"} for i in ids]
-    return json_response({"object": "list", "data": data}, 200, {})
-
-
-async def healthz(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
-    return json_response({"status": "ok", "router": type(pipeline.router).__name__}, 200, {})
-
-
-async def metrics(request: Request) -> Response:
-    from switchyard.server.prometheus import CONTENT_TYPE
-
-    pipeline: Pipeline = request.app.state.pipeline
-    return Response(pipeline.metrics.render(), media_type=CONTENT_TYPE)
-
-
-async def openapi_schema(request: Request) -> Response:
-    from switchyard.server.http.openapi import openapi_schema as build
-
-    return json_response(build(), 200, {})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

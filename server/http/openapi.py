@@ -1,34 +1,87 @@
-"""The proxy's OpenAPI 3 schema, served at GET /openapi.json (and fuzzed by schemathesis).
+"""The proxy's OpenAPI 3.1 schema, served at GET /openapi.json (and fuzzed by schemathesis).
 
-Written out by hand, small, and describing what the handlers accept and answer: the
-OpenAI-compatible chat endpoint, the model list, health and metrics. Request schemas are
-deliberately as loose as the handlers (unknown fields allowed), so a schema-valid request
-is never rejected for a reason the schema cannot express except by a 4xx.
+Generated from the pydantic models the doors validate their bodies with, so a field added
+to a door's model shows up here without a second copy. `DOORS` lists every endpoint;
+tests/test_openapi.py fails when the app serves a route that `DOORS` does not describe.
+The answer models below describe what the handlers write; they are loose (unknown fields
+allowed), like the request models.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import models_json_schema
+from switchyard.server.http.feedback import FeedbackBody
+from switchyard.server.http.openai_types import ChatCompletionRequest
+from switchyard.server.http.responses.wire import ResponsesRequest
 
-
-def _error_responses(*codes: int) -> dict[str, Any]:
-    text = {400: "Invalid request", 401: "Missing, wrong or revoked API key",
-            404: "Unknown model", 413: "Over a size limit (body, messages, tokens)",
-            429: "Over a limit (concurrency per key) or upstream rate limit",
-            502: "Upstream failed", 504: "Upstream timed out"}
-    return {str(c): {"description": text[c],
-                     "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+_REF = "#/components/schemas/{model}"
 
 
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorInfo(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, from every door, in the OpenAI shape."""
+
+    error: ErrorInfo
+
+
+class ChatCompletion(_Loose):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class ResponseObject(_Loose):
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: str
+    model: str
+    output: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class FeedbackAck(BaseModel):
+    object: Literal["feedback"]
+    request_id: str
+    source: str
+    status: Literal["created", "replaced"]
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[dict[str, Any]]
+
+
+class Health(_Loose):
+    status: str
+
+
+# The chat models type a message as Any (parse_messages checks it, with errors that name the
+# field); the schema describes the shape, so the fuzzer also sends well-formed histories.
 _MESSAGE = {
     "type": "object",
     "required": ["role"],
     "properties": {
         "role": {"type": "string",
                  "enum": ["system", "developer", "user", "assistant", "tool"]},
-        "content": {"oneOf": [{"type": "string"}, {"type": "null"},
+        "content": {"anyOf": [{"type": "string"}, {"type": "null"},
                               {"type": "array", "items": {"type": "object"}}]},
         "name": {"type": "string"},
         "tool_calls": {"type": "array", "items": {"type": "object"}},
@@ -36,79 +89,84 @@ _MESSAGE = {
     },
 }
 
-_CHAT_REQUEST = {
-    "type": "object",
-    "required": ["messages"],
-    "properties": {
-        "model": {"type": "string", "description": "switchyard/auto, a group or a deployment"},
-        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
-        "tools": {"type": "array", "items": {"type": "object"}},
-        "tool_choice": {},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-        "max_tokens": {"type": "integer", "minimum": 1},
-        "stream": {"type": "boolean"},
-        "stream_options": {"type": "object"},
-        "reasoning_effort": {"type": "string"},
-        "user": {"type": "string"},
-    },
-}
+_ERRORS = {400: "Invalid request", 401: "Missing, wrong or revoked API key",
+           404: "Unknown model, or unknown request id (feedback)",
+           413: "Over a size limit (body, messages, tokens)",
+           429: "Over a limit (concurrency per key) or upstream rate limit",
+           502: "Upstream failed", 504: "Upstream timed out"}
 
-_CHAT_RESPONSE = {
-    "type": "object",
-    "required": ["id", "object", "choices"],
-    "properties": {
-        "id": {"type": "string"},
-        "object": {"type": "string"},
-        "created": {"type": "integer"},
-        "model": {"type": "string"},
-        "choices": {"type": "array", "items": {"type": "object"}},
-        "usage": {"type": "object"},
-    },
-}
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    path: str
+    method: Literal["get", "post"]
+    operation_id: str
+    summary: str
+    answer: type[BaseModel] | None  # None: Prometheus text
+    body: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    streams: bool = False
+    secured: bool = True
+
+
+_UPSTREAM_ERRORS = (400, 401, 404, 413, 429, 502, 504)
+DOORS = (
+    Door("/v1/chat/completions", "post", "createChatCompletion",
+         "OpenAI chat completions, routed, compacted and recalled", ChatCompletion,
+         ChatCompletionRequest, _UPSTREAM_ERRORS, streams=True),
+    Door("/v1/responses", "post", "createResponse",
+         "OpenAI Responses API over the same pipeline", ResponseObject, ResponsesRequest,
+         _UPSTREAM_ERRORS, streams=True),
+    Door("/v1/feedback", "post", "createFeedback",
+         "Attach an outcome to a logged request", FeedbackAck, FeedbackBody, (400, 401, 404)),
+    Door("/v1/models", "get", "listModels", "Models and groups", ModelList,
+         errors=(401, 429)),
+    Door("/healthz", "get", "health", "Serving", Health, secured=False),
+    Door("/metrics", "get", "metrics", "Prometheus text format", None, secured=False),
+)
 
 
 def openapi_schema() -> dict[str, Any]:
-    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    models: list[type[BaseModel]] = list(dict.fromkeys(
+        [ErrorResponse, *(m for d in DOORS for m in (d.body, d.answer) if m is not None)]))
+    refs, defs = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    schemas = defs["$defs"]
+    for door in DOORS:
+        if door.body is not None and "messages" in schemas[door.body.__name__]["properties"]:
+            schemas[door.body.__name__]["properties"]["messages"]["items"] = {
+                "$ref": _REF.format(model="Message")}
+    schemas["Message"] = _MESSAGE
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return refs[(model, "validation")]
+
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Switchyard proxy", "version": "1",
-                 "description": "OpenAI-compatible chat behind learned routing, compaction "
+                 "description": "OpenAI-compatible doors behind learned routing, compaction "
                                 "and retrieval. With auth.mode 'keys', send "
                                 "'Authorization: Bearer <key>'."},
-        "paths": {
-            "/v1/chat/completions": {"post": {
-                "operationId": "createChatCompletion", "security": secured,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ChatRequest"}}}},
-                "responses": {
-                    "200": {"description": "A completion (or an SSE stream when stream=true)",
-                            "content": {"application/json": {"schema": _CHAT_RESPONSE},
-                                        "text/event-stream": {"schema": {"type": "string"}}}},
-                    **_error_responses(400, 401, 404, 413, 429, 502, 504)}}},
-            "/v1/models": {"get": {
-                "operationId": "listModels", "security": secured,
-                "responses": {"200": {"description": "Models and groups", "content": {
-                    "application/json": {"schema": {"type": "object",
-                                                    "required": ["object", "data"]}}}},
-                    **_error_responses(401, 429)}}},
-            "/healthz": {"get": {"operationId": "health", "security": [], "responses": {
-                "200": {"description": "Serving", "content": {"application/json": {
-                    "schema": {"type": "object", "required": ["status"]}}}}}}},
-            "/metrics": {"get": {"operationId": "metrics", "security": [], "responses": {
-                "200": {"description": "Prometheus text format",
-                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Message": _MESSAGE,
-                "ChatRequest": _CHAT_REQUEST,
-                "Error": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "object", "required": ["message", "type"], "properties": {
-                        "message": {"type": "string"}, "type": {"type": "string"},
-                        "param": {"type": "string", "nullable": True},
-                        "code": {"type": "string", "nullable": True}}}}},
-            },
-        },
+        "paths": {d.path: {d.method: _operation(d, ref)} for d in DOORS},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": schemas},
     }
+
+
+def _operation(door: Door, ref: Any) -> dict[str, Any]:
+    if door.answer is None:
+        content: dict[str, Any] = {"text/plain": {"schema": {"type": "string"}}}
+    else:
+        content = {"application/json": {"schema": ref(door.answer)}}
+    if door.streams:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    op: dict[str, Any] = {
+        "operationId": door.operation_id, "summary": door.summary,
+        "security": [{"bearer": []}] if door.secured else [],
+        "responses": {"200": {"description": door.summary, "content": content},
+                      **{str(c): {"description": _ERRORS[c], "content": {
+                          "application/json": {"schema": ref(ErrorResponse)}}}
+                         for c in door.errors}}}
+    if door.body is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": ref(door.body)}}}
+    return op

@@ -1,4 +1,4 @@
-"""Outcomes from live traffic, off the request path: verifiers, shadow calls, exploration.
+"""Outcomes from live traffic, off the request path: verifiers and shadow calls.
 
 - Feedback: `record` stores an outcome for a logged request (idempotent by id + source).
 - Verifiers: after a response is logged, matching configured graders run as background
@@ -6,8 +6,6 @@
 - Shadow: a configured share of requests is also sent to the other group after the caller
   has its answer; the shadow call is logged as its own row with `shadow_of` = the primary
   id (and verified too), which gives paired outcomes for direct replay estimates.
-- Exploration: a configured share of routed requests goes to a uniformly random group; the
-  logging policy's propensity of the chosen group is logged on every routed request.
 
 Background work is bounded by a semaphore; when it is full, new work is skipped (counted),
 never queued without bound and never awaited by the caller.
@@ -29,7 +27,7 @@ from typing import Any
 
 from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
 from switchyard.core.trafficlog.schema import TrafficRecord, connect
-from switchyard.router.decision import RouteDecision
+from switchyard.router.decision import MODEL_GROUPS
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import OutcomesConfig, VerifierConfig
 from switchyard.server.pipeline_types import ChatRequest, ChatResult
@@ -37,7 +35,6 @@ from switchyard.server.pipeline_types import ChatRequest, ChatResult
 logger = logging.getLogger(__name__)
 Chat = Callable[[ChatRequest], Awaitable[ChatResult]]
 AfterResponse = Callable[[ChatRequest, ChatResult, TrafficRecord], None]
-GROUPS = ("thinking", "non_thinking")
 EXPECTED_TAG = "expected:"
 
 
@@ -48,7 +45,6 @@ class OutcomeStats:
     shadows: int = 0
     shadow_errors: int = 0
     skipped_busy: int = 0
-    explored: int = 0
 
 
 class OutcomeService:
@@ -77,20 +73,6 @@ class OutcomeService:
                 self._db = connect(self._log_path)
             return record_outcome(self._db, outcome)
 
-    # -- exploration -------------------------------------------------------------------
-    def explore(self, decision: RouteDecision) -> tuple[RouteDecision, float | None, bool]:
-        """(decision, propensity of its group, explored) under the epsilon-uniform policy."""
-        share = self.settings.exploration_share
-        if share <= 0 or decision.overridden or decision.model not in GROUPS:
-            return decision, None, False
-        explored = self._rng.random() < share
-        chosen = self._rng.choice(GROUPS) if explored else decision.model
-        propensity = (1 - share) * (chosen == decision.model) + share / len(GROUPS)
-        if chosen != decision.model:
-            self.stats.explored += 1
-            decision = _switched(decision, chosen)
-        return decision, propensity, explored
-
     # -- after a response --------------------------------------------------------------
     def after_response(self, request: ChatRequest, result: ChatResult,
                        record: TrafficRecord) -> None:
@@ -99,7 +81,7 @@ class OutcomeService:
         if specs:
             self._spawn(self._verify(record.request_id, request, result.message.text(), specs))
         if (self.settings.shadow_share > 0 and record.shadow_of is None
-                and not record.overridden and record.model in GROUPS
+                and not record.overridden and record.model in MODEL_GROUPS
                 and self._rng.random() < self.settings.shadow_share):
             self._spawn(self._shadow(request, record))
 
@@ -165,14 +147,6 @@ class OutcomeService:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-
-
-def _switched(decision: RouteDecision, group: str) -> RouteDecision:
-    thinking = group == "thinking"
-    return replace(decision, model=group, thinking=thinking,
-                   reasoning_effort=decision.reasoning_effort if thinking else None,
-                   budget_tokens=decision.budget_tokens if thinking else None,
-                   reason=f"exploration: random group {group} ({decision.reason})")
 
 
 def request_tags(request: ChatRequest) -> list[str]:

@@ -7,14 +7,13 @@ The pipeline and its open streams share one `Recorder`, so a stream finishing lo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
 
-from switchyard.core.trafficlog.schema import TrafficRecord
+from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.server.errors import SwitchyardError, as_switchyard_error
-from switchyard.server.pipeline_types import Attempt, ChatRequest, ChatResult, Prepared
+from switchyard.server.pipeline_types import ChatRequest, ChatResult, Prepared
 from switchyard.server.prometheus import Metrics
 from switchyard.server.traffic.writer import TrafficLog
 
@@ -93,7 +92,7 @@ def _fill(record: TrafficRecord, p: Prepared) -> None:
     record.tokens_before, record.tokens_after = p.tokens_before, p.tokens_after
     record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
     record.propensity, record.explored = p.propensity, p.explored
-    record.stage_ms_json = json.dumps({k: round(v, 3) for k, v in p.stage_ms.items()})
+    record.stage_ms = dict(p.stage_ms)
 
 
 def _cap_body(record: TrafficRecord) -> None:
@@ -109,6 +108,4 @@ def _cap_body(record: TrafficRecord) -> None:
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
     record.attempts = len(attempts)
     record.fallback = len({a.deployment for a in attempts}) > 1
-    record.attempts_json = json.dumps([
-        {"deployment": a.deployment, "group": a.group, "outcome": a.outcome,
-         "latency_ms": round(a.latency_ms, 3), "status": a.status} for a in attempts])
+    record.attempt_log = list(attempts)

@@ -1,8 +1,9 @@
 """Calls to the upstream models: deployment choice, retries, fallbacks, cooldowns, timeouts.
 
-Two transports share one retry/fallback loop:
-- `openai`: OpenAI-compatible deployments (OpenAI, vLLM, Ollama, llama.cpp, any `api_base`)
-  are called directly over one pooled aiohttp session. LiteLLM's per-call overhead (~3 ms of
+Two transports (transports.py) share one retry/fallback loop:
+- `openai`: OpenAI-compatible deployments (the providers of providers.py, or any deployment
+  with `transport: openai`, e.g. Ollama or llama.cpp at their `/v1` endpoints) are called
+  directly over one pooled aiohttp session. LiteLLM's per-call overhead (~3 ms of
   CPU in its Router) would be most of our latency budget, and these providers need no
   mapping; aiohttp costs about a third of httpx's CPU per call (bench/proxy.py).
 - `litellm`: every other provider (Anthropic, Gemini, Bedrock, ...) goes through
@@ -16,8 +17,6 @@ Every attempt has a timeout, never longer than what is left of the caller's dead
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
 import random
 import time
@@ -25,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import aiohttp
+from switchyard.core.trafficlog.schema import Attempt
 from switchyard.router.decision import RouteDecision
 from switchyard.server.config import Config, Deployment
 from switchyard.server.errors import (
@@ -34,17 +33,13 @@ from switchyard.server.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from switchyard.server.pipeline_types import Attempt
-from switchyard.server.upstream.sse import SSEReader
+from switchyard.server.upstream.providers import provider_params, uses_openai_transport
 from switchyard.server.upstream.transports import (
-    dumps,
+    OpenAITransport,
     litellm_complete,
     litellm_stream,
-    map_transport_errors,
-    raise_for_status,
 )
 
-OPENAI_API_BASE = "https://api.openai.com/v1"
 ProviderParams = Callable[[RouteDecision, str], dict[str, Any]]
 T = TypeVar("T")
 
@@ -91,13 +86,13 @@ class Upstream:
         self,
         config: Config,
         *,
-        provider_params: ProviderParams,
+        provider_params: ProviderParams = provider_params,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.config = config
         self.provider_params = provider_params
         self.environ = environ
-        self._http: aiohttp.ClientSession | None = None
+        self._openai = OpenAITransport()
         self._groups = config.models.group_of()
         self._health: dict[str, _Health] = {}
         self._rotation: dict[str, int] = {}
@@ -110,8 +105,7 @@ class Upstream:
             self.provider_params(probe, d.model)
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        await self._openai.aclose()
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, decision: RouteDecision) -> list[tuple[Deployment, str]]:
@@ -163,8 +157,8 @@ class Upstream:
         async def once(d: Deployment, group: str) -> CallOutcome:
             payload = self._payload(body, decision, d, group)
             timeout = self._timeout(d, deadline)
-            if d.uses_openai_transport:
-                result = await self._openai_complete(d, payload, timeout)
+            if uses_openai_transport(d):
+                result = await self._openai.complete(d, payload, timeout, self._api_key(d))
             else:
                 result = await litellm_complete(d, payload, timeout, self._api_key(d))
             return CallOutcome(result, d, group, attempts)
@@ -180,8 +174,8 @@ class Upstream:
             payload = self._payload(body, decision, d, group)
             payload["stream"] = True
             timeout = self._timeout(d, deadline)
-            if d.uses_openai_transport:
-                batches = self._openai_stream(d, payload, timeout)
+            if uses_openai_transport(d):
+                batches = self._openai.stream(d, payload, timeout, self._api_key(d))
             else:
                 batches = litellm_stream(d, payload, timeout, self._api_key(d))
             first = await batches.__anext__()  # provider errors surface here, still retryable
@@ -197,7 +191,8 @@ class Upstream:
 
         async def once(d: Deployment, group: str) -> NativeHandle:
             payload = _native_payload(body, self._knobs(decision, d, group))
-            chunks = self._native_stream(d, payload, self._timeout(d, deadline))
+            chunks = self._openai.native(d, payload, self._timeout(d, deadline),
+                                         self._api_key(d))
             first = await chunks.__anext__()  # the status arrives here, still retryable
             return NativeHandle(d, group, _prepend(first, chunks), attempts)
 
@@ -273,87 +268,6 @@ class Upstream:
                 f"model {d.public_name!r} has no credentials: set the environment variable "
                 f"{d.api_key_env} (or api_key in its config entry)", code="missing_credentials")
         return key
-
-    # -- OpenAI-compatible transport -----------------------------------------------------
-    def _session(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running loop that will own it.
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30,
-                                               enable_cleanup_closed=True),
-                json_serialize=dumps, auto_decompress=True)
-        return self._http
-
-    def _openai_target(self, d: Deployment, payload: dict[str, Any],
-                       path: str = "/chat/completions") -> tuple[str, dict[str, str]]:
-        key = self._api_key(d)
-        if key is None and d.api_base is None:
-            raise MissingCredentials(
-                f"model {d.public_name!r} has no credentials: set api_key_env (e.g. "
-                "OPENAI_API_KEY) or api_base for a local server", code="missing_credentials")
-        payload["model"] = d.model.split("/", 1)[1] if "/" in d.model else d.model
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        return (d.api_base or OPENAI_API_BASE).rstrip("/") + path, headers
-
-    async def _openai_complete(self, d: Deployment, payload: dict[str, Any],
-                               timeout: float) -> dict[str, Any]:
-        url, headers = self._openai_target(d, payload)
-        with map_transport_errors(d):
-            async with self._session().post(
-                    url, json=payload, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                content = await response.read()
-        raise_for_status(d, response.status, response.headers, content)
-        try:
-            data = json.loads(content)
-        except ValueError:
-            raise UpstreamError(f"model {d.public_name!r} sent a body that is not JSON",
-                                upstream_status=response.status) from None
-        if not isinstance(data, dict) or not data.get("choices"):
-            raise UpstreamError(f"model {d.public_name!r} sent a response without choices",
-                                upstream_status=response.status)
-        return data
-
-    @contextlib.asynccontextmanager
-    async def _streaming_post(self, d: Deployment, payload: dict[str, Any], timeout: float,
-                              path: str) -> AsyncIterator[aiohttp.ClientResponse]:
-        """An open 200 response to read from; other statuses and transport errors raise
-        UpstreamError (also those that happen while the caller reads)."""
-        url, headers = self._openai_target(d, payload, path)
-        with map_transport_errors(d):
-            async with self._session().post(
-                    url, json=payload, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                if response.status != 200:
-                    raise_for_status(d, response.status, response.headers,
-                                     await response.read())
-                yield response
-
-    async def _openai_stream(self, d: Deployment, payload: dict[str, Any],
-                             timeout: float) -> AsyncIterator[list[dict[str, Any]]]:
-        async with self._streaming_post(d, payload, timeout, "/chat/completions") as response:
-            events = SSEReader(d)
-            async for data in response.content.iter_any():
-                batch = events.feed(data)
-                if batch:
-                    yield batch
-                if events.done:
-                    return
-            batch = events.feed(b"\n")  # a last line without its newline
-            if batch:
-                yield batch
-            if not events.done:
-                raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
-                                    code="stream_error")
-
-
-    async def _native_stream(self, d: Deployment, payload: dict[str, Any],
-                             timeout: float) -> AsyncIterator[bytes]:
-        """The deployment's /responses answer, bytes as they arrive (SSE or one JSON body)."""
-        async with self._streaming_post(d, payload, timeout, "/responses") as response:
-            yield b""  # the status is good: the caller's first chunk
-            async for data in response.content.iter_any():
-                yield data
 
 
 def _native_payload(body: dict[str, Any], knobs: dict[str, Any]) -> dict[str, Any]:

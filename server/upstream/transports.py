@@ -1,16 +1,17 @@
-"""The two transports' edges: HTTP status and aiohttp errors of the OpenAI-compatible
-transport mapped to `UpstreamError`s, and the LiteLLM transport for every other provider."""
+"""The two transports: OpenAI-compatible deployments over one pooled aiohttp session, every
+other provider through LiteLLM. Each maps its failures to `UpstreamError`s, once, here."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import aiohttp
 import httpx
+from switchyard.core.litellm_loader import load_litellm
 from switchyard.server.config import Deployment
 from switchyard.server.errors import (
     MissingCredentials,
@@ -19,9 +20,12 @@ from switchyard.server.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from switchyard.server.upstream.sse import SSEReader
+
+OPENAI_API_BASE = "https://api.openai.com/v1"
 
 
-class map_transport_errors:
+class _map_transport_errors:
     """Translate aiohttp exceptions into UpstreamError once, at the transport boundary."""
 
     def __init__(self, d: Deployment) -> None:
@@ -43,7 +47,7 @@ class map_transport_errors:
         raise UpstreamError(f"cannot reach model {name!r}: {type(exc).__name__}") from None
 
 
-def raise_for_status(d: Deployment, status: int, headers: Mapping[str, str],
+def _raise_for_status(d: Deployment, status: int, headers: Mapping[str, str],
                       content: bytes) -> None:
     if status == 200:
         return
@@ -75,19 +79,105 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def dumps(obj: Any) -> str:
+def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+# -- OpenAI-compatible transport -------------------------------------------------------
+class OpenAITransport:
+    """OpenAI-compatible deployments, called directly over one pooled aiohttp session."""
+
+    def __init__(self) -> None:
+        self._http: aiohttp.ClientSession | None = None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running loop that will own it.
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30,
+                                               enable_cleanup_closed=True),
+                json_serialize=_dumps, auto_decompress=True)
+        return self._http
+
+    def _target(self, d: Deployment, payload: dict[str, Any], key: str | None,
+                path: str = "/chat/completions") -> tuple[str, dict[str, str]]:
+        if key is None and d.api_base is None:
+            raise MissingCredentials(
+                f"model {d.public_name!r} has no credentials: set api_key_env (e.g. "
+                "OPENAI_API_KEY) or api_base for a local server", code="missing_credentials")
+        payload["model"] = d.model.split("/", 1)[1] if "/" in d.model else d.model
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        return (d.api_base or OPENAI_API_BASE).rstrip("/") + path, headers
+
+    async def complete(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                       api_key: str | None) -> dict[str, Any]:
+        url, headers = self._target(d, payload, api_key)
+        with _map_transport_errors(d):
+            async with self._session().post(
+                    url, json=payload, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                content = await response.read()
+        _raise_for_status(d, response.status, response.headers, content)
+        try:
+            data = json.loads(content)
+        except ValueError:
+            raise UpstreamError(f"model {d.public_name!r} sent a body that is not JSON",
+                                upstream_status=response.status) from None
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise UpstreamError(f"model {d.public_name!r} sent a response without choices",
+                                upstream_status=response.status)
+        return data
+
+    @contextlib.asynccontextmanager
+    async def _streaming_post(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                              api_key: str | None,
+                              path: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An open 200 response to read from; other statuses and transport errors raise
+        UpstreamError (also those that happen while the caller reads)."""
+        url, headers = self._target(d, payload, api_key, path)
+        with _map_transport_errors(d):
+            async with self._session().post(
+                    url, json=payload, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status != 200:
+                    _raise_for_status(d, response.status, response.headers,
+                                      await response.read())
+                yield response
+
+    async def stream(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                     api_key: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+        async with self._streaming_post(d, payload, timeout, api_key,
+                                        "/chat/completions") as response:
+            events = SSEReader(d)
+            async for data in response.content.iter_any():
+                batch = events.feed(data)
+                if batch:
+                    yield batch
+                if events.done:
+                    return
+            batch = events.feed(b"\n")  # a last line without its newline
+            if batch:
+                yield batch
+            if not events.done:
+                raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
+                                    code="stream_error")
+
+    async def native(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                     api_key: str | None) -> AsyncIterator[bytes]:
+        """The deployment's own /responses answer, bytes as they arrive (SSE or one JSON
+        body); the first item is b"" once the status is known to be good."""
+        async with self._streaming_post(d, payload, timeout, api_key,
+                                        "/responses") as response:
+            yield b""
+            async for data in response.content.iter_any():
+                yield data
+
+
 # -- LiteLLM transport -------------------------------------------------------------------
-def _litellm() -> Any:
-    # LiteLLM fetches a price map over the network at import unless told not to.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    return litellm
-
-
 def _litellm_kwargs(d: Deployment, payload: dict[str, Any], timeout: float,
                     api_key: str | None) -> dict[str, Any]:
     kwargs = dict(payload)
@@ -100,7 +190,7 @@ def _litellm_kwargs(d: Deployment, payload: dict[str, Any], timeout: float,
 
 
 def _map_litellm_error(d: Deployment, exc: Exception) -> UpstreamError:
-    litellm = _litellm()
+    litellm = load_litellm()
     name = d.public_name
     status = getattr(exc, "status_code", None)
     text = f"model {name!r}: {getattr(exc, 'message', str(exc))[:500]}"
@@ -121,7 +211,7 @@ async def litellm_complete(d: Deployment, payload: dict[str, Any], timeout: floa
                             api_key: str | None) -> dict[str, Any]:
     import openai  # litellm's exceptions derive from the openai SDK's
 
-    litellm = _litellm()
+    litellm = load_litellm()
     try:
         response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
     except (openai.OpenAIError, httpx.HTTPError) as exc:
@@ -133,7 +223,7 @@ async def litellm_stream(d: Deployment, payload: dict[str, Any], timeout: float,
                           api_key: str | None) -> AsyncIterator[list[dict[str, Any]]]:
     import openai
 
-    litellm = _litellm()
+    litellm = load_litellm()
     try:
         response = await litellm.acompletion(**_litellm_kwargs(d, payload, timeout, api_key))
         async for chunk in response:

@@ -17,21 +17,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from switchyard.core.db import Schema
 from switchyard.server.errors import NotFound
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY,
-    previous_response_id TEXT,
-    created_at REAL NOT NULL,
-    model TEXT NOT NULL,
-    status TEXT NOT NULL,
-    input_items_json TEXT NOT NULL,
-    output_items_json TEXT NOT NULL,
-    response_json TEXT NOT NULL
-)
-"""
+SCHEMA = Schema("the response store")
+
+
+@SCHEMA.migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    # Files from before migrations carry PRAGMA user_version=1 and this same table.
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS responses (
+            id TEXT PRIMARY KEY,
+            previous_response_id TEXT,
+            created_at REAL NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input_items_json TEXT NOT NULL,
+            output_items_json TEXT NOT NULL,
+            response_json TEXT NOT NULL
+        )""")
+
+
 MAX_CHAIN = 10_000  # a guard against a cycle written by hand into the file
 
 
@@ -52,18 +59,8 @@ class ResponseStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = SCHEMA.open(path)
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: survives a crash of ours
-            self._db.execute(_SCHEMA)
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{path} has response-store schema {version}; this Switchyard "
-                                   f"knows {SCHEMA_VERSION}. Upgrade or use another data dir.")
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> ResponseStore:

@@ -1,0 +1,70 @@
+"""Cut the small test fixtures under tests/data from the full shared sets.
+
+    python tests/data/cut.py [SHARED_DATA]      # default: ../shared/data beside the repo
+
+Deterministic: the same shared sets give the same bytes. What is kept, and why:
+- trajectories/swe-agent: nine SWE-agent files (the `history` only, which is all the loader
+  reads), among them the first held-out family (ctf web) and a native tool-calling replay;
+- trajectories/tau-bench: the first 12 and the last 6 of the 200 airline logs (the first
+  ones hold the two first held-out tasks; the compactor's training test trains on 12 and
+  validates on 6);
+- router: every 25th RouteLLM MMLU row and every 20th DC-Router row (all subjects and tasks).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SWE_AGENT = [  # one file each; the names are long, so they are matched by their ends
+    "*sweagenttestrepo-1c2844.traj",
+    "*pydicom__pydicom-1458.traj",
+    "*ctf__crypto__BabyEncryption.traj",
+    "*ctf__crypto__eps.traj",
+    "*ctf__misc__networking_1.traj",
+    "*ctf__web__i_got_id_demo.traj",
+    "*function_calling_simple.traj",
+    "*humanevalfix-python-0.traj",
+    "*marshmallow-1867__function_calling__install-1__marshmallow-code__marshmallow-1867.traj",
+]
+TAU_BENCH = "gpt-4o-airline.json"
+
+
+def cut_trajectories(src: Path, dst: Path) -> None:
+    (dst / "swe-agent").mkdir(parents=True, exist_ok=True)
+    for pattern in SWE_AGENT:
+        (path,) = (src / "swe-agent").glob(pattern)
+        history = json.loads(path.read_text())["history"]
+        (dst / "swe-agent" / path.name).write_text(json.dumps({"history": history}, indent=1))
+    (dst / "tau-bench").mkdir(parents=True, exist_ok=True)
+    logs = json.loads((src / "tau-bench" / TAU_BENCH).read_text())
+    (dst / "tau-bench" / TAU_BENCH).write_text(json.dumps(logs[:12] + logs[-6:], indent=1))
+
+
+def cut_router(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    with (src / "routellm_mmlu.csv").open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [row for i, row in enumerate(reader) if i % 25 == 0]
+    with (dst / "routellm_mmlu.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *rows])
+    lines = (src / "dcrouter_train.jsonl").read_text(encoding="utf-8").splitlines()
+    (dst / "dcrouter_train.jsonl").write_text(
+        "".join(line + "\n" for i, line in enumerate(lines) if i % 20 == 0), encoding="utf-8")
+
+
+def main(argv: list[str]) -> None:
+    shared = Path(argv[0]) if argv else HERE.parents[2] / "shared" / "data"
+    if not shared.is_dir():
+        sys.exit(f"Error: no shared data at {shared}; pass the folder holding router/ and "
+                 "trajectories/")
+    cut_trajectories(shared / "trajectories", HERE / "trajectories")
+    cut_router(shared / "router", HERE / "router")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
