@@ -5,7 +5,9 @@ Importing this package loads no model; `load_router` does, on first call.
 
 from switchyard.router.base import Router, Scores
 from switchyard.router.decision import EFFORTS, Effort, RouteDecision, RouteOverrides, RouteRequest
+from switchyard.router.draft_signals import DraftInput
 from switchyard.router.errors import CheckpointError, RouterDataError, RoutingError
+from switchyard.router.escalation import Escalation, EscalationScorer
 from switchyard.router.knobs import budget_for_effort, effort_for_grade
 from switchyard.router.loader import load_router
 from switchyard.router.overrides import apply_overrides
@@ -15,7 +17,10 @@ __all__ = [
     "EFFORTS",
     "ROUTERS",
     "CheckpointError",
+    "DraftInput",
     "Effort",
+    "Escalation",
+    "EscalationScorer",
     "RouteDecision",
     "RouteOverrides",
     "RouteRequest",

@@ -124,12 +124,29 @@ class ModelsConfig(_Strict):
         return out
 
 
+class CascadeConfig(_Strict):
+    """Cascade mode: the non-thinking model drafts, the escalation scorer decides."""
+
+    escalation_share: float | None = Field(
+        None, ge=0, le=1, description="Calibrate to escalate this share; default: checkpoint's")
+    checkpoint: Path | None = Field(None, description="Escalation checkpoint; default: bundled")
+    score_tool_calls: bool = Field(
+        False, description="Score tool-call drafts like text; false: escalate on invalid args")
+    second_sample: bool = Field(
+        False, description="Draw a second cheap draft; disagreement is a signal (cost logged)")
+    verifiers: list[str] = Field(
+        default_factory=list, description="outcomes.verifiers (by name) to run on each draft")
+
+
 class RoutingConfig(_Strict):
     router: str = Field("mlp", description="'mlp' (learned), 'random', 'always', 'never', 'off'")
     checkpoint: Path | None = Field(None, description="Router checkpoint; default: bundled")
     thinking_share: float | None = Field(None, ge=0, le=1,
                                          description="Calibrate the threshold to this share")
     default_group: Literal["thinking", "non_thinking"] = "non_thinking"
+    mode: Literal["route", "cascade"] = Field(
+        "route", description="'route': decide before the call; 'cascade': draft, then escalate")
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
 
     @field_validator("router", mode="before")
     @classmethod
@@ -239,6 +256,19 @@ class Config(_Strict):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
+
+    @model_validator(mode="after")
+    def _cascade_verifiers_usable(self) -> Config:
+        kinds = {v.name: v.kind for v in self.outcomes.verifiers}
+        for name in self.routing.cascade.verifiers:
+            if name not in kinds:
+                raise ValueError(f"routing.cascade.verifiers: {name!r} is not one of "
+                                 f"outcomes.verifiers ({', '.join(sorted(kinds)) or 'none'})")
+            if kinds[name] in ("numeric", "exact"):
+                raise ValueError(f"routing.cascade.verifiers: {name!r} ({kinds[name]}) needs "
+                                 "a reference answer, which a live draft does not have; use "
+                                 "regex, json_schema or command")
+        return self
 
     def price_of(self, deployment: Deployment) -> Price:
         """Configured price by public name or model string; unpriced models cost 0 (logged)."""

@@ -23,6 +23,7 @@ from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
+from switchyard.server.cascade import Cascade
 from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price, unusable_data_dir
 from switchyard.server.errors import (
     InvalidRequest,
@@ -81,6 +82,7 @@ class Pipeline:
         # The edge guard (server/security.py) of both doors shares these three.
         self.metrics = Metrics()
         self.recorder = Recorder(log, self.metrics, log_bodies=config.server.log_bodies)
+        self.cascade = Cascade(config, upstream)
         self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
         self.outcomes = OutcomeService(  # verifiers and shadow calls
             config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
@@ -129,7 +131,10 @@ class Pipeline:
             await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
+            if self.cascade.applies(request):
+                outcome = await self.cascade.complete(prepared, body)
+            else:
+                outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
             prepared.stage_ms["upstream"] = _ms(t0)
             result = self._result(prepared, outcome.body, outcome.deployment, outcome.attempts)
         except BaseException as exc:
@@ -143,6 +148,8 @@ class Pipeline:
         async def call(p: Prepared) -> StreamHandle:
             body = self._upstream_body(p)
             body["stream_options"] = {"include_usage": True}  # we always need usage to log
+            if self.cascade.applies(p.request):  # the draft is buffered, not streamed
+                return await self.cascade.open_stream(p, body)
             return await self.upstream.open_stream(body, p.decision, p.request.deadline)
 
         return await self._open(request, call, ChatStream)

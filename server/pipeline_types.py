@@ -65,6 +65,7 @@ class ChatRequest:
     endpoint: str = "http.chat.completions"  # which front door, for the log
     raw_json: str | None = None  # the caller's body as received, for the log and replay
     shadow_of: str | None = None  # the primary request id, when this is its shadow call
+    cascade: bool | None = None  # x-switchyard-cascade / gRPC field: on, off, or routing.mode
 
     def to_openai(self) -> dict[str, Any]:
         """This request as a Chat Completions body: how doors without JSON bodies (gRPC)
@@ -128,6 +129,7 @@ class Prepared:
     started_at: float = 0.0
     propensity: float | None = None  # P(this group) under the logging policy, if exploring
     explored: bool = False
+    cascade: dict[str, Any] | None = None  # cascade mode: the draft's log entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ class Attempt:
     outcome: str  # "ok" or the error class name
     latency_ms: float
     status: int | None = None
+    stage: str = "answer"  # cascade mode: "draft", "second_sample" or "answer"
     budget_tokens: int | None = None  # the thinking budget sent, if the provider takes one
 
 
@@ -75,7 +76,13 @@ class TrafficRecord:
     propensity: float | None = None
     explored: bool = False
     shadow_of: str | None = None
-    # m003: a rejected request keeps only the first 64 KB of its body; this is its full size.
+    # m003: cascade mode. The draft's score, whether it escalated, what the draft (and a
+    # second sample) cost; `cascade_json` keeps the draft text and its failed checks.
+    p_escalate: float | None = None
+    escalated: bool = False
+    draft_cost_usd: float = 0.0
+    cascade_json: str | None = None
+    # m004: a rejected request keeps only the first 64 KB of its body; this is its full size.
     request_bytes: int | None = None
 
     def as_row(self) -> dict[str, Any]:
@@ -89,7 +96,7 @@ class TrafficRecord:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TrafficRecord:
         values = dict(row)
-        for key in ("thinking", "overridden", "stream", "fallback", "explored"):
+        for key in ("thinking", "overridden", "stream", "fallback", "explored", "escalated"):
             values[key] = bool(values[key])
         values["stage_ms"] = json.loads(values.pop("stage_ms_json") or "{}")
         values["attempt_log"] = [Attempt(**a) for a in json.loads(values.pop("attempts_json")
@@ -174,7 +181,17 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
 
 
 @SCHEMA.migration
-def m003_request_bytes(db: sqlite3.Connection) -> None:
+def m003_cascade(db: sqlite3.Connection) -> None:
+    """Cascade mode: the draft's score and cost beside the answer's."""
+    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    for column, ddl in (("p_escalate", "REAL"), ("escalated", "INTEGER NOT NULL DEFAULT 0"),
+                        ("draft_cost_usd", "REAL NOT NULL DEFAULT 0"), ("cascade_json", "TEXT")):
+        if column not in existing:
+            db.execute(f"ALTER TABLE requests ADD COLUMN {column} {ddl}")
+
+
+@SCHEMA.migration
+def m004_request_bytes(db: sqlite3.Connection) -> None:
     """Rejected requests are logged too, with a capped body and its full size."""
     existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
     if "request_bytes" not in existing:

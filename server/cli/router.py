@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from switchyard.server.cli.support import cleanly
@@ -145,7 +145,15 @@ def _limit_per_source(examples: list[Any], limit: int, seed: int) -> list[Any]:
     return out
 
 
-def _read_requests(path: Path) -> list[Any]:
+def _bad_line(path: Path, n: int, message: str) -> NoReturn:
+    """One `Error:` line naming the input line; exit 2, as for any bad parameter."""
+    typer.echo(f"Error: {path} line {n}: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_requests(path: Path) -> list[tuple[Any, str | None]]:
+    """(RouteRequest, draft) per line: a chat request body, plus an optional `draft`, the
+    cheap model's answer text."""
     from switchyard.core.errors import ParamError
     from switchyard.core.messages import parse_messages, parse_tools
     from switchyard.router.decision import RouteRequest
@@ -157,18 +165,24 @@ def _read_requests(path: Path) -> list[Any]:
         try:
             body = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"{path} line {n}: not JSON ({exc})") from exc
+            _bad_line(path, n, f"not JSON ({exc})")
         if not isinstance(body, dict):
-            raise typer.BadParameter(f"{path} line {n}: a chat request body must be a JSON "
-                                     f"object; got {type(body).__name__}")
+            _bad_line(path, n, f"a chat request body must be a JSON object; got "
+                               f"{type(body).__name__}")
+        if "messages" not in body:
+            _bad_line(path, n, "missing field 'messages' (the chat request's messages)")
+        draft = body.get("draft")
+        if draft is not None and not isinstance(draft, str):
+            _bad_line(path, n, f"'draft' must be a string (the cheap model's answer text); "
+                               f"got {type(draft).__name__}")
         fmt = body.get("response_format")
         try:
-            requests.append(RouteRequest(
+            requests.append((RouteRequest(
                 messages=tuple(parse_messages(body.get("messages"))),
                 tools=tuple(parse_tools(body.get("tools") or [])),
-                response_format=fmt.get("type") if isinstance(fmt, dict) else None))
+                response_format=fmt.get("type") if isinstance(fmt, dict) else None), draft))
         except ParamError as exc:
-            raise typer.BadParameter(f"{path} line {n}: {exc}") from exc
+            _bad_line(path, n, str(exc))
     return requests
 
 
@@ -182,17 +196,33 @@ def route(
         "--checkpoint", help="Default: the bundled one.")] = None,
     router_name: Annotated[str, typer.Option(
         "--router", help="mlp, random, always, never, off.")] = "mlp",
+    escalation_share: Annotated[float | None, typer.Option(
+        "--escalation-share", min=0.0, max=1.0,
+        help="Cascade: calibrate `escalate` to this share (default: the checkpoint's).")] = None,
+    escalation_checkpoint: Annotated[Path | None, typer.Option(
+        "--escalation-checkpoint", help="Cascade scorer; default: the bundled one.")] = None,
 ) -> None:
-    """Print one JSON routing decision per request line."""
+    """Print one JSON routing decision per request line: p_hard, and p_escalate when the
+    line carries a "draft" (the cheap model's answer) to score for cascade mode."""
+    from switchyard.router import DraftInput, EscalationScorer
     from switchyard.router.loader import load_router
 
+    lines = _read_requests(input)
     router = load_router(router_name, checkpoint=checkpoint, thinking_share=thinking_share)
-    for d in router.decide_batch(_read_requests(input)):
-        typer.echo(json.dumps({
-            "model": d.model, "thinking": d.thinking, "p_hard": d.p_hard,
-            "reasoning_effort": d.reasoning_effort, "budget_tokens": d.budget_tokens,
-            "policy_version": d.policy_version,
-        }))
+    scorer = None
+    if any(draft is not None for _, draft in lines):
+        scorer = EscalationScorer.load(escalation_checkpoint, escalation_share)
+    decisions = router.decide_batch([request for request, _ in lines])
+    for (request, draft), d in zip(lines, decisions):
+        out = {"model": d.model, "thinking": d.thinking, "p_hard": d.p_hard,
+               "reasoning_effort": d.reasoning_effort, "budget_tokens": d.budget_tokens,
+               "policy_version": d.policy_version}
+        if draft is not None and scorer is not None:
+            e = scorer.decide(DraftInput(request.messages, draft, tools=request.tools,
+                                         response_format=request.response_format))
+            out.update(p_escalate=e.p_escalate, escalate=e.escalate,
+                       escalation_policy_version=e.policy_version)
+        typer.echo(json.dumps(out))
 
 
 def register(app: typer.Typer) -> None:

@@ -71,6 +71,7 @@ def chat_request_from_pb(
         api_key_id=api_key_id(context),
         tags=tuple(request.tags),
         deadline=deadline_of(context),
+        cascade=request.cascade if request.HasField("cascade") else None,
         endpoint="grpc.StreamChat" if stream else "grpc.Chat",
     )
     return dataclasses.replace(chat, raw_json=json.dumps(chat.to_openai()))
@@ -263,7 +264,8 @@ def chat_result_to_pb(result: ChatResult) -> pb.ChatResponse:
         compaction=pb.CompactionStats(tokens_before=result.tokens_before,
                                       tokens_after=result.tokens_after),
         attempts=[pb.Attempt(deployment=a.deployment, group=a.group, outcome=a.outcome,
-                             latency_ms=a.latency_ms, status=a.status) for a in result.attempts],
+                             latency_ms=a.latency_ms, status=a.status, stage=a.stage)
+                  for a in result.attempts],
         cost_usd=result.cost_usd,
     )
 

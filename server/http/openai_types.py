@@ -30,6 +30,7 @@ OVERRIDE_HEADERS = {
     "x-switchyard-budget-tokens": "integer: exact thinking budget (Anthropic style)",
     "x-switchyard-session-id": "session id for compaction and recall (default: derived)",
     "x-switchyard-compact-budget": "integer: compact the history to this many tokens",
+    "x-switchyard-cascade": "on/off: draft with the non-thinking model, escalate if needed",
 }
 
 
@@ -106,7 +107,17 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         session_id=headers.get("x-switchyard-session-id", ""),
         compact_budget=int_header(headers, "x-switchyard-compact-budget"),
-        raw_json=raw.decode("utf-8", errors="replace"))
+        raw_json=raw.decode("utf-8", errors="replace"), cascade=_cascade(headers))
+
+
+def _cascade(headers: Mapping[str, str]) -> bool | None:
+    value = headers.get("x-switchyard-cascade")
+    if value is None:
+        return None
+    if value.lower() not in ("on", "off"):
+        raise InvalidRequest(f"x-switchyard-cascade must be on or off; got {value!r}",
+                             param="x-switchyard-cascade")
+    return value.lower() == "on"
 
 
 def header_overrides(headers: Mapping[str, str], body_effort: str | None) -> RouteOverrides:

@@ -7,6 +7,7 @@ The pipeline and its open streams share one `Recorder`, so a stream finishing lo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ class Recorder:
         record.upstream_model = result.model
         record.prompt_tokens, record.completion_tokens = u.prompt_tokens, u.completion_tokens
         record.reasoning_tokens, record.cached_tokens = u.reasoning_tokens, u.cached_tokens
-        record.cost_usd = result.cost_usd
+        record.cost_usd = result.cost_usd + (p.cascade or {}).get("unanswered_cost_usd", 0.0)
         _attempts(record, result.attempts)
         await self._write(record, started)
 
@@ -93,6 +94,10 @@ def _fill(record: TrafficRecord, p: Prepared) -> None:
     record.dropped_chunks, record.recalled_chunks = len(p.dropped_ids), len(p.recalled_ids)
     record.propensity, record.explored = p.propensity, p.explored
     record.stage_ms = dict(p.stage_ms)
+    if p.cascade is not None:  # cascade mode (server/cascade.py): the draft was paid for
+        record.p_escalate, record.escalated = p.cascade["p_escalate"], p.cascade["escalated"]
+        record.draft_cost_usd = record.cost_usd = p.cascade["cost_usd"]
+        record.cascade_json = json.dumps(p.cascade)
 
 
 def _cap_body(record: TrafficRecord) -> None:
@@ -107,5 +112,7 @@ def _cap_body(record: TrafficRecord) -> None:
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:
     record.attempts = len(attempts)
-    record.fallback = len({a.deployment for a in attempts}) > 1
+    # A fallback is a second deployment within one stage (a cascade's draft is not one).
+    record.fallback = len({(a.stage, a.deployment) for a in attempts}) > len(
+        {a.stage for a in attempts})
     record.attempt_log = list(attempts)

@@ -228,7 +228,8 @@ class Upstream:
                     await asyncio.sleep(delay)
                     continue
                 budget = self._knobs(decision, d, group).get("thinking", {}).get("budget_tokens")
-                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200, budget))
+                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200,
+                                        budget_tokens=budget))
                 self._record(d, ok=True)
                 return result
             if deadline is not None and time.monotonic() >= deadline:

@@ -150,7 +150,7 @@ class RouteDecision(_message.Message):
     def __init__(self, model: _Optional[str] = ..., thinking: _Optional[bool] = ..., reasoning_effort: _Optional[_Union[Effort, str]] = ..., budget_tokens: _Optional[int] = ..., p_hard: _Optional[float] = ..., policy_version: _Optional[str] = ..., reason: _Optional[str] = ..., overridden: _Optional[bool] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("messages", "model", "tools", "params", "overrides", "request_id", "session_id", "compact_budget", "tags")
+    __slots__ = ("messages", "model", "tools", "params", "overrides", "request_id", "session_id", "compact_budget", "tags", "cascade")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +160,7 @@ class ChatRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     COMPACT_BUDGET_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    CASCADE_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     model: str
     tools: _containers.RepeatedCompositeFieldContainer[ToolDefinition]
@@ -169,7 +170,8 @@ class ChatRequest(_message.Message):
     session_id: str
     compact_budget: int
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., model: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., params: _Optional[_Union[SamplingParams, _Mapping]] = ..., overrides: _Optional[_Union[RouteOverrides, _Mapping]] = ..., request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., compact_budget: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    cascade: bool
+    def __init__(self, messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., model: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., params: _Optional[_Union[SamplingParams, _Mapping]] = ..., overrides: _Optional[_Union[RouteOverrides, _Mapping]] = ..., request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., compact_budget: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., cascade: _Optional[bool] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "total_tokens")
@@ -194,18 +196,20 @@ class CompactionStats(_message.Message):
     def __init__(self, tokens_before: _Optional[int] = ..., tokens_after: _Optional[int] = ...) -> None: ...
 
 class Attempt(_message.Message):
-    __slots__ = ("deployment", "group", "outcome", "latency_ms", "status")
+    __slots__ = ("deployment", "group", "outcome", "latency_ms", "status", "stage")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     group: str
     outcome: str
     latency_ms: float
     status: int
-    def __init__(self, deployment: _Optional[str] = ..., group: _Optional[str] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., status: _Optional[int] = ...) -> None: ...
+    stage: str
+    def __init__(self, deployment: _Optional[str] = ..., group: _Optional[str] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., status: _Optional[int] = ..., stage: _Optional[str] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("request_id", "session_id", "model", "message", "finish_reason", "usage", "decision", "created", "compaction", "attempts", "cost_usd")
