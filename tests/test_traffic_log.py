@@ -40,13 +40,13 @@ def test_m003_adds_the_cascade_columns_to_a_log_with_rows(tmp_path: Path) -> Non
         old.execute("INSERT INTO _switchyard_migrations VALUES (?, 0)", (fn.__name__,))
     row = TrafficRecord("r1", "s1", "test").as_row()
     m002 = [c for c in COLUMNS if c not in ("p_escalate", "escalated", "draft_cost_usd",
-                                            "cascade_json")]
+                                            "cascade_json", "request_bytes")]
     old.execute(f"INSERT INTO requests ({', '.join(m002)}) VALUES "
                 f"({', '.join('?' * len(m002))})", [row[c] for c in m002])
     old.close()
     [record] = list(iter_records(connect(path)))
     assert (record.request_id, record.p_escalate, record.escalated, record.draft_cost_usd,
-            record.cascade_json) == ("r1", None, False, 0.0, None)
+            record.cascade_json, record.request_bytes) == ("r1", None, False, 0.0, None, None)
 
 
 def test_reopening_is_idempotent_and_keeps_rows(tmp_path: Path) -> None:
