@@ -3,8 +3,9 @@
     .venv/bin/python bench/router.py [--checkpoint P] [--splits 5] [--compare-rows 1200]
 
 Quality is RouteLLM's (APGR, CPT) on left-out families: the checkpoint's own split, and the
-mean and spread over `--splits` seeds' splits for the default linear model and the MLP,
-against the random and prompt-length routers scored in the same run. The encoder comparison
+mean and spread over `--splits` seeds' splits for the shipped model and its variants, per
+source and pooled, against the random and prompt-length routers and the family oracle scored
+in the same run, and the budget head's Spearman and tokens saved. The encoder comparison
 trains the same model on full-MiniLM and on static-MiniLM features of one subsample.
 Results go to bench/results/router.json unless --json says otherwise.
 """
@@ -53,32 +54,56 @@ def bench_speed(router, texts: list[str], seed: int) -> dict[str, float]:
 
 
 def bench_quality(router, examples, seed: int) -> dict:
+    """The checkpoint's split, scored again; a model refitted on every family has seen those
+    rows, so for it the split model's figures recorded in the checkpoint stand instead."""
     from switchyard.router.data import split_families
     from switchyard.router.train import featurize_examples, validate
 
     cfg = router.config.training["config"]
+    if cfg.get("refit_all"):
+        return router.config.validation
     _, val_idx = split_families(examples, cfg["holdout_share"], cfg["seed"])
     val = [examples[i] for i in val_idx]
     x = featurize_examples(val, router.spec)
     return validate(val, router.score_features(x).p_hard, seed)
 
 
+VARIANTS = ("shipped: counts + reasoning cues", "+ static MiniLM", "counts only",
+            "+ lexical cues", "MLP 64")
+
+
 def bench_crossval(examples, splits: int, seed: int) -> dict:
-    """Mean/spread over `splits` left-out-family splits: linear (default) and MLP heads."""
+    """Mean/spread over `splits` left-out-family splits for the shipped model and variants:
+    with the static MiniLM embedding, without the reasoning cues, with the lexical cues, and
+    an MLP. Every variant is scored against the same baselines and family oracle."""
+    from dataclasses import asdict
+
     from switchyard.router.crossval import cross_validate
-    from switchyard.router.features import WITH_CUES, FeatureSpec
+    from switchyard.router.cues import LEXICAL
+    from switchyard.router.features import KNOWN, STRUCTURAL, WITH_REASONING, FeatureSpec
     from switchyard.router.train import TrainConfig, featurize_examples
 
-    cues = FeatureSpec(structural=WITH_CUES)
-    x = featurize_examples(examples, cues)  # the default spec's columns are a prefix
-    x_default = x[:, :FeatureSpec().dim]
+    x = featurize_examples(examples, FeatureSpec(encoder="minilm-static", structural=KNOWN))
+    col = {name: 384 + i for i, name in enumerate(KNOWN)}
+
+    def cols(names):
+        return x[:, [col[n] for n in names]]
+
+    counts = cols(WITH_REASONING)
+    variants = {
+        VARIANTS[0]: (TrainConfig(), counts),
+        VARIANTS[1]: (TrainConfig(features=FeatureSpec(encoder="minilm-static")),
+                      np.concatenate([x[:, :384], counts], axis=1)),
+        VARIANTS[2]: (TrainConfig(features=FeatureSpec(structural=STRUCTURAL)),
+                      cols(STRUCTURAL)),
+        VARIANTS[3]: (TrainConfig(features=FeatureSpec(structural=WITH_REASONING + LEXICAL)),
+                      cols(WITH_REASONING + LEXICAL)),
+        VARIANTS[4]: (TrainConfig(hidden=64, epochs=15), counts),
+    }
     seeds = range(seed, seed + splits)
     return {"seeds": list(seeds), **{
-        name: cross_validate(examples, cfg, xs, seeds=seeds)
-        for name, cfg, xs in (
-            ("linear", TrainConfig(), x_default),
-            ("linear+cues", TrainConfig(features=cues), x),
-            ("mlp128", TrainConfig(hidden=128, epochs=15), x_default))}}
+        name: asdict(cross_validate(examples, cfg, xs, seeds=seeds))
+        for name, (cfg, xs) in variants.items()}}
 
 
 def bench_encoders(examples, rows: int, seed: int, splits: int = 3) -> dict:
@@ -99,7 +124,7 @@ def bench_encoders(examples, rows: int, seed: int, splits: int = 3) -> dict:
                             seeds=range(seed, seed + splits))
         out[mode] = {"featurize_per_s": feat_s, **{
             src: {"apgr": d["mlp"]["apgr"]["mean"], "cpt50": d["mlp"]["cpt50"]["mean"]}
-            for src, d in cv.items()}}
+            for src, d in cv.routing.items()}}
     return out
 
 
@@ -132,10 +157,10 @@ def main() -> None:
 
     import torch
     from switchyard.router.data import load_all
-    from switchyard.router.mlp import MLPRouter
+    from switchyard.router.learned import LearnedRouter
 
     examples, _ = load_all()
-    router = MLPRouter.from_checkpoint(args.checkpoint)
+    router = LearnedRouter.from_checkpoint(args.checkpoint)
     texts = [e.text for e in examples[:: max(1, len(examples) // 2000)]]
     result = {
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False,
@@ -170,19 +195,23 @@ def _print(r: dict) -> None:
           "target < 10)")
     for src, routers in r["quality_left_out"].items():
         base = routers["prompt_length"]["apgr"]
-        print(f"  {src} left-out: " + ", ".join(
+        print(f"  {src} left-out (checkpoint's split): " + ", ".join(
             f"{n} APGR {m['apgr']:.3f} CPT50 {m['cpt50']:.1f}% CPT80 {m['cpt80']:.1f}%"
             for n, m in routers.items()) + f"; mlp/prompt_length APGR ratio "
             f"{routers['mlp']['apgr'] / base:.2f}")
     splits = r["quality_left_out_splits"]
     print(f"  left-out families over {len(splits['seeds'])} splits (mean +- std):")
-    for model in ("linear", "linear+cues", "mlp128"):
-        for src, routers in splits[model].items():
-            names = routers if model == "linear" else {"mlp": routers["mlp"]}
+    for model in VARIANTS:
+        for src, routers in splits[model]["routing"].items():
+            names = routers if model == VARIANTS[0] else {"mlp": routers["mlp"]}
             print(f"    [{model}] {src}: " + "; ".join(
                 f"{n} APGR {m['apgr']['mean']:.3f}+-{m['apgr']['std']:.3f} "
                 f"CPT50 {m['cpt50']['mean']:.1f}% CPT80 {m['cpt80']['mean']:.1f}%"
                 for n, m in names.items()))
+        for src, m in splits[model]["budget"].items():
+            print(f"    [{model}] budget {src}: Spearman {m['spearman']['mean']:.3f}+-"
+                  f"{m['spearman']['std']:.3f}, tokens saved vs fixed P90 "
+                  f"{m['tokens_saved']['mean']:+.1%}+-{m['tokens_saved']['std']:.1%}")
     for name, t in r["training"].items():
         print(f"  training {name} on {t['device']}: {t['samples_per_s']:.0f} samples/s")
     for mode, m in r.get("encoders", {}).items():

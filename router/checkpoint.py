@@ -18,7 +18,7 @@ from switchyard.router.errors import CheckpointError, RoutingError
 from switchyard.router.features import FeatureSpec
 
 FORMAT = "switchyard-router"
-VERSION = 2  # 2: linear-or-MLP heads with a Platt link (router/model.py)
+VERSION = 3  # 3: five sources, encoder "none" allowed, the second head is the budget grade
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.pt"
 
 

@@ -10,6 +10,7 @@ one (strong-call %, quality) point. Then:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -67,7 +68,8 @@ def evaluate_scores(
     strong_auc = float(np.trapezoid(np.full_like(x, strong_q), x))
     cpt = [float(np.interp(p * (strong_q - weak_q) + weak_q, qual, pct)) for p in (0.5, 0.8)]
     return RouterMetrics(
-        apgr=(auc - weak_auc) / (strong_auc - weak_auc),
+        # Undefined where the two models score alike (a tiny held-out group): NaN, not a crash.
+        apgr=(auc - weak_auc) / (strong_auc - weak_auc) if strong_auc != weak_auc else math.nan,
         cpt50=cpt[0], cpt80=cpt[1], auc=auc, weak_quality=float(weak_q),
         strong_quality=float(strong_q), strong_pct=[float(v) for v in pct],
         quality=[float(v) for v in qual],
@@ -82,3 +84,34 @@ def random_scores(n: int, seed: int = 0) -> np.ndarray:
 def prompt_length_scores(texts: Sequence[str]) -> np.ndarray:
     """The length baseline: longer prompts are assumed harder."""
     return np.array([len(t) for t in texts], dtype=np.float64)
+
+
+def family_oracle_scores(families: Sequence[str], weak: np.ndarray,
+                         strong: np.ndarray) -> np.ndarray:
+    """The ceiling of a router that knows each family's true mean gain and nothing finer."""
+    names = np.asarray(families)
+    gain = np.asarray(strong, dtype=np.float64) - np.asarray(weak, dtype=np.float64)
+    out = np.zeros(len(names))
+    for f in np.unique(names):
+        rows = names == f
+        out[rows] = gain[rows].mean()
+    return out
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
+
+
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Spearman's rank correlation (0.0 when either side is constant)."""
+    ra, rb = _ranks(np.asarray(a)), _ranks(np.asarray(b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else 0.0

@@ -5,7 +5,9 @@ The text embedded is the latest user turn, then a short summary of the recent co
 long turns often paste material first and ask last). Two encoder modes share MiniLM:
 - "minilm": the full transformer (retrieval.embedding), truncated to `max_tokens`;
 - "minilm-static": MiniLM's own input token embeddings, mean-pooled: no transformer pass,
-  about 100x faster, at a quality cost that bench/router.py measures.
+  about 100x faster, at a quality cost that bench/router.py measures;
+- "none": no embedding, the structural and reasoning counts alone (what transfers to
+  left-out families is the shape of a task, not its topic: bench/router.py measures both).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import numpy as np
 from switchyard.router.cues import LEXICAL, lexical_cues
 from switchyard.router.decision import RouteRequest
 from switchyard.router.errors import RoutingError
+from switchyard.router.reasoning import REASONING, reasoning_features
 
 EMBED_DIM = 384
-ENCODER_MODES = ("minilm", "minilm-static")
+ENCODER_MODES = ("minilm", "minilm-static", "none")
 STRUCTURAL = (
     "log_user_chars", "log_total_chars", "log_turns", "log_user_turns", "log_tools_offered",
     "log_tool_results", "code_blocks", "code_chars_share", "math_marks", "digit_share",
@@ -35,6 +38,9 @@ STRUCTURAL = (
 # Not the default: across left-out families their gain is inside the spread
 # (bench/router.py prints both rows; bench/results/tuning-notes.md).
 WITH_CUES = STRUCTURAL + LEXICAL
+# The default since the five-source data: the counts plus router/reasoning.py's cues.
+WITH_REASONING = STRUCTURAL + REASONING
+KNOWN = STRUCTURAL + LEXICAL + REASONING
 
 SHAPE_CHARS = 4000
 _CODE_BLOCK = re.compile(r"```")
@@ -47,11 +53,11 @@ _CHOICES = re.compile(r"(?m)^\s*\(?[A-D][.)]\s")
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    encoder: str = "minilm-static"
+    encoder: str = "none"
     max_chars: int = 2000
     max_tokens: int = 256
     context_chars: int = 300
-    structural: tuple[str, ...] = field(default=STRUCTURAL)
+    structural: tuple[str, ...] = field(default=WITH_REASONING)
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODER_MODES:
@@ -59,16 +65,20 @@ class FeatureSpec:
                 f"unknown encoder mode {self.encoder!r}; valid: {', '.join(ENCODER_MODES)}",
                 "encoder",
             )
-        unknown = [n for n in self.structural if n not in WITH_CUES]
+        unknown = [n for n in self.structural if n not in KNOWN]
         if unknown:
             raise RoutingError(
                 f"unknown structural feature(s) {', '.join(unknown)}; valid: "
-                f"{', '.join(WITH_CUES)}", "structural",
+                f"{', '.join(KNOWN)}", "structural",
             )
 
     @property
+    def embed_dim(self) -> int:
+        return 0 if self.encoder == "none" else EMBED_DIM
+
+    @property
     def dim(self) -> int:
-        return EMBED_DIM + len(self.structural)
+        return self.embed_dim + len(self.structural)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +86,7 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FeatureSpec:
         raw = dict(raw)
-        raw["structural"] = tuple(raw.get("structural", STRUCTURAL))
+        raw["structural"] = tuple(raw.get("structural", WITH_REASONING))
         return cls(**raw)
 
 
@@ -112,8 +122,11 @@ def _log(n: float) -> float:
     return math.log1p(max(n, 0.0))
 
 
-def structural_features(request: RouteRequest, cues: bool = False) -> dict[str, float]:
-    """Cheap counts over the request (plus the lexical cues if asked); every value is finite."""
+def structural_features(
+    request: RouteRequest, cues: bool = False, reasoning: bool = False
+) -> dict[str, float]:
+    """Cheap counts over the request (plus the lexical and reasoning cues if asked); every
+    value is finite."""
     msgs = request.messages
     i = latest_user_index(request)
     full = msgs[i].text() if msgs else ""
@@ -144,6 +157,7 @@ def structural_features(request: RouteRequest, cues: bool = False) -> dict[str, 
         "log_words": _log(len(words)),
         "long_word_share": sum(1 for w in words if len(w) > 8) / max(len(words), 1),
         **(lexical_cues(user) if cues else {}),
+        **(reasoning_features(user) if reasoning else {}),
     }
 
 
@@ -203,9 +217,9 @@ _static_lock = threading.Lock()
 
 
 def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
-    """(n, 384) float32 unit rows in the spec's encoder mode."""
-    if not texts:
-        return np.zeros((0, EMBED_DIM), dtype=np.float32)
+    """(n, spec.embed_dim) float32 unit rows in the spec's encoder mode."""
+    if not texts or spec.encoder == "none":
+        return np.zeros((len(texts), spec.embed_dim), dtype=np.float32)
     if spec.encoder == "minilm-static":
         with _static_lock:
             enc = _static.get(spec.max_tokens)
@@ -224,13 +238,15 @@ def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
 
 
 def structural_matrix(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:
-    cues = any(name in LEXICAL for name in spec.structural)  # ~0.8 ms a 4k turn: only if used
-    rows = [structural_features(r, cues) for r in requests]
+    # Each cue set costs ~0.8 ms on a 4k turn: computed only if the spec uses it.
+    cues = any(name in LEXICAL for name in spec.structural)
+    reasoning = any(name in REASONING for name in spec.structural)
+    rows = [structural_features(r, cues, reasoning) for r in requests]
     return np.array([[row[name] for name in spec.structural] for row in rows],
                     dtype=np.float32).reshape(len(requests), len(spec.structural))
 
 
 def featurize(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:
-    """(n, 384 + len(spec.structural)) float32: embedding then raw structural features."""
+    """(n, spec.dim) float32: embedding (if any) then raw structural features."""
     texts = [embed_text(r, spec) for r in requests]
     return np.concatenate([embed(texts, spec), structural_matrix(requests, spec)], axis=1)

@@ -1,6 +1,7 @@
 """From a difficulty grade to each provider's reasoning knob.
 
-The grade (0 = every model solves it, 1 = none does) picks an OpenAI-style `reasoning_effort`;
+The grade (0 = the shortest reasoning, 1 = the longest: the learned budget's percentile,
+router/budget.py) picks an OpenAI-style `reasoning_effort`;
 the effort picks a thinking budget through LiteLLM's own table (the one it uses to turn
 `reasoning_effort` into Anthropic's `thinking.budget_tokens`), so a decision means the same
 thing whichever provider serves it. The upstream maps a decision to each provider's kwargs

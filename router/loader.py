@@ -36,10 +36,10 @@ def load_router(
     if name == "off":
         return OffRouter(default_group=default_group, known_models=known_models)
     if name == "mlp":
-        from switchyard.router.mlp import MLPRouter
+        from switchyard.router.learned import LearnedRouter
 
         try:
-            return MLPRouter.from_checkpoint(
+            return LearnedRouter.from_checkpoint(
                 checkpoint, thinking_share=thinking_share, known_models=known_models
             )
         except CheckpointError as exc:

@@ -1,4 +1,7 @@
-"""The router's model: p_hard and difficulty-grade heads over [embedding | structural features].
+"""The router's model: p_hard and budget-grade heads over [embedding | structural features].
+
+The grade is the reasoning budget's percentile (router/budget.py): its quartiles pick the
+effort. The embedding block is empty when the checkpoint serves on counts alone.
 
 Two shapes share one state_dict layout and one serving path:
 - `hidden == 0`: linear heads, fitted in closed form (ridge, router/train.py). This is the

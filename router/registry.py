@@ -5,10 +5,10 @@ from __future__ import annotations
 from switchyard.router.base import Router
 from switchyard.router.baselines import AlwaysRouter, NeverRouter, OffRouter, RandomRouter
 from switchyard.router.errors import RoutingError
-from switchyard.router.mlp import MLPRouter
+from switchyard.router.learned import LearnedRouter
 
 ROUTERS: dict[str, type[Router]] = {
-    "mlp": MLPRouter,
+    "mlp": LearnedRouter,
     "random": RandomRouter,
     "always": AlwaysRouter,
     "never": NeverRouter,

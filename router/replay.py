@@ -92,10 +92,10 @@ class Estimate:
 def score_traffic(traffic: Traffic, checkpoint: Path | None = None, *, batch: int = 2048,
                   progress: bool = False) -> np.ndarray:
     """p_hard for every request, scored in batches by the checkpoint's router."""
-    from switchyard.router.mlp import MLPRouter
+    from switchyard.router.learned import LearnedRouter
     from tqdm.auto import tqdm
 
-    router = MLPRouter.from_checkpoint(checkpoint)
+    router = LearnedRouter.from_checkpoint(checkpoint)
     out = np.empty(len(traffic), dtype=np.float64)
     for start in tqdm(range(0, len(traffic), batch), desc="replay: scoring",
                       disable=not progress, unit="batch"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +12,25 @@ from switchyard.core.messages import Message
 from switchyard.router import RouteRequest, load_router
 from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from switchyard.router.data import RouterExample, load_dcrouter, load_mmlu, split_families
-from switchyard.router.features import FeatureSpec, featurize, structural_features
-from switchyard.router.mlp import MLPRouter
+from switchyard.router.features import (
+    WITH_REASONING,
+    FeatureSpec,
+    featurize,
+    structural_features,
+)
+from switchyard.router.learned import LearnedRouter
 from switchyard.router.train import TrainConfig, train
 from switchyard.server.cli.router import register
 from typer.testing import CliRunner
 
 from tests.data import ROUTER_DATA as DATA
+from tests.router_support import assert_same_decisions
+
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _tiny(n: int = 300) -> list[RouterExample]:
@@ -46,8 +57,10 @@ def test_structural_features_see_tools_code_and_format() -> None:
     assert f["code_blocks"] == 1.0 and f["json_requested"] == 1.0 and f["has_system"] == 1.0
     assert f["math_marks"] > 0 and f["questions"] > 0
     x = featurize([req], FeatureSpec())
-    assert x.shape == (1, FeatureSpec().dim) and np.isfinite(x).all()
-    assert abs(np.linalg.norm(x[0, :384]) - 1) < 1e-4
+    assert x.shape == (1, len(WITH_REASONING)) and np.isfinite(x).all()  # default: no encoder
+    static = featurize([req], FeatureSpec(encoder="minilm-static"))
+    assert static.shape == (1, 384 + len(WITH_REASONING))
+    assert abs(np.linalg.norm(static[0, :384]) - 1) < 1e-4
 
 
 def test_leave_families_out_split_is_disjoint() -> None:
@@ -78,31 +91,32 @@ def test_training_is_reproducible() -> None:
 def test_decisions_are_deterministic_for_a_fixed_checkpoint(trained: Path) -> None:
     reqs = [RouteRequest(messages=(Message(role="user", content=t),))
             for t in ("hi", "Prove that there are infinitely many primes.", "Sort [3,1,2]")]
-    r1 = MLPRouter.from_checkpoint(trained)
-    r2 = MLPRouter.from_checkpoint(trained)
+    r1 = LearnedRouter.from_checkpoint(trained)
+    r2 = LearnedRouter.from_checkpoint(trained)
     one = [r1.decide(r) for r in reqs]
     batch = r1.decide_batch(reqs)
-    assert batch == r2.decide_batch(reqs)
-    # BLAS may sum a row of one and a row of a batch in another order: the last bit differs
-    assert [replace(d, p_hard=0.0) for d in one] == [replace(d, p_hard=0.0) for d in batch]
-    assert [d.p_hard for d in one] == pytest.approx([d.p_hard for d in batch], abs=1e-9)
+    assert batch == r2.decide_batch(reqs)  # one checkpoint, one batch: bit-identical
+    assert_same_decisions(one, batch)
     assert all(d.policy_version == r1.config.policy_version for d in one)
 
 
 def test_thinking_share_moves_the_threshold(trained: Path) -> None:
-    low = MLPRouter.from_checkpoint(trained, thinking_share=0.1)
-    high = MLPRouter.from_checkpoint(trained, thinking_share=0.9)
+    low = LearnedRouter.from_checkpoint(trained, thinking_share=0.1)
+    high = LearnedRouter.from_checkpoint(trained, thinking_share=0.9)
     assert low.threshold > high.threshold
 
 
 def test_bundled_checkpoint_loads_with_metrics() -> None:
     r = load_router("mlp")
-    assert isinstance(r, MLPRouter), "the bundled checkpoint must load"
+    assert isinstance(r, LearnedRouter), "the bundled checkpoint must load"
     cfg = r.config
     assert cfg.training["data_hash"] and "apgr" in cfg.validation["mmlu"]["mlp"]
-    assert cfg.version == 2 and cfg.features.encoder == "minilm-static"
+    assert cfg.version == 3 and cfg.features.encoder == "none"
     crossval = cfg.training["left_out_crossval"]  # several left-out splits, not one
-    assert len(crossval["seeds"]) >= 3 and "std" in crossval["mmlu"]["mlp"]["apgr"]
+    assert len(crossval["seeds"]) >= 5 and "std" in crossval["all"]["mlp"]["apgr"]
+    for source in ("mmlu", "dcrouter", "mmlu_pro", "bbh", "routerbench", "all"):
+        assert "family_oracle" in crossval[source]
+    assert set(crossval["budget"]) == {"bbh", "mmlu_pro"}
     assert DEFAULT_CHECKPOINT.stat().st_size < 5_000_000
 
 
@@ -149,6 +163,8 @@ def test_cli_train_router_prints_metrics(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "APGR" in result.output and "prompt_length" in result.output
     assert "CPT(50%)" in result.output and out.is_file() and out.with_suffix(".json").is_file()
+    assert "family_oracle" in result.output and "all  [held out" in result.output
+    assert "Spearman" in result.output and "over 5 splits" in result.output
 
 
 def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> None:
@@ -157,8 +173,23 @@ def test_training_with_cues_round_trips_its_feature_names(tmp_path: Path) -> Non
     spec = FeatureSpec(structural=WITH_CUES)
     result = train(_tiny(), TrainConfig(progress=False, features=spec), data_hash="tiny")
     path = save_checkpoint(result.model, result.config, tmp_path / "cues.pt")
-    router = MLPRouter.from_checkpoint(path)
+    router = LearnedRouter.from_checkpoint(path)
     assert router.spec.structural == WITH_CUES
     req = RouteRequest(messages=(Message(role="user", content="Write a function to add."),))
-    assert router.decide(req) == router.decide_batch([req])[0]
+    assert_same_decisions([router.decide(req)], router.decide_batch([req]))
     assert FeatureSpec().structural != WITH_CUES  # the default stays the measured winner
+
+
+def _rejected(tmp_path: Path, *args: str) -> str:
+    result = CliRunner().invoke(_app(), ["train-router", "--data-dir", str(tmp_path), *args])
+    assert result.exit_code == 2
+    return " ".join(result.output.replace("│", " ").split())
+
+
+def test_cli_train_router_rejects_an_unknown_encoder_in_one_line(tmp_path: Path) -> None:
+    assert "unknown encoder mode 'bogus'" in _rejected(tmp_path, "--encoder", "bogus")
+
+
+@pytest.mark.skipif(torch_cuda(), reason="CUDA present: the device is valid here")
+def test_cli_train_router_rejects_cuda_without_a_gpu_in_one_line(tmp_path: Path) -> None:
+    assert "CUDA is not available" in _rejected(tmp_path, "--device", "cuda")

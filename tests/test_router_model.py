@@ -13,6 +13,8 @@ from switchyard.router.model import NumpyModel
 from switchyard.router.train import TrainConfig, fit, train
 
 N_STRUCT = len(STRUCTURAL)
+# The synthetic rows carry a MiniLM-sized embedding block, as the static encoder gives.
+SPEC = FeatureSpec(encoder="minilm-static", structural=STRUCTURAL)
 
 
 def _synthetic(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -29,7 +31,7 @@ def _synthetic(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 @pytest.mark.parametrize("hidden", [0, 16])
 def test_numpy_serving_matches_torch(hidden: int) -> None:
     x, hard, grade = _synthetic()
-    cfg = TrainConfig(hidden=hidden, epochs=3, progress=False, device="cpu")
+    cfg = TrainConfig(hidden=hidden, epochs=3, progress=False, device="cpu", features=SPEC)
     model, rate, device = fit(x, hard, grade, np.ones_like(grade), cfg)
     assert device == "cpu" and rate > 0
     p_t, g_t = model.predict(torch.from_numpy(x))
@@ -41,7 +43,8 @@ def test_numpy_serving_matches_torch(hidden: int) -> None:
 
 def test_ridge_learns_the_signal_and_platt_keeps_the_ranking() -> None:
     x, hard, grade = _synthetic(2000)
-    model, _, _ = fit(x, hard, grade, np.ones_like(grade), TrainConfig(progress=False))
+    model, _, _ = fit(x, hard, grade, np.ones_like(grade),
+                      TrainConfig(progress=False, features=SPEC))
     assert float(model.hard_scale) > 0  # monotone link: the head's ranking is kept
     xt, ht, _ = _synthetic(1000, seed=1)
     p, _ = NumpyModel(model.state_dict(), EMBED_DIM, 0).predict(xt)
@@ -53,14 +56,14 @@ def test_ridge_learns_the_signal_and_platt_keeps_the_ranking() -> None:
 
 def test_ridge_fit_is_deterministic() -> None:
     x, hard, grade = _synthetic()
-    a, b = (fit(x, hard, grade, np.ones_like(grade), TrainConfig(progress=False))[0]
+    a, b = (fit(x, hard, grade, np.ones_like(grade), TrainConfig(progress=False, features=SPEC))[0]
             for _ in range(2))
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
 
 
 def test_static_encoder_rows_are_unit_and_cached() -> None:
-    spec = FeatureSpec()
+    spec = SPEC
     texts = ["Prove that sqrt(2) is irrational.", "hi", ""]
     first = embed(texts, spec)
     assert np.allclose(np.linalg.norm(first[:2], axis=1), 1, atol=1e-5)
@@ -76,10 +79,10 @@ def test_cross_validate_reports_mean_and_spread_per_router() -> None:
                               family=f"f{i % 5}", weak=1 - h, strong=1.0, hard=h, grade=h,
                               grade_weight=1.0)
                 for i, (h, src) in enumerate(zip(hard, ["a", "b"] * 200))]
-    cv = cross_validate(examples, TrainConfig(), x, seeds=(0, 1))
-    assert set(cv) == {"a", "b"}
-    for routers in cv.values():
-        assert set(routers) == {"mlp", "random", "prompt_length"}
+    cv = cross_validate(examples, TrainConfig(features=SPEC), x, seeds=(0, 1))
+    assert set(cv.routing) == {"a", "b", "all"} and cv.seeds == [0, 1]
+    for routers in cv.routing.values():
+        assert set(routers) == {"mlp", "random", "prompt_length", "family_oracle"}
         m = routers["mlp"]["apgr"]
         assert len(m["runs"]) == 2 and m["std"] >= 0
         assert m["mean"] > routers["random"]["apgr"]["mean"]
@@ -90,7 +93,8 @@ def test_tiny_train_on_synthetic_rows_records_its_shape() -> None:
     examples = [RouterExample(text="t", source="s", family=f"f{i % 4}", weak=1 - h,
                               strong=1.0, hard=h, grade=h, grade_weight=1.0)
                 for i, h in enumerate(hard)]
-    result = train(examples, TrainConfig(progress=False), data_hash="syn", features=x)
+    result = train(examples, TrainConfig(progress=False, features=SPEC), data_hash="syn",
+                   features=x)
     assert result.config.model["hidden"] == 0
     assert result.config.training["config"]["ridge_alpha"] == 100.0
 
@@ -114,6 +118,7 @@ def test_feature_spec_rejects_unknown_structural_names() -> None:
     from switchyard.router.errors import RoutingError
     from switchyard.router.features import WITH_CUES
 
-    assert FeatureSpec(structural=WITH_CUES).dim == EMBED_DIM + len(WITH_CUES)
+    assert SPEC.dim == EMBED_DIM + len(STRUCTURAL)
+    assert FeatureSpec(structural=WITH_CUES).dim == len(WITH_CUES)  # default encoder: none
     with pytest.raises(RoutingError, match="cue_nope"):
         FeatureSpec(structural=(*STRUCTURAL, "cue_nope"))

@@ -16,17 +16,26 @@ from switchyard.server.cli.support import cleanly
 def _print_metrics(validation: dict[str, dict[str, dict[str, Any]]]) -> None:
     typer.echo("left-out families (RouteLLM metrics; CPT in % strong calls):")
     for source, routers in validation.items():
-        families = ", ".join(routers["mlp"].get("families", []))
+        held = routers["mlp"].get("families", [])
+        families = f"{len(held)} families" if source == "all" else ", ".join(held)
         typer.echo(f"  {source}  [held out: {families}]")
         typer.echo(f"    {'router':<14}{'APGR':>8}{'CPT(50%)':>10}{'CPT(80%)':>10}")
         for name, m in routers.items():
             typer.echo(f"    {name:<14}{m['apgr']:>8.3f}{m['cpt50']:>9.1f}%{m['cpt80']:>9.1f}%")
 
 
+def _print_budget(budget: dict[str, dict[str, Any]]) -> None:
+    typer.echo("reasoning budget on left-out families (correct chains; tokens = chars/4):")
+    for source, m in budget.items():
+        typer.echo(f"  {source:<10}Spearman {m['spearman']:.3f}  tokens saved vs fixed P90 "
+                   f"{m['tokens_saved']:+.1%}  coverage {m['coverage_learned']:.1%} "
+                   f"(fixed {m['coverage_fixed']:.1%})")
+
+
 def train_router(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", envvar="SWITCHYARD_ROUTER_DATA",
-        help="Folder with routellm_mmlu.csv and dcrouter_train.jsonl.")] = None,
+        help="Folder with the router data sets (router/data.py FILES).")] = None,
     hidden: Annotated[int, typer.Option(
         "--hidden", min=0, help="0: linear heads fitted by ridge (default); N: an MLP.")] = 0,
     ridge_alpha: Annotated[float, typer.Option("--ridge-alpha", min=0.0)] = 100.0,
@@ -42,8 +51,8 @@ def train_router(
         "--limit", min=0, help="Use only N rows per source (0: all).")] = 0,
     crossval: Annotated[int, typer.Option(
         "--crossval", min=0,
-        help="Also validate on N more left-out-family splits (seeds) and record mean/spread.",
-    )] = 0,
+        help="Also validate on N left-out-family splits (seeds) and record mean/spread.",
+    )] = 5,
     from_log: Annotated[Path | None, typer.Option(
         "--from-log", help="Retrain on this traffic log's paired outcomes (plus the data sets) "
         "and compare with the current checkpoint on the same held-out sessions.")] = None,
@@ -56,6 +65,13 @@ def train_router(
         "--log-only", help="With --from-log: leave the shipped data sets out.")] = False,
     cues: Annotated[bool, typer.Option(
         "--cues", help="Add the lexical task-kind cues (router/cues.py) to the features.")] = False,
+    encoder: Annotated[str, typer.Option(
+        "--encoder", help="none (default: counts only), minilm-static or minilm.")] = "none",
+    device: Annotated[str | None, typer.Option(
+        "--device", help="cuda or cpu (default: CUDA when present).")] = None,
+    refit_all: Annotated[bool, typer.Option(
+        "--refit-all/--split-only",
+        help="Save a model refitted on every family (metrics stay the split's).")] = True,
 ) -> None:
     """Train the router; print PGR/APGR/CPT on left-out families vs random and prompt length."""
     if from_log is not None:
@@ -64,21 +80,34 @@ def train_router(
                         thinking_share=thinking_share)
         return
     from switchyard.router.checkpoint import save_checkpoint
+    from switchyard.router.cues import LEXICAL
     from switchyard.router.data import load_all
-    from switchyard.router.features import WITH_CUES, FeatureSpec
-    from switchyard.router.train import TrainConfig, train
+    from switchyard.router.errors import RoutingError
+    from switchyard.router.features import WITH_REASONING, FeatureSpec
+    from switchyard.router.train import TrainConfig, pick_device, train
 
+    try:
+        spec = FeatureSpec(encoder=encoder,
+                           structural=WITH_REASONING + (LEXICAL if cues else ()))
+        import torch
+
+        pick_device(device, torch.cuda.is_available())
+    except RoutingError as exc:
+        raise typer.BadParameter(exc.message) from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from exc
     examples, data_hash = load_all(data_dir)
     if limit:
         examples = _limit_per_source(examples, limit, seed)
-    spec = FeatureSpec(structural=WITH_CUES) if cues else FeatureSpec()
     cfg = TrainConfig(hidden=hidden, ridge_alpha=ridge_alpha, epochs=epochs, seed=seed,
-                      default_thinking_share=thinking_share, features=spec)
+                      default_thinking_share=thinking_share, features=spec, device=device,
+                      refit_all=refit_all)
     from switchyard.router.train import featurize_examples
 
     features = featurize_examples(examples, cfg.features)
     result = train(examples, cfg, data_hash=data_hash, features=features)
     _print_metrics(result.validation)
+    _print_budget(result.budget)
     config = result.config
     if crossval:
         config = _with_crossval(examples, cfg, features, seed, crossval, config)
@@ -122,14 +151,20 @@ def _with_crossval(examples: list[Any], cfg: Any, features: Any, seed: int, n: i
 
     cv = cross_validate(examples, cfg, features, seeds=range(seed, seed + n))
     typer.echo(f"left-out families over {n} splits (mean +- std):")
-    summary: dict[str, Any] = {"seeds": list(range(seed, seed + n))}
-    for source, routers in cv.items():
+    summary: dict[str, Any] = {"seeds": cv.seeds}
+    for source, routers in cv.routing.items():
         for name, m in routers.items():
-            typer.echo(f"  {source:<9}{name:<14}APGR {m['apgr']['mean']:.3f} +- "
+            typer.echo(f"  {source:<12}{name:<14}APGR {m['apgr']['mean']:.3f} +- "
                        f"{m['apgr']['std']:.3f}  CPT(50%) {m['cpt50']['mean']:.1f}% +- "
                        f"{m['cpt50']['std']:.1f}  CPT(80%) {m['cpt80']['mean']:.1f}%")
             summary.setdefault(source, {})[name] = {
                 k: {"mean": v["mean"], "std": v["std"]} for k, v in m.items()}
+    for source, m in cv.budget.items():
+        typer.echo(f"  budget {source:<10}Spearman {m['spearman']['mean']:.3f} +- "
+                   f"{m['spearman']['std']:.3f}  tokens saved {m['tokens_saved']['mean']:+.1%}"
+                   f" +- {m['tokens_saved']['std']:.1%}")
+    summary["budget"] = {source: {k: {"mean": v["mean"], "std": v["std"]} for k, v in m.items()}
+                         for source, m in cv.budget.items()}
     return replace(config, training={**config.training, "left_out_crossval": summary})
 
 

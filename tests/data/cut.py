@@ -8,7 +8,9 @@ Deterministic: the same shared sets give the same bytes. What is kept, and why:
 - trajectories/tau-bench: the first 12 and the last 6 of the 200 airline logs (the first
   ones hold the two first held-out tasks; the compactor's training test trains on 12 and
   validates on 6);
-- router: every 25th RouteLLM MMLU row and every 20th DC-Router row (all subjects and tasks).
+- router: every 25th RouteLLM MMLU row, every 20th DC-Router row, every 80th MMLU-Pro row,
+  every 40th BBH row and every 25th RouterBench row (every subject, task or family of each
+  source, and at least 125 rows a source for `train-router --limit`).
 """
 
 from __future__ import annotations
@@ -44,17 +46,26 @@ def cut_trajectories(src: Path, dst: Path) -> None:
     (dst / "tau-bench" / TAU_BENCH).write_text(json.dumps(logs[:12] + logs[-6:], indent=1))
 
 
+# file -> keep every n-th row (CSV: data rows, the header is always kept)
+ROUTER_EVERY = {"routellm_mmlu.csv": 25, "dcrouter_train.jsonl": 20, "mmlu_pro.jsonl": 80,
+                "bbh_cot_vs_direct.jsonl": 40, "routerbench_subset.csv": 25}
+
+
 def cut_router(src: Path, dst: Path) -> None:
     dst.mkdir(parents=True, exist_ok=True)
-    with (src / "routellm_mmlu.csv").open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = [row for i, row in enumerate(reader) if i % 25 == 0]
-    with (dst / "routellm_mmlu.csv").open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header, *rows])
-    lines = (src / "dcrouter_train.jsonl").read_text(encoding="utf-8").splitlines()
-    (dst / "dcrouter_train.jsonl").write_text(
-        "".join(line + "\n" for i, line in enumerate(lines) if i % 20 == 0), encoding="utf-8")
+    for name, every in ROUTER_EVERY.items():
+        if name.endswith(".csv"):
+            with (src / name).open(newline="", encoding="utf-8") as f:
+                reader = csv.reader(f)
+                header = next(reader)
+                rows = [row for i, row in enumerate(reader) if i % every == 0]
+            with (dst / name).open("w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows([header, *rows])
+        else:
+            lines = (src / name).read_text(encoding="utf-8").splitlines()
+            (dst / name).write_text(
+                "".join(line + "\n" for i, line in enumerate(lines) if i % every == 0),
+                encoding="utf-8")
 
 
 def main(argv: list[str]) -> None:

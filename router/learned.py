@@ -1,7 +1,9 @@
-"""The learned router: MiniLM + structural features -> the router model -> p_hard and grade.
+"""The learned router: request features -> the router model -> p_hard and budget grade.
 
-The registry name stays "mlp" (config and CLI use it) whatever the checkpoint's shape
-(linear heads or an MLP, router/model.py). Serving runs the numpy copy of the model.
+The checkpoint decides the shape: linear heads (the shipped default, a logistic link over
+topic-free counts) or an MLP, with or without a MiniLM embedding (router/model.py,
+router/features.py). The registry name stays "mlp", the name config files and the CLI have
+always used. Serving runs the numpy copy of the model.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from switchyard.router.calibrate import threshold_from_quantiles
 from switchyard.router.decision import RouteRequest
 
 
-class MLPRouter(Router):
-    """Scores with a trained `RouterMLP`; thresholds come from the checkpoint's calibration."""
+class LearnedRouter(Router):
+    """Scores with a trained router model; thresholds come from the checkpoint's calibration."""
 
     name = "mlp"
 
@@ -41,7 +43,7 @@ class MLPRouter(Router):
         *,
         thinking_share: float | None = None,
         known_models: Mapping[str, str] | None = None,
-    ) -> MLPRouter:
+    ) -> LearnedRouter:
         """Load weights and config; `thinking_share` recalibrates the threshold."""
         from switchyard.router.checkpoint import load_checkpoint
 
