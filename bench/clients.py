@@ -133,7 +133,7 @@ def main() -> None:
     with fake_upstream_process() as upstream_port, tempfile.TemporaryDirectory() as tmp:
         for i, (deployment, tasks) in enumerate(SETUPS):
             data = Path(tmp) / f"data{i}"
-            with proxy_process(upstream_port, "off", data, deployment) as port:
+            with proxy_process(upstream_port, "off", data, deployment=deployment) as port:
                 runs += [run_codex(codex, port, task, data / "traffic.sqlite",
                                    Path(tmp) / task) for task in tasks]
     print(f"{version} through Switchyard (fake upstream)")

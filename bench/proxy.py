@@ -102,18 +102,21 @@ def fake_upstream_process() -> Iterator[int]:
 
 @contextlib.contextmanager
 def proxy_process(upstream_port: int, router: str, data_dir: Path,
+                  extra: dict[str, Any] | None = None, *,
                   deployment: dict[str, Any] | None = None) -> Iterator[int]:
-    """`switchyard serve` in its own process on the fake upstream; its HTTP port.
-    `deployment`: more settings for both deployments (e.g. responses_api)."""
+    """`switchyard serve` in its own process on the fake upstream (plus `extra` top-level
+    config sections, and `deployment` settings for both deployments, e.g. responses_api);
+    its HTTP port."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
-    extra = deployment or {}
+    more = deployment or {}
     config = {
         "server": {"http_port": port, "grpc_port": free_port(), "data_dir": str(data_dir)},
-        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base, **extra}],
+        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base, **more}],
                    "non_thinking": [{"model": "openai/fake-fast", "api_base": base,
-                                     **extra}]},
+                                     **more}]},
         "routing": {"router": router},
+        **(extra or {}),
     }
     path = data_dir / f"config-{router}.yaml"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ pydantic still reads on/off/yes/no as one.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -56,6 +57,8 @@ class Deployment(_Strict):
     api_key_env: str | None = Field(None, description="Environment variable holding the key")
     timeout: float = Field(60.0, gt=0, description="Seconds per attempt (never unbounded)")
     context_window: int = Field(128_000, gt=0)
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="Cap on a request's max_tokens (Claude Code asks for 64000)")
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="'openai': direct OpenAI-compatible HTTP (lean); 'litellm': any provider "
@@ -92,12 +95,12 @@ class Price(_Strict):
 class ModelsConfig(_Strict):
     thinking: list[Deployment] = Field(
         default_factory=lambda: [Deployment(model="openai/o4-mini", api_key_env="OPENAI_API_KEY",
-                                            context_window=200_000)]
+                                            context_window=200_000, max_output_tokens=100_000)]
     )
     non_thinking: list[Deployment] = Field(
         default_factory=lambda: [Deployment(model="openai/gpt-4.1-mini",
                                             api_key_env="OPENAI_API_KEY",
-                                            context_window=1_047_576)]
+                                            context_window=1_047_576, max_output_tokens=32_768)]
     )
     backups: list[Deployment] = Field(default_factory=list)
 
@@ -256,6 +259,24 @@ class Config(_Strict):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model names (fnmatch patterns) the config does not know -> a model name "
+        "or group it does, e.g. {'claude-*': 'switchyard/auto'} for Claude Code")
+
+    @model_validator(mode="after")
+    def _aliases_known(self) -> Config:
+        known = {AUTO_MODEL, "thinking", "non_thinking", *self.models.group_of()}
+        bad = sorted(t for t in self.aliases.values() if t not in known)
+        if bad:
+            raise ValueError(f"aliases must point at {AUTO_MODEL}, a group or a configured "
+                             f"model; unknown: {', '.join(bad)}")
+        return self
+
+    def alias_for(self, model: str) -> str | None:
+        """The first alias pattern (in file order) that matches `model`, if any."""
+        return next((target for pattern, target in self.aliases.items()
+                     if fnmatch.fnmatchcase(model, pattern)), None)
 
     @model_validator(mode="after")
     def _cascade_verifiers_usable(self) -> Config:

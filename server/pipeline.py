@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import time
@@ -17,7 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from switchyard.core.messages import Message, latest_user_text, to_openai_messages
+from switchyard.core.messages import (
+    Message,
+    ToolDefinition,
+    latest_user_text,
+    to_openai_messages,
+)
 from switchyard.core.tokens import count_message_tokens
 from switchyard.core.trafficlog.schema import Attempt, TrafficRecord
 from switchyard.router.decision import RouteDecision, RouteRequest
@@ -131,7 +137,7 @@ class Pipeline:
             await self.prepare(prepared)
             body = self._upstream_body(prepared)
             t0 = time.monotonic()
-            if self.cascade.applies(request):
+            if self.cascade.applies(prepared.request):  # the alias resolved
                 outcome = await self.cascade.complete(prepared, body)
             else:
                 outcome = await self.upstream.complete(body, prepared.decision, request.deadline)
@@ -190,6 +196,7 @@ class Pipeline:
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, prepared: Prepared) -> None:
         """Run the stages in place, so a failure still finds what the earlier ones decided."""
+        prepared.request = self._resolve_alias(prepared.request)
         for name, stage in (("admit", self._admit), ("compact", self._compact),
                             ("recall", self._recall), ("route", self._route)):
             t0 = time.monotonic()
@@ -265,7 +272,7 @@ class Pipeline:
 
     # -- component RPCs (Route, Compact, Recall, Index, Feedback) ------------------------
     async def route(self, request: ChatRequest) -> RouteDecision:
-        prepared = Prepared(self._identify(request), list(request.messages),
+        prepared = Prepared(self._resolve_alias(self._identify(request)), list(request.messages),
                             _placeholder_decision(), 0, 0)
         await self._admit(prepared)
         await self._route(prepared)
@@ -362,6 +369,24 @@ class Pipeline:
             REQUEST_ID.set(request.request_id)
         return request
 
+    def _resolve_alias(self, request: ChatRequest) -> ChatRequest:
+        """A model name the config does not know, mapped by `aliases` (e.g. Claude Code's
+        `claude-*` defaults -> switchyard/auto); the log keeps the name the caller sent."""
+        if request.model == AUTO_MODEL or request.model in self._known:
+            return request
+        target = self.config.alias_for(request.model)
+        return request if target is None else replace(request, model=target)
+
+    def count_tokens(self, messages: Sequence[Message],
+                     tools: Sequence[ToolDefinition] = ()) -> int:
+        """Prompt tokens as admission counts them, plus the tool schemas (count_tokens APIs)."""
+        from switchyard.core.tokens import count_tokens
+
+        model = self._encoding_model()
+        schemas = json.dumps([t.to_openai() for t in tools]) if tools else ""
+        return count_message_tokens(messages, model) + (count_tokens(schemas, model)
+                                                        if schemas else 0)
+
     def _encoding_model(self) -> str:
         return self.config.models.non_thinking[0].model
 
@@ -401,7 +426,8 @@ class Pipeline:
             decision=p.decision, created=int(time.time()), tokens_before=p.tokens_before,
             tokens_after=p.tokens_after, attempts=tuple(attempts),
             cost_usd=self.config.price_of(deployment).cost_usd(usage.prompt_tokens,
-                                                               usage.completion_tokens))
+                                                               usage.completion_tokens),
+            reasoning=str((choice.get("message") or {}).get("reasoning_content") or ""))
 
 
 class ChatStream(LoggedStream):

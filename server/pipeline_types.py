@@ -166,3 +166,4 @@ class ChatResult:
     tokens_after: int
     attempts: tuple[Attempt, ...] = ()
     cost_usd: float = 0.0
+    reasoning: str = ""  # the model's visible reasoning (reasoning_content), if it sent any

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from switchyard.server.auth import CURRENT_KEY_ID
 from switchyard.server.errors import LimitExceeded, SwitchyardError, Unauthenticated
+from switchyard.server.http.messages.wire import error_body
 from switchyard.server.log_setup import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -59,12 +60,12 @@ class GuardMiddleware:
                 await self.app(scope, receive, send_status)
                 return
             try:
-                key_id = pipeline.auth.check(_headers(scope, b"authorization"))
+                key_id = pipeline.auth.check(_credentials(scope))
                 slot = pipeline.limiter.acquire(key_id)
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "http")
                 scope.setdefault("state", {})["error"] = exc.message
-                await _send_error(send_status, exc, request_id)
+                await _send_error(send_status, exc, request_id, scope["path"])
                 return
             scope.setdefault("state", {})["api_key_id"] = key_id
             try:
@@ -119,6 +120,12 @@ def _ensure_request_id(scope: Scope) -> str:
     return request_id
 
 
+def _credentials(scope: Scope) -> list[str]:
+    """Authorization values; Anthropic clients send `x-api-key: KEY` instead."""
+    return (_headers(scope, b"authorization")
+            or [f"Bearer {key}" for key in _headers(scope, b"x-api-key")])
+
+
 def _headers(scope: Scope, name: bytes) -> list[str]:
     return [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name]
 
@@ -130,8 +137,9 @@ def _count_rejection(pipeline: Pipeline, exc: SwitchyardError, door: str) -> Non
         pipeline.metrics.limited.labels(exc.code or "limit").inc()
 
 
-async def _send_error(send: Any, exc: SwitchyardError, request_id: str) -> None:
-    body = json.dumps(exc.to_openai(), separators=(",", ":")).encode()
+async def _send_error(send: Any, exc: SwitchyardError, request_id: str, path: str) -> None:
+    shape = error_body(exc, request_id) if path.startswith("/v1/messages") else exc.to_openai()
+    body = json.dumps(shape, separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode()),
                (b"content-length", str(len(body)).encode())]
     if isinstance(exc, Unauthenticated):

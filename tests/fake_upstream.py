@@ -4,7 +4,10 @@ It answers `/v1/chat/completions` (plain and SSE streaming, tool calls, usage wi
 tokens for models whose name contains "think"), with configurable latency and scripted faults
 queued with `enqueue()`: HTTP errors (500, 429 with retry-after), hangs past a timeout,
 malformed bodies and streams cut mid-way. It counts requests whose client went away
-(`cancelled`), which is how tests prove that cancellation reaches the upstream.
+(`cancelled`), which is how tests prove that cancellation reaches the upstream. With
+`reasoning` set, requests that carry a reasoning knob get it back as `reasoning_content`; a
+latest user turn saying `call NAME with {json}` makes it call that tool (benches drive real
+clients' tools this way).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -49,6 +53,7 @@ class FakeUpstream:
     fault_rate: float = 0.0  # share of unscripted requests given a random fault (soak bench)
     fault_hang: float = 2.0  # how long a random hang lasts (set it past the deployment timeout)
     seed: int = 0
+    reasoning: str = ""  # sent as reasoning_content by models given a reasoning knob
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -163,7 +168,7 @@ class FakeUpstream:
                 status_code=fault.status, headers=headers)
         if fault and fault.malformed:
             return Response("{not json", media_type="application/json")
-        answer = _answer(body)
+        answer = _answer(body, self.reasoning)
         if body.get("stream"):
             return StreamingResponse(self._stream(body, answer, fault, request),
                                      media_type="text/event-stream")
@@ -186,23 +191,36 @@ class FakeUpstream:
             raise
 
 
+# "call NAME with {json}" in the latest user turn: the model calls that tool with those args.
+_SCRIPTED_CALL = re.compile(r"call (\w+) with (\{.*\})", re.DOTALL)
+
+
 @dataclass
 class Answer:
     text: str
     tool_name: str | None
     tool_args: str
+    reasoning: str = ""
 
 
-def _answer(body: dict[str, Any]) -> Answer:
+def _answer(body: dict[str, Any], reasoning: str = "") -> Answer:
+    answer = _plain_answer(body)
+    if reasoning and (body.get("reasoning_effort") or body.get("thinking")):
+        answer.reasoning = reasoning  # like vLLM / DeepSeek / LiteLLM's reasoning_content
+    return answer
+
+
+def _plain_answer(body: dict[str, Any]) -> Answer:
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
-    content = last.get("content")
-    if isinstance(content, list):
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    content = content or ""
+    content = _text(last)
     tools = body.get("tools") or []
     if last.get("role") == "tool":
         return Answer(f"The tool returned: {content}", None, "")
+    users = [m for m in messages if m.get("role") == "user"]
+    scripted = _SCRIPTED_CALL.search(_text(users[-1])) if users else None
+    if scripted and scripted[1] in {t["function"]["name"] for t in tools}:
+        return Answer("", scripted[1], scripted[2])  # benches script a real client's tool use
     choice = body.get("tool_choice")
     if isinstance(choice, dict):  # a named function: call that one
         return Answer("", choice["function"]["name"], json.dumps({"query": content[:80]}))
@@ -210,6 +228,13 @@ def _answer(body: dict[str, Any]) -> Answer:
         name = tools[0]["function"]["name"]
         return Answer("", name, json.dumps({"query": content[:80]}))
     return Answer(f"You said: {content}", None, "")
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
 
 
 def _usage(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
@@ -230,6 +255,8 @@ def _usage(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
 
 def _completion(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+    if answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
     finish = "stop"
     if answer.tool_name:
         message["tool_calls"] = [{"id": "call_fake_1", "type": "function",
@@ -251,6 +278,8 @@ def _chunks(body: dict[str, Any], answer: Answer) -> list[dict[str, Any]]:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     out = [chunk({"role": "assistant", "content": ""})]
+    for i in range(0, len(answer.reasoning), 16):
+        out.append(chunk({"reasoning_content": answer.reasoning[i:i + 16]}))
     if answer.tool_name:
         out.append(chunk({"tool_calls": [{"index": 0, "id": "call_fake_1", "type": "function",
                                           "function": {"name": answer.tool_name,

@@ -85,7 +85,10 @@ def test_unreadable_rows_are_skipped_not_fatal() -> None:
         {"role": "user", "content": "hi"}],
         "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]}
     with pytest.raises(ValueError):  # a Messages body is not Chat Completions, though close
-        replay_body("http.messages", json.dumps(anthropic))
+        replay_body("http.other", json.dumps(anthropic))
+    converted = json.loads(replay_body("http.messages", json.dumps(anthropic)))  # its door's
+    assert converted["messages"] == [{"role": "user", "content": "hi"}]
+    assert converted["tools"][0]["function"]["name"] == "Bash"
     with pytest.raises(ValueError):
         replay_body("http.responses", json.dumps({"model": "m"}))  # no input
     with pytest.raises(ValueError):

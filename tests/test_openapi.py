@@ -8,6 +8,7 @@ import httpx
 from starlette.routing import Route
 from switchyard.server.http.app import create_app
 from switchyard.server.http.feedback import FeedbackBody
+from switchyard.server.http.messages.wire import CountTokensRequest, MessagesRequest
 from switchyard.server.http.openai_types import ChatCompletionRequest
 from switchyard.server.http.openapi import openapi_schema
 from switchyard.server.http.responses.wire import ResponsesRequest
@@ -26,7 +27,9 @@ def test_request_bodies_are_the_models_the_doors_validate_with() -> None:
     schema = openapi_schema()
     paths, schemas = schema["paths"], schema["components"]["schemas"]
     for path, model in (("/v1/chat/completions", ChatCompletionRequest),
-                        ("/v1/responses", ResponsesRequest), ("/v1/feedback", FeedbackBody)):
+                        ("/v1/responses", ResponsesRequest), ("/v1/feedback", FeedbackBody),
+                        ("/v1/messages", MessagesRequest),
+                        ("/v1/messages/count_tokens", CountTokensRequest)):
         body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body == {"$ref": f"#/components/schemas/{model.__name__}"}
         generated = schemas[model.__name__]
@@ -36,6 +39,20 @@ def test_request_bodies_are_the_models_the_doors_validate_with() -> None:
     assert schemas["ChatCompletionRequest"]["properties"]["messages"]["items"] == {
         "$ref": "#/components/schemas/Message"}
     assert schemas["FeedbackBody"]["additionalProperties"] is False  # extra="forbid"
+
+
+def test_messages_doors_answer_errors_in_anthropic_shape() -> None:
+    schema = openapi_schema()
+    paths, schemas = schema["paths"], schema["components"]["schemas"]
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        error = paths[path]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/AnthropicError"}
+    chat_error = paths["/v1/chat/completions"]["post"]["responses"]["400"]
+    assert chat_error["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorResponse"}
+    assert schemas["MessagesRequest"]["properties"]["messages"]["items"] == {
+        "$ref": "#/components/schemas/AnthropicInputMessage"}
+    assert schemas["AnthropicInputMessage"]["properties"]["role"]["enum"] == ["user", "assistant"]
 
 
 def test_served_schema_is_the_generated_one(proxy: Any) -> None:

@@ -86,7 +86,8 @@ def test_schemathesis_against_openapi(proxy_factory: Any) -> None:
         except Exception as exc:  # noqa: BLE001 - one report names every failing operation
             failures.append(f"{operation.label}: {exc}")
     assert failures == []
-    assert {"POST /v1/chat/completions", "POST /v1/responses", "POST /v1/feedback"} <= reached
+    assert {"POST /v1/chat/completions", "POST /v1/responses", "POST /v1/feedback",
+            "POST /v1/messages", "POST /v1/messages/count_tokens"} <= reached
 
 
 async def test_random_protobuf_bytes_get_clean_statuses(pipeline_factory: Any) -> None:

@@ -21,6 +21,7 @@ from switchyard.server.http import feedback
 from switchyard.server.http.chat_completions import chat_completions
 from switchyard.server.http.common import error_response
 from switchyard.server.http.info import healthz, list_models, metrics, openapi_schema
+from switchyard.server.http.messages import endpoint as messages
 from switchyard.server.http.responses import endpoint as responses
 from switchyard.server.pipeline import Pipeline
 from switchyard.server.security import GuardMiddleware
@@ -43,9 +44,12 @@ def create_app(config: Config, pipeline: Pipeline | None = None) -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/responses", responses.create_response, methods=["POST"]),
+            Route("/v1/messages", messages.create_message, methods=["POST"]),
+            Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
             Route("/v1/feedback", feedback.create_feedback, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/", healthz, methods=["GET", "HEAD"]),  # Claude Code's HEAD / reachability check
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi_schema, methods=["GET"]),
         ],

@@ -107,10 +107,10 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         session_id=headers.get("x-switchyard-session-id", ""),
         compact_budget=int_header(headers, "x-switchyard-compact-budget"),
-        raw_json=raw.decode("utf-8", errors="replace"), cascade=_cascade(headers))
+        raw_json=raw.decode("utf-8", errors="replace"), cascade=cascade_header(headers))
 
 
-def _cascade(headers: Mapping[str, str]) -> bool | None:
+def cascade_header(headers: Mapping[str, str]) -> bool | None:
     value = headers.get("x-switchyard-cascade")
     if value is None:
         return None

@@ -4,9 +4,9 @@ The traffic log keeps each request as its door received it: Chat Completions JSO
 Responses body, or (gRPC, which has no JSON body) the Chat Completions form of the request
 the servicer built. Replay and training read chat messages, so each door's body goes back
 through that door's own translation (a new door adds its converter to CONVERTERS). Other
-rows are read as Chat Completions when they parse as such; anything else (an Anthropic
-Messages body without its converter, a refused request's capped body) is unreadable: replay
-skips and counts it, never crashes.
+rows are read as Chat Completions when they parse as such; anything else (a refused
+request's capped body, a door without a converter) is unreadable: replay skips and counts
+it, never crashes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ def _responses(raw: str) -> str:
     return json.dumps(chat.to_openai())
 
 
-CONVERTERS: dict[str, Callable[[str], str]] = {"http.responses": _responses}
+def _messages(raw: str) -> str:
+    from switchyard.server.http.messages.translate import replay_json
+
+    return replay_json(raw)
+
+
+CONVERTERS: dict[str, Callable[[str], str]] = {"http.responses": _responses,
+                                               "http.messages": _messages}
 
 
 def replay_body(endpoint: str, request_json: str) -> str:

@@ -163,7 +163,7 @@ class Upstream:
                 result = await litellm_complete(d, payload, timeout, self._api_key(d))
             return CallOutcome(result, d, group, attempts)
 
-        return await self._with_retries(decision, deadline, attempts, once)
+        return await self._with_retries(decision, deadline, attempts, once, body)
 
     async def open_stream(self, body: dict[str, Any], decision: RouteDecision,
                           deadline: float | None) -> StreamHandle:
@@ -181,7 +181,7 @@ class Upstream:
             first = await batches.__anext__()  # provider errors surface here, still retryable
             return StreamHandle(d, group, _prepend(first, batches), attempts)
 
-        return await self._with_retries(decision, deadline, attempts, once)
+        return await self._with_retries(decision, deadline, attempts, once, body)
 
     async def open_native(self, body: dict[str, Any], decision: RouteDecision,
                           deadline: float | None) -> NativeHandle:
@@ -196,12 +196,13 @@ class Upstream:
             first = await chunks.__anext__()  # the status arrives here, still retryable
             return NativeHandle(d, group, _prepend(first, chunks), attempts)
 
-        return await self._with_retries(decision, deadline, attempts, once,
+        return await self._with_retries(decision, deadline, attempts, once, body,
                                         only=lambda d: d.responses_api)
 
     async def _with_retries(self, decision: RouteDecision, deadline: float | None,
                             attempts: list[Attempt],
                             once: Callable[[Deployment, str], Awaitable[Any]],
+                            body: dict[str, Any],
                             only: Callable[[Deployment], bool] | None = None) -> Any:
         settings = self.config.upstream
         first_error: UpstreamError | None = None
@@ -227,7 +228,8 @@ class Upstream:
                         break
                     await asyncio.sleep(delay)
                     continue
-                budget = self._knobs(decision, d, group).get("thinking", {}).get("budget_tokens")
+                sent = self._payload(body, decision, d, group).get("thinking")  # as sent
+                budget = sent.get("budget_tokens") if isinstance(sent, dict) else None
                 attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200,
                                         budget_tokens=budget))
                 self._record(d, ok=True)
@@ -244,7 +246,12 @@ class Upstream:
                  group: str) -> dict[str, Any]:
         payload = dict(body)
         payload["model"] = d.model
-        payload.update(self._knobs(decision, d, group))
+        if d.max_output_tokens and payload.get("max_tokens", 0) > d.max_output_tokens:
+            payload["max_tokens"] = d.max_output_tokens
+        knobs = self._knobs(decision, d, group)
+        if knobs:
+            payload.update(knobs)
+            _fit_thinking(payload, signed="claude" in d.model.lower())
         return payload
 
     def _knobs(self, decision: RouteDecision, d: Deployment, group: str) -> dict[str, Any]:
@@ -299,6 +306,33 @@ def _backoff(retry: int, retry_after: float | None, base: float, cap: float,
     if retry_after is not None:
         return min(retry_after, max_retry_after)
     return random.uniform(0, min(cap, base * 2 ** retry))  # full jitter
+
+
+def _fit_thinking(payload: dict[str, Any], *, signed: bool) -> None:
+    """Anthropic-style `thinking` made acceptable to Anthropic.
+
+    - It counts the budget inside max_tokens and rejects a budget that does not fit: the
+      answer keeps the room the caller asked for on top of the router's budget.
+    - With thinking on, Claude (`signed`: on Anthropic, Bedrock or Vertex) wants an assistant
+      turn with tool calls to start with its signed thinking block, which chat messages do not
+      carry: such a history is sent without thinking (what LiteLLM's `modify_params` does),
+      instead of failing with a 400.
+    - Claude thinks only at temperature 1: a sampling temperature goes when it thinks.
+    """
+    thinking = payload.get("thinking")
+    if not isinstance(thinking, dict):
+        return
+    if signed and any(m.get("role") == "assistant" and m.get("tool_calls")
+                      for m in payload.get("messages") or ()):
+        del payload["thinking"]
+        return
+    if signed:  # Claude refuses temperature and top_p below 0.95 with thinking on
+        payload.pop("temperature", None)
+        if payload.get("top_p", 1) < 0.95:
+            del payload["top_p"]
+    budget, max_tokens = thinking.get("budget_tokens"), payload.get("max_tokens")
+    if budget and max_tokens and max_tokens <= budget:
+        payload["max_tokens"] = max_tokens + budget
 
 
 def _ms(started: float) -> float:
