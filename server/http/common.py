@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -61,9 +61,11 @@ async def _head(request: Request, size: int) -> bytes:
     return b"".join(chunks)[:size]
 
 
-async def rejected(request: Request, exc: Exception, request_id: str,
-                   endpoint: str) -> Response:
-    """A request a door refused before the pipeline: one log row, then the error."""
+async def rejected(request: Request, exc: Exception, request_id: str, endpoint: str,
+                   respond: Callable[[Request, Exception, str], Response] | None = None
+                   ) -> Response:
+    """A request a door refused before the pipeline: one log row, then the error (in the
+    OpenAI shape unless the door gives its own `respond`)."""
     if isinstance(exc, ClientDisconnect):
         raise exc
     pipeline: Pipeline = request.app.state.pipeline
@@ -71,7 +73,7 @@ async def rejected(request: Request, exc: Exception, request_id: str,
     await pipeline.recorder.rejected(request_id, endpoint, getattr(state, "body_head", b""),
                                      getattr(state, "body_size", 0), exc,
                                      caller_key_id(request))
-    return error_response(request, exc, request_id)
+    return (respond or error_response)(request, exc, request_id)
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
