@@ -38,16 +38,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 60, ok_only: bool = False) -> None:
+    """Until `url` answers (with 200 when `ok_only`)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            httpx.get(url, timeout=1)
-            return
+            if httpx.get(url, timeout=1).status_code == 200 or not ok_only:
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -124,7 +126,7 @@ def proxy_process(upstream_port: int, router: str, data_dir: Path,
     command = [sys.executable, "-m", "switchyard.server.cli.main", "serve", "--config", str(path)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=300, ok_only=True)  # warm
         yield port
     finally:
         proc.terminate()

@@ -761,6 +761,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (best, spread)")
     parser.add_argument("--only", choices=("quality", "bm25", "scale"), default=None)
     parser.add_argument("--no-numba", action="store_true", help="skip bm25s's numba batch")
+    parser.add_argument("--compare-torch", action="store_true",
+                        help="quality again with the upstream torch encoder (train extra)")
     args = parser.parse_args()
     n_code = args.code or (300 if args.quick else 1500)
     n_traj = args.traj or (10 if args.quick else 40)
@@ -781,6 +783,12 @@ def main() -> None:
         print_quality(q)
         print(f"\nagain with {n_tau_all} tau runs as history-tau-all:")
         print_quality(q["with_tau_all"])
+        if args.compare_torch:
+            from switchyard.retrieval.embedding_torch import TorchEncoder
+
+            ref = quality([code, history_tau(n_tau_all), history_swe(n_traj)],
+                          TorchEncoder(max_tokens=128), n_traj)
+            report["torch_ndcg_gap"] = print_encoder_gap(q, ref)
     units = code_corpus(max(n_corpus, n_scale)) if args.only != "quality" else []
     prose = [x.text for x in code.queries]
     if args.only in (None, "bm25"):
@@ -822,6 +830,18 @@ def main() -> None:
 
 def _fmt(xs: Sequence[float], digits: int = 0) -> str:
     return "/".join(f"{x:.{digits}f}" for x in xs)
+
+
+def print_encoder_gap(ours: dict, ref: dict) -> dict:
+    """nDCG@10 of the served (ONNX) encoder minus the torch path's, per set and retriever."""
+    print("\nheld-out nDCG@10, ONNX encoder minus the torch path (same sets and procedure):")
+    gaps = {}
+    for q, r in ((ours, ref), (ours["with_tau_all"], ref["with_tau_all"])):
+        for name, s in q["sets"].items():
+            gaps[name] = {k: round(m["ndcg@10"] - r["sets"][name]["test"][k]["ndcg@10"], 4)
+                          for k, m in s["test"].items()}
+            print(f"  {name:<16}" + "  ".join(f"{k} {v:+.4f}" for k, v in gaps[name].items()))
+    return gaps
 
 
 def print_quality(q: dict) -> None:

@@ -1,12 +1,14 @@
 """The learned scorer: a small MLP over `features.build_table` rows (one per term).
 
-Checkpoints are a state_dict (`scorer.pt`) plus a JSON file (`scorer.json`) with the
-version, the feature version, the training data hash and validation metrics.
+Checkpoints are the torch state_dict as safetensors (`scorer.safetensors`) plus a JSON file
+(`scorer.json`) with the version, the feature version, the training data hash and validation
+metrics. Serving loads and runs them with numpy alone; torch only trains (`switchyard[train]`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,22 +50,27 @@ def build_model(input_dim: int = N_FEATURES, hidden: int = 32) -> torch.nn.Modul
     return SpanScorer()
 
 
-def _linear_params(model: torch.nn.Module) -> list[dict[str, np.ndarray]]:
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+def _linear_params(state: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(weight, bias) of each nn.Linear in `net`, in order: `net.0`, `net.2`, `net.4`."""
     names = sorted({k.rsplit(".", 1)[0] for k in state}, key=lambda n: int(n.rsplit(".", 1)[1]))
-    return [{"weight": state[n + ".weight"], "bias": state[n + ".bias"]} for n in names]
+    return [(state[n + ".weight"], state[n + ".bias"]) for n in names]
 
 
 class Scorer:
-    """A loaded, eval-mode scorer and its metadata."""
+    """A loaded scorer (its state_dict as numpy arrays) and its metadata."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict[str, Any]) -> None:
-        self.model = model.eval()
+    def __init__(self, state: Mapping[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.state = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
         self.meta = meta
         # The forward pass in numpy: a few small matmuls, without torch's per-call overhead.
-        self._layers = [(p["weight"].T.copy(), p["bias"].copy()) for p in _linear_params(model)]
+        self._layers = [(w.T.copy(), b.copy()) for w, b in _linear_params(self.state)]
         widest = max((w.shape[0] * w.shape[1] for w, _ in self._layers), default=1)
         self._block = max(1, (_SINGLE_THREAD_WORK - 1) // widest)
+
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, meta: dict[str, Any]) -> Scorer:
+        """A trained `build_model` module, as serving will load it."""
+        return cls({k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}, meta)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """P(the next step uses the term) for each row of features."""
@@ -85,15 +92,15 @@ class Scorer:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Scorer:
-        import torch
+        from safetensors.numpy import load_file
 
         meta_path = Path(path or DEFAULT_CHECKPOINT)
         if meta_path.suffix != ".json":
             meta_path = meta_path.with_suffix(".json")
-        weights = meta_path.with_suffix(".pt")
+        weights = meta_path.with_suffix(".safetensors")
         if not meta_path.is_file() or not weights.is_file():
             raise CheckpointError(
-                f"no scorer checkpoint at {meta_path} (+ .pt); train one with "
+                f"no scorer checkpoint at {meta_path} (+ .safetensors); train one with "
                 "'switchyard train-compactor' or pass strategy='truncate'", "checkpoint"
             )
         meta = json.loads(meta_path.read_text())
@@ -103,14 +110,12 @@ class Scorer:
                 f"{meta.get('feature_version')}; this code needs {CHECKPOINT_VERSION}/"
                 f"{FEATURE_VERSION} - retrain with 'switchyard train-compactor'", "checkpoint"
             )
-        model = build_model(meta["input_dim"], meta["hidden"])
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        return cls(model, meta)
+        return cls(load_file(str(weights)), meta)
 
     def save(self, path: Path) -> None:
-        import torch
+        from safetensors.numpy import save_file
 
         path = Path(path).with_suffix(".json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), path.with_suffix(".pt"))
+        save_file(self.state, str(path.with_suffix(".safetensors")))
         path.write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n")

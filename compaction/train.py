@@ -114,7 +114,7 @@ def train(
     x, y = examples(train_set, cfg.horizon)
     xv, yv = examples(val_set, cfg.horizon)
     model = fit(x, y, cfg, progress)
-    scorer = Scorer(model, {})
+    scorer = Scorer.from_model(model, {})
     scorer.meta = {
         "version": CHECKPOINT_VERSION, "feature_version": FEATURE_VERSION,
         "input_dim": N_FEATURES, "hidden": cfg.hidden, "data_hash": data_hash(trajs),

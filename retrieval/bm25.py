@@ -35,7 +35,8 @@ class Bm25Params:
     merge_min: int = 2_000  # a delta below this size is never worth a merge
     merge_ratio: float = 0.1  # merge when delta + tombstones exceed this share of main
     # Batched search: "numba" = bm25s's compiled, multi-threaded retrieval (compiles once per
-    # process); "numpy"/"auto" = one scipy sparse product. Single queries never compile.
+    # process); "numpy"/"auto" = one scipy sparse product (the `batch` extra). Single queries
+    # never compile.
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -460,18 +461,26 @@ def _column_sums(scores: Mapping[str, Any], qids: np.ndarray, num_docs: int) -> 
     return np.bincount(docs, weights=contrib, minlength=num_docs)[:num_docs]
 
 
+def _sparse() -> Any:
+    """scipy.sparse, which only batched search needs (serving searches one query at a time)."""
+    try:
+        import scipy.sparse as sp
+    except ImportError:
+        raise ImportError("batched BM25 search needs scipy: pip install 'switchyard[batch]'"
+                          ) from None
+    return sp
+
+
 def _term_matrix(scores: Mapping[str, Any], n_vocab: int, num_docs: int) -> Any:
     """The bm25s score arrays as a (terms x documents) CSR matrix."""
-    import scipy.sparse as sp
-
+    sp = _sparse()
     return sp.csr_matrix((np.asarray(scores["data"]), np.asarray(scores["indices"]),
                           np.asarray(scores["indptr"])), shape=(n_vocab, num_docs))
 
 
 def _batch_scores(terms: Any, qids: Sequence[np.ndarray]) -> Any:
     """CSR matrix (queries x documents) of BM25 scores: Q @ S with S the term matrix."""
-    import scipy.sparse as sp
-
+    sp = _sparse()
     n_vocab = terms.shape[0]
     rows = np.repeat(np.arange(len(qids)), [q.size for q in qids])
     cols = np.concatenate(qids).astype(np.int64) if rows.size else np.empty(0, np.int64)

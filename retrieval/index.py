@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, cast
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from .fuse import (
 from .grep import GrepShard, Origin, compile_literals, compile_pattern, match_lines
 from .persist import Reconcile, RowKeys, load_keys, reconcile, save_dir
 from .select import Hits
-from .store import MAX_CHUNK_CHARS, ChunkStore
+from .store import MAX_CHUNK_CHARS, ChunkStore, SharedStore
 from .tokenize import STOPWORDS, split_identifier
 
 T = TypeVar("T")
@@ -107,6 +107,10 @@ class _Shards:
         self.dense_lock = threading.Lock()
         self.generation = 0  # bumped on every add/delete; dense catches up when it differs
         self.dense_generation = -1
+        # A shared store (another replica writes it too): the store's (version, deletes) of
+        # the namespace when last caught up, and the highest row id read from it.
+        self.stamp: tuple[int, int] = (0, 0)
+        self.seen_rowid = 0
 
 
 def namespace_dirname(namespace: str) -> str:
@@ -119,20 +123,23 @@ class Index:
     """Chunk store + BM25 + grep + FAISS. Thread-safe; one per data directory per process."""
 
     def __init__(self, data_dir: Path, config: IndexConfig | None = None,
-                 encoder: Callable[[], Any] | None = None) -> None:
+                 encoder: Callable[[], Any] | None = None, store: Any = None) -> None:
+        """`store`: a shared chunk store with ChunkStore's methods plus `stamp` and
+        `rows_after` (server/stores/pg_chunks.py); default: chunks.sqlite in data_dir."""
         from .embedding import get_encoder
 
         self.data_dir = Path(data_dir)
         self.config = config or IndexConfig()
-        self.store = ChunkStore(self.data_dir / "chunks.sqlite", self.config.max_chunk_chars)
+        self.store = store or ChunkStore(self.data_dir / "chunks.sqlite",
+                                         self.config.max_chunk_chars)
         self._encoder = encoder or get_encoder
         self._shards: dict[str, _Shards] = {}
         self._lock = threading.RLock()
 
     @classmethod
     def open(cls, data_dir: Path, config: IndexConfig | None = None,
-             encoder: Callable[[], Any] | None = None) -> Index:
-        return cls(data_dir, config, encoder)
+             encoder: Callable[[], Any] | None = None, store: Any = None) -> Index:
+        return cls(data_dir, config, encoder, store)
 
     def __enter__(self) -> Self:
         return self
@@ -161,8 +168,11 @@ class Index:
         (patched for rows added or deleted since), else built from the store's texts."""
         with self._lock:
             shards = self._shards.get(namespace)
+            if shards is not None and self.store.shared:
+                shards = self._catch_up(namespace, shards)
             if shards is not None:
                 return shards
+            stamp = cast(SharedStore, self.store).stamp(namespace) if self.store.shared else (0, 0)
             live = self.store.row_keys(namespace)
             folder = self._dir(namespace)
             bm25, bm25_plan = _open_saved(folder / "bm25", live, Bm25Shard.load)
@@ -180,8 +190,28 @@ class Index:
             shards.grep_dirty = grep_plan is None or not grep_plan.current
             if shards.history:
                 shards.positions = self.store.positions(namespace)
+            shards.stamp, shards.seen_rowid = stamp, int(live.rowids.max(initial=0))
             self._shards[namespace] = shards
             return shards
+
+    def _catch_up(self, namespace: str, shards: _Shards) -> _Shards | None:
+        """A loaded namespace of a shared store, with what other replicas wrote since: the
+        rows above the last one read, or None (reload from the store) after a delete."""
+        store = cast(SharedStore, self.store)
+        stamp = store.stamp(namespace)
+        if stamp == shards.stamp:
+            return shards
+        if stamp[1] != shards.stamp[1]:
+            del self._shards[namespace]
+            return None
+        rows = store.rows_after(namespace, shards.seen_rowid)
+        if rows:
+            fresh = ~np.isin(np.fromiter((r for r, _ in rows), np.int64, len(rows)),
+                             shards.grep.rowids())  # rows this replica added are there
+            self._index_rows(shards, [row for row, new in zip(rows, fresh) if new])
+            shards.seen_rowid = rows[-1][0]
+        shards.stamp = stamp
+        return shards
 
     # -- writes ---------------------------------------------------------------------------
     def add(self, chunks: Sequence[Chunk]) -> list[str]:
@@ -193,17 +223,23 @@ class Index:
         by_ns = self._loaded_by_namespace(
             (chunk.namespace, (rowid, chunk)) for rowid, chunk in inserted)
         for shards, added in by_ns:
-            if shards.history is None:  # loaded while empty: its first chunk tells
-                shards.history = added[0][1].message_index is not None
-            if shards.history:
-                shards.positions.update((rowid, chunk.message_index) for rowid, chunk in added
-                                        if chunk.message_index is not None)
-            rows = [(rowid, chunk.text) for rowid, chunk in added]
-            shards.bm25.add(rows)
-            shards.grep.add(rows)
-            shards.bm25_dirty = shards.grep_dirty = True
-            shards.generation += 1
+            self._index_rows(shards, added)
         return ids, len(inserted)
+
+    @staticmethod
+    def _index_rows(shards: _Shards, added: Sequence[tuple[int, Chunk]]) -> None:
+        if not added:
+            return
+        if shards.history is None:  # loaded while empty: its first chunk tells
+            shards.history = added[0][1].message_index is not None
+        if shards.history:
+            shards.positions.update((rowid, chunk.message_index) for rowid, chunk in added
+                                    if chunk.message_index is not None)
+        rows = [(rowid, chunk.text) for rowid, chunk in added]
+        shards.bm25.add(rows)
+        shards.grep.add(rows)
+        shards.bm25_dirty = shards.grep_dirty = True
+        shards.generation += 1
 
     def delete(self, ids: Sequence[str]) -> int:
         gone = self.store.delete(ids)
@@ -233,40 +269,65 @@ class Index:
         return self.store.get(ids)
 
     # -- dense ----------------------------------------------------------------------------
-    def _dense(self, namespace: str, shards: _Shards, progress: bool = False) -> DenseShard:
-        """The namespace's FAISS index, caught up with the store (encodes missing chunks)."""
-        with shards.dense_lock:
-            if shards.dense is None:
-                shards.dense, shards.dense_dirty = self._open_dense(namespace)
-            dense = shards.dense
-            if shards.dense_generation == shards.generation:
-                return dense  # nothing changed since the last catch-up: skip the O(n) diff
-            generation = shards.generation
-            live = shards.grep.rowids()
-            have = dense.ids()
-            stale = have[~np.isin(have, live)]
-            if stale.size:
-                dense.delete(stale.tolist())
-                shards.dense_dirty = True
-            missing = live[~np.isin(live, have)]
-            if missing.size:
-                rows = self.store.get_rows(missing.tolist())
-                order = [r for r in missing.tolist() if r in rows]
-                vectors = _encode(self._encoder(), [rows[r].text for r in order], progress)
-                dense.add(order, vectors)
-                shards.dense_dirty = True
-            shards.dense_generation = generation
-            return dense
+    def _dense(self, namespace: str, shards: _Shards, limit: int | None = None,
+               progress: bool = False) -> DenseShard:
+        """The namespace's FAISS index, caught up with the store: missing chunks are encoded
+        (outside the lock, so a search that asks for none never waits on an encoding), at
+        most `limit` of them on this call (None: all)."""
+        while True:
+            with shards.dense_lock:
+                if shards.dense is None:
+                    shards.dense, shards.dense_dirty = self._open_dense(namespace)
+                dense = shards.dense
+                if shards.dense_generation == shards.generation:
+                    return dense  # nothing changed since the last catch-up: skip the O(n) diff
+                generation = shards.generation
+                live = shards.grep.rowids()
+                have = dense.ids()
+                stale = have[~np.isin(have, live)]
+                if stale.size:
+                    dense.delete(stale.tolist())
+                    shards.dense_dirty = True
+                missing = live[~np.isin(live, have)]
+                if not missing.size:
+                    shards.dense_generation = generation
+                    return dense
+                if limit is not None and limit <= 0:
+                    return dense  # searched as it is; a later call encodes the rest
+                todo = (missing if limit is None else missing[:limit]).tolist()
+            rows = self.store.get_rows(todo)
+            order = [r for r in todo if r in rows]
+            if not order:  # indexed but gone from the store: nothing to encode, stop here
+                with shards.dense_lock:
+                    shards.dense_generation = generation
+                return dense
+            vectors = _encode(self._encoder(), [rows[r].text for r in order], progress)
+            with shards.dense_lock:
+                keep = np.isin(order, shards.grep.rowids()) & ~np.isin(order, dense.ids())
+                if keep.any():  # a concurrent call may have added some, or a delete removed
+                    dense.add(np.asarray(order)[keep].tolist(), vectors[keep])
+                    shards.dense_dirty = True
+            if limit is not None:
+                limit -= len(todo)
+
+    def catch_up_dense(self, namespace: str) -> None:
+        """Encode the namespace's chunks that its FAISS index lacks (off the request path:
+        the pipeline runs it after a compaction stored the dropped chunks)."""
+        if self.has_chunks(namespace):
+            self._dense(namespace, self._load(namespace))
 
     # -- search ---------------------------------------------------------------------------
     def search(self, query: str, *, namespaces: Sequence[str], k: int = 10,
-               mode: Mode = "hybrid", regex: bool | None = None) -> list[Hit]:
+               mode: Mode = "hybrid", regex: bool | None = None,
+               encode_limit: int | None = None) -> list[Hit]:
         """Ranked hits from the namespaces. `regex`: grep's query is an RE2 pattern (default:
-        only when written as /pattern/), else a literal."""
+        only when written as /pattern/), else a literal. `encode_limit`: at most this many
+        not-yet-encoded chunks are encoded for the dense retriever on this call (None: all;
+        0: dense searches what is encoded, BM25 and grep still see every chunk)."""
         shards = self._validate(query, namespaces, k, mode)
         plan = _plan(query, mode, regex, self.config.fusion, namespace=_kind(shards))
         depth = max(k, self.config.depth) if mode == "hybrid" else k
-        results = self._retrieve(query, shards, plan, depth)
+        results = self._retrieve(query, shards, plan, depth, encode_limit)
         if mode == "hybrid":
             fused = fuse(results, plan.weights, k, plan.fusion, plan.rrf_c)
             return self._hits(fused.ids, fused.scores, fused.ranks, plan.pattern)
@@ -286,7 +347,7 @@ class Index:
         return self._retrieve(query, shards, plan, depth), plan.weights
 
     def _retrieve(self, query: str, shards: dict[str, _Shards], plan: _Plan,
-                  depth: int) -> dict[str, Hits]:
+                  depth: int, encode_limit: int | None = None) -> dict[str, Hits]:
         results: dict[str, Hits] = {}
         if plan.mode in ("bm25", "hybrid"):
             results["bm25"] = Hits.merge([s.bm25.search(query, depth) for s in shards.values()],
@@ -297,7 +358,8 @@ class Index:
         if plan.mode in ("dense", "hybrid"):
             qvec = self._encoder().encode([query])[0]
             results["dense"] = Hits.merge(
-                [self._dense(ns, s).search(qvec, depth) for ns, s in shards.items()], depth)
+                [self._dense(ns, s, encode_limit).search(qvec, depth)
+                 for ns, s in shards.items()], depth)
         return results
 
     def _validate(self, query: str, namespaces: Sequence[str], k: int,
@@ -359,7 +421,7 @@ class Index:
         if n_chunks:
             shards = self._load(namespace)
             if dense:
-                self._dense(namespace, shards, progress)
+                self._dense(namespace, shards, progress=progress)
             self.flush()
         return IndexStats(len(files), skipped, n_chunks, added, time.monotonic() - t0)
 

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from switchyard.core.db import SQLITE, Schema
@@ -23,7 +24,7 @@ from .persist import RowKeys, content_keys
 
 MAX_CHUNK_CHARS = 100_000  # about 25k tokens: bigger than any sensible chunk
 
-SCHEMA = Schema("the chunk store")
+SCHEMA = Schema("the chunk store", key="chunks")
 
 
 @SCHEMA.migration
@@ -54,6 +55,19 @@ def m002_one_migrations_table(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE IF EXISTS _retrieval_migrations")
 
 
+class SharedStore(Protocol):
+    """What a chunk store that other processes also write offers on top of ChunkStore's
+    methods (server/stores/pg_chunks.py), so an Index can catch up with their writes."""
+
+    def stamp(self, namespace: str) -> tuple[int, int]:
+        """(version, deletes): any write changes the first, a delete both."""
+        ...
+
+    def rows_after(self, namespace: str, rowid: int) -> list[tuple[int, Chunk]]:
+        """A namespace's chunks above `rowid`, ascending."""
+        ...
+
+
 def content_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
@@ -71,6 +85,8 @@ def _row_to_chunk(row: tuple) -> tuple[int, Chunk]:
 
 class ChunkStore:
     """SQLite chunk store. One connection per thread; writes are serialised by a lock."""
+
+    shared = False  # one process owns it: an Index trusts its in-memory indexes
 
     def __init__(self, path: Path, max_chunk_chars: int = MAX_CHUNK_CHARS) -> None:
         self.path = Path(path)

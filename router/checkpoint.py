@@ -1,9 +1,11 @@
-"""Router checkpoints: a torch state_dict (.pt) plus a JSON config (.json) beside it.
+"""Router checkpoints: the state_dict as safetensors (.safetensors) plus a JSON config (.json).
+
+Loading needs numpy only (serving runs `NumpyModel`); saving takes the trained torch model.
 
 The JSON records the format version, the feature spec, the model shape, the training data
 hash, the validation metrics and the calibration (held-out score quantiles, from which any
 thinking share's threshold is read, and the effort cut points). It also records the
-SHA-256 of the weights file, so a truncated or swapped .pt fails loudly at load.
+SHA-256 of the weights file, so a truncated or swapped file fails loudly at load.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 
 from switchyard.router.errors import CheckpointError, RoutingError
 from switchyard.router.features import FeatureSpec
+from switchyard.router.model import NumpyModel
 
 FORMAT = "switchyard-router"
 VERSION = 3  # 3: five sources, encoder "none" allowed, the second head is the budget grade
-DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.pt"
+DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "default.safetensors"
+_SUFFIXES = (".safetensors", ".json")
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,10 @@ class CheckpointConfig:
 
 
 def paths_for(path: Path) -> tuple[Path, Path]:
-    """(weights .pt, config .json) for a path given as either file or the common stem."""
+    """(weights .safetensors, config .json) for a path given as either file or the stem."""
     path = Path(path)
-    stem = path.with_suffix("") if path.suffix in (".pt", ".json") else path
-    return stem.with_suffix(".pt"), stem.with_suffix(".json")
+    stem = path.with_suffix("") if path.suffix in _SUFFIXES else path
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
 def _sha256(path: Path) -> str:
@@ -65,14 +69,14 @@ def _sha256(path: Path) -> str:
 
 
 def save_checkpoint(model: Any, config: CheckpointConfig, path: Path) -> Path:
-    """Write weights and config; returns the .pt path."""
+    """Write weights and config; returns the weights path."""
     from dataclasses import replace
 
-    import torch
+    from safetensors.numpy import save_file
 
     weights, meta = paths_for(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
+    save_file({k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}, str(weights))
     config = replace(config, weights_sha256=_sha256(weights))
     meta.write_text(config.to_json() + "\n")
     return weights
@@ -106,10 +110,10 @@ def load_config(path: Path) -> CheckpointConfig:
                               path=str(meta)) from exc
 
 
-def load_checkpoint(path: Path | None = None) -> tuple[Any, CheckpointConfig]:
-    """(model in eval mode, config); raises CheckpointError for anything unusable."""
-    import torch
-    from switchyard.router.model import build_model
+def load_checkpoint(path: Path | None = None) -> tuple[NumpyModel, CheckpointConfig]:
+    """(the serving model, config); raises CheckpointError for anything unusable."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
 
     path = DEFAULT_CHECKPOINT if path is None else Path(path)
     config = load_config(path)
@@ -123,10 +127,9 @@ def load_checkpoint(path: Path | None = None) -> tuple[Any, CheckpointConfig]:
             path=str(weights),
         )
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model = build_model(**config.model)
-        model.load_state_dict(state, strict=True)
-    except Exception as exc:  # torch raises RuntimeError, pickle and zip errors alike
+        model = NumpyModel(load_file(str(weights)), config.model["embed_dim"],
+                           config.model.get("hidden", 0))
+    except (SafetensorError, KeyError, ValueError) as exc:
         raise CheckpointError(f"cannot load router weights {weights}: {exc}",
                               path=str(weights)) from exc
-    return model.eval(), config
+    return model, config

@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from switchyard.router.cues import LEXICAL, lexical_cues
@@ -164,25 +164,19 @@ def structural_features(
 class StaticMiniLM:
     """MiniLM's input token embeddings, mean-pooled and L2-normalised (no transformer).
 
-    Tokenises with the Rust tokenizer directly: the transformers wrapper costs ~3 ms per call
+    Tokenises with the Rust tokenizer directly: the transformers wrapper cost ~3 ms per call
     on a 2k-char turn. Vectors are cached by text (agents resend the same turns).
     """
 
     def __init__(self, max_tokens: int, cache_size: int = 4096) -> None:
-        import copy
+        from switchyard.retrieval.embedding import load_tokenizer, token_table
 
-        from switchyard.retrieval.embedding import get_encoder
-
-        shared = get_encoder()  # borrow its tokenizer and embedding table: one encoder
-        tokenizer = shared.tokenizer
-        self.backend = copy.deepcopy(tokenizer.backend_tokenizer)
+        self.backend = load_tokenizer(max_tokens)
         self.backend.no_padding()
-        self.backend.enable_truncation(max_length=max_tokens)
-        table = shared.model.get_input_embeddings().weight.detach().float().cpu().numpy()
-        self.table = np.ascontiguousarray(table)
+        self.table = token_table()
         self.max_tokens = max_tokens
-        self.skip = {i for i in (tokenizer.cls_token_id, tokenizer.sep_token_id,
-                                 tokenizer.pad_token_id) if i is not None}
+        self.skip = {i for i in (self.backend.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
+                     if i is not None}
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -226,15 +220,16 @@ def embed(texts: Sequence[str], spec: FeatureSpec) -> np.ndarray:
             if enc is None:
                 enc = _static[spec.max_tokens] = StaticMiniLM(spec.max_tokens)
         return enc.encode(texts)
-    from switchyard.retrieval.embedding import get_encoder
+    from switchyard.retrieval.embedding import get_encoder, load_tokenizer
 
     encoder = get_encoder()
     if spec.max_tokens >= encoder.max_tokens:
         return encoder.encode(list(texts))
     # The shared encoder truncates at its own limit; cut shorter here by the same tokenizer.
-    ids = encoder.tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                            max_length=spec.max_tokens)["input_ids"]
-    return encoder.encode([cast(str, encoder.tokenizer.decode(t)) for t in ids])  # one text: a str
+    short = load_tokenizer(spec.max_tokens)
+    short.no_padding()
+    encs = short.encode_batch(list(texts), add_special_tokens=False)
+    return encoder.encode(short.decode_batch([e.ids for e in encs]))
 
 
 def structural_matrix(requests: Sequence[RouteRequest], spec: FeatureSpec) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 from switchyard.router.base import Router, Scores, validate_threshold
 from switchyard.router.calibrate import threshold_from_quantiles
 from switchyard.router.decision import RouteRequest
+from switchyard.router.model import NumpyModel
 
 
 class LearnedRouter(Router):
@@ -23,18 +24,14 @@ class LearnedRouter(Router):
 
     name = "mlp"
 
-    def __init__(self, model: Any, config: Any, **kwargs: Any) -> None:
+    def __init__(self, model: NumpyModel, config: Any, **kwargs: Any) -> None:
         kwargs.setdefault("policy_version", config.policy_version)
         kwargs.setdefault("effort_cuts", config.calibration.effort_cuts)
         kwargs.setdefault("threshold", config.calibration.threshold)
         super().__init__(**kwargs)
-        from switchyard.router.model import NumpyModel
-
-        self.model = model.eval()
+        self.forward = model
         self.config = config
         self.spec = config.features
-        self.forward = NumpyModel(model.state_dict(), config.model["embed_dim"],
-                                  config.model.get("hidden", 0))
 
     @classmethod
     def from_checkpoint(

@@ -21,12 +21,11 @@ from switchyard.core.messages import latest_user_text
 from switchyard.core.trafficlog.outcomes import SOURCE_WEIGHTS
 from switchyard.router.data import RouterExample, load_all, split_families
 from switchyard.router.errors import RouterDataError
-from switchyard.router.replay_data import Convert, Traffic, load_log
+from switchyard.router.replay_data import Convert, Traffic, load_traffic
 from switchyard.router.train import (
     TrainConfig,
     TrainResult,
     featurize_examples,
-    predict,
     train,
     validate,
 )
@@ -71,7 +70,7 @@ def retrain_from_log(
 ) -> LogRetraining:
     """Train on the log's paired outcomes (plus the shipped data sets unless told not to)
     and score the current checkpoint on the same held-out rows."""
-    traffic = load_log(log_path, source_weights, convert)
+    traffic = load_traffic(log_path, source_weights, convert)
     examples, skipped = examples_from_traffic(traffic)
     if len(examples) < MIN_PAIRED:
         raise RouterDataError(
@@ -96,7 +95,7 @@ def _score_current(checkpoint: Path | None, held: list[RouterExample],
     from switchyard.router.checkpoint import load_checkpoint
 
     model, config = load_checkpoint(checkpoint)
-    p_hard, _ = predict(model, featurize_examples(held, config.features))
+    p_hard, _ = model.predict(featurize_examples(held, config.features))
     return validate(held, p_hard, seed)
 
 

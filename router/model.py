@@ -106,11 +106,18 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
+def _by_row(h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`h @ w` one row at a time: BLAS sums a 1-row and a many-row product in different
+    orders (last-bit differences even in float64), and a decision must not depend on the
+    batch it arrived in. Serving batches are small, so the loop costs microseconds."""
+    return np.stack([row @ w for row in h]) if len(h) else np.zeros((0, w.shape[1]))
+
+
 class NumpyModel:
     """`RouterModel.predict` in numpy, built from the model's state_dict.
 
-    float64 throughout: float32 BLAS picks different kernels for 1 row and for 64, and a
-    decision must not depend on the batch it arrived in.
+    float64 throughout, and products taken row by row (`_by_row`): a decision must not
+    depend on the batch it arrived in.
     """
 
     def __init__(self, state: Mapping[str, Any], embed_dim: int, hidden: int) -> None:
@@ -134,8 +141,8 @@ class NumpyModel:
         h = np.concatenate([x[:, : self.embed_dim],
                             (x[:, self.embed_dim :] - self.mean) / self.std], axis=1)
         for w, b in self.layers:
-            h = _gelu_tanh(h @ w + b)
-        out = h @ self.head_w + self.head_b
+            h = _gelu_tanh(_by_row(h, w) + b)
+        out = _by_row(h, self.head_w) + self.head_b
         p = _sigmoid(self.scale * out[:, 0] + self.bias)
         g = _sigmoid(out[:, 1]) if self.hidden > 0 else np.clip(out[:, 1], 0.0, 1.0)
         return p.astype(np.float64), g.astype(np.float64)

@@ -50,7 +50,7 @@ def parse_policy(spec: str) -> Policy:
     if router not in POLICY_ROUTERS:
         raise RoutingError(f"unknown policy {spec!r}; valid routers: "
                            f"{', '.join(POLICY_ROUTERS)} (e.g. mlp:share=0.3, "
-                           "mlp@ckpt.pt:threshold=0.6, always, never, random:share=0.5)",
+                           "mlp@ckpt.safetensors:threshold=0.6, always, never, random:share=0.5)",
                            "policy")
     values: dict[str, float] = {}
     for part in filter(None, params.split(",")):

@@ -141,10 +141,24 @@ def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
         db.close()
 
 
+def load_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 convert: Convert | None = None) -> Traffic:
+    """A traffic log (SQLite) or a Parquet export of one (a file, or the directory that
+    `switchyard log export --out` writes)."""
+    if Path(path).is_dir() or Path(path).suffix == ".parquet":
+        return load_parquet(path, source_weights=source_weights, convert=convert)
+    return load_log(path, source_weights, convert)
+
+
 def load_parquet(path: Path, outcomes_path: Path | None = None,
                  source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
                  convert: Convert | None = None) -> Traffic:
-    """A Parquet export of the requests table (and optionally of the outcomes table)."""
+    """A Parquet export of the requests table (and optionally of the outcomes table). A
+    directory from `log export --out` brings both: DuckDB reads its day partitions."""
+    if (Path(path) / "requests").is_dir():
+        if outcomes_path is None and (Path(path) / "outcomes").is_dir():
+            outcomes_path = Path(path) / "outcomes"
+        path = Path(path) / "requests"
     rows = _read_parquet(path, REQUIRED, "requests")
     names = set(rows[0]) if rows else set(REQUIRED)
     for key, default in OPTIONAL.items():
@@ -165,11 +179,16 @@ def load_parquet(path: Path, outcomes_path: Path | None = None,
 def _read_parquet(path: Path, required: Sequence[str], what: str) -> list[dict[str, Any]]:
     import duckdb
 
-    if not Path(path).is_file():
+    source = str(path)
+    if Path(path).is_dir():  # a dataset: every file under it, day=... read as a column
+        source = str(Path(path) / "**" / "*.parquet")
+    elif not Path(path).is_file():
         raise RouterDataError(f"no Parquet file at {path}", "parquet")
     try:
         con = duckdb.connect()
-        rel = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+        rel = con.execute("SELECT * EXCLUDE (day) FROM read_parquet(?, hive_partitioning = "
+                          "true, union_by_name = true) ORDER BY created_at"
+                          if Path(path).is_dir() else "SELECT * FROM read_parquet(?)", [source])
         names = [d[0] for d in rel.description]
         missing = [c for c in required if c not in names]
         if missing:

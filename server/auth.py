@@ -56,7 +56,7 @@ class KeyInfo:
                 "revoked_at": self.revoked_at, "active": self.active, "last4": self.last4}
 
 
-SCHEMA = Schema("the API key store")
+SCHEMA = Schema("the API key store", key="keys")
 
 
 @SCHEMA.migration
@@ -76,30 +76,35 @@ class KeyStore:
         self._db = SCHEMA.open(path)
         self._lock = threading.Lock()
 
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _change(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one write; the number of rows it changed. (PgKeyStore runs the same SQL.)"""
+        with self._lock:
+            return self._db.execute(sql, params).rowcount
+
     def create(self, name: str = "") -> tuple[KeyInfo, str]:
         """A new key; the returned secret is the only copy there will ever be."""
         key_id = "key_" + secrets.token_hex(5)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         info = KeyInfo(key_id, name, time.time(), None, key[-4:])
-        with self._lock:
-            self._db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
-                             (key_id, name, _digest(key), info.last4, info.created_at))
+        self._change("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
+                     (key_id, name, _digest(key), info.last4, info.created_at))
         return info, key
 
     def list(self) -> list[KeyInfo]:
-        with self._lock:
-            rows = self._db.execute("SELECT key_id, name, created_at, revoked_at, last4 "
-                                    "FROM api_keys ORDER BY created_at").fetchall()
+        rows = self._rows("SELECT key_id, name, created_at, revoked_at, last4 "
+                          "FROM api_keys ORDER BY created_at")
         return [KeyInfo(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def revoke(self, key_id: str) -> KeyInfo:
-        with self._lock:
-            cur = self._db.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND "
-                                   "revoked_at IS NULL", (time.time(), key_id))
-            if cur.rowcount == 0 and not self._db.execute(
-                    "SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,)).fetchone():
-                raise NotFound(f"no API key with id {key_id!r} (see 'switchyard keys list')",
-                               param="key_id")
+        changed = self._change("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND "
+                               "revoked_at IS NULL", (time.time(), key_id))
+        if changed == 0 and not self._rows("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,)):
+            raise NotFound(f"no API key with id {key_id!r} (see 'switchyard keys list')",
+                           param="key_id")
         return next(k for k in self.list() if k.key_id == key_id)
 
     def verify(self, key: str) -> str:
@@ -107,9 +112,9 @@ class KeyStore:
         match = KEY_PATTERN.fullmatch(key)
         if match is None:
             raise Unauthenticated(_INVALID, code="invalid_api_key")
-        with self._lock:
-            row = self._db.execute("SELECT key_sha256, revoked_at FROM api_keys WHERE key_id = ?",
-                                   (match.group(1),)).fetchone()
+        found = self._rows("SELECT key_sha256, revoked_at FROM api_keys WHERE key_id = ?",
+                           (match.group(1),))
+        row = found[0] if found else None
         if row is None or row[1] is not None or not hmac.compare_digest(row[0], _digest(key)):
             raise Unauthenticated(_INVALID, code="invalid_api_key")
         return match.group(1)
@@ -128,10 +133,11 @@ class Authenticator:
         self.store = store
 
     @classmethod
-    def from_config(cls, config: Any) -> Authenticator:
+    def from_config(cls, config: Any, store: KeyStore | None = None) -> Authenticator:
+        """`store`: the shared one (PostgreSQL); default: the SQLite file of `keys_path`."""
         if config.auth.mode == "local":
             return cls("local", None)
-        return cls("keys", KeyStore(keys_path(config)))
+        return cls("keys", store or KeyStore(keys_path(config)))
 
     @property
     def required(self) -> bool:

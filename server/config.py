@@ -182,6 +182,8 @@ class LimitsConfig(_Strict):
     max_messages: int = Field(5000, gt=0)
     max_total_tokens: int = Field(2_000_000, gt=0)
     max_concurrent_per_key: int = Field(64, gt=0)
+    max_requests_per_minute_per_key: int | None = Field(
+        None, gt=0, description="Requests per key per minute (fixed windows); None: no limit")
 
 
 class UpstreamConfig(_Strict):
@@ -237,6 +239,18 @@ class ServerSection(_Strict):
     traffic_log: Path | None = Field(None, description="Default: <data_dir>/traffic.sqlite")
     log_requests: bool = Field(True, description="Write one traffic-log row per request")
     log_bodies: bool = Field(True, description="Keep request bodies in the log (for replay)")
+    warm_up: bool = Field(True, description="Ready (/readyz, gRPC health) only after each "
+                          "request path ran once; off: ready once loaded")
+    before_ready: Literal["wait", "reject"] = Field(
+        "wait", description="A request before ready waits, or gets 503 + retry-after")
+    ready_timeout_s: float = Field(30.0, gt=0, description="'wait': then 503 after this long")
+    database_url: str | None = Field(
+        None, pattern=r"^postgres(ql)?://",
+        description="PostgreSQL shared by replicas (log, keys, responses, chunks); "
+        "default: SQLite files under data_dir")
+    redis_url: str | None = Field(
+        None, pattern=r"^rediss?://",
+        description="Redis shared by replicas: per-key limits and upstream cooldowns")
 
     @property
     def traffic_log_path(self) -> Path:

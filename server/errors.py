@@ -7,6 +7,7 @@
     ├── PayloadTooLarge             413 invalid_request_error   RESOURCE_EXHAUSTED
     ├── LimitExceeded               429 rate_limit_error        RESOURCE_EXHAUSTED
     ├── NotImplementedYet           501 not_implemented         UNIMPLEMENTED
+    ├── NotReady                    503 service_unavailable     UNAVAILABLE (warming up)
     ├── ConfigError                 (start-up only: a bad config file or environment override)
     └── UpstreamError               502 upstream_error          UNAVAILABLE
         ├── MissingCredentials      401 authentication_error    FAILED_PRECONDITION
@@ -47,6 +48,16 @@ class LimitExceeded(SwitchyardError):
 
 class NotImplementedYet(SwitchyardError):
     status, type, grpc_code = 501, "not_implemented", "UNIMPLEMENTED"
+
+
+class NotReady(SwitchyardError):
+    """Before the warm-up ends, with `server.before_ready: reject` (server/readiness.py)."""
+
+    status, type, grpc_code = 503, "service_unavailable", "UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, code="warming_up")
+        self.retry_after = retry_after
 
 
 class ConfigError(SwitchyardError):

@@ -50,6 +50,11 @@ from switchyard.server.pipeline_types import (
     Usage,
 )
 from switchyard.server.prometheus import Metrics
+from switchyard.server.stores.pg_chunks import PgChunkStore
+from switchyard.server.stores.pg_stores import PgKeyStore, PgTrafficLog
+from switchyard.server.stores.postgres import Database
+from switchyard.server.stores.shared import RedisLimiter, SharedCooldowns
+from switchyard.server.stores.shared import connect as connect_redis
 from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
 from switchyard.server.traffic.recorder import Recorder
@@ -76,6 +81,8 @@ class Pipeline:
         log: TrafficLog | None,
         compactor: Compactor | None = None,
         retrieval: Index | None = None,
+        database: Database | None = None,
+        redis: Any = None,
     ) -> None:
         self.config = config
         self.upstream = upstream
@@ -83,6 +90,9 @@ class Pipeline:
         self.log = log
         self.compactor = compactor
         self.retrieval = retrieval
+        # Dense catch-up of chunks a compaction stored, off the request path, per namespace.
+        self.catch_ups: dict[str, asyncio.Task[None]] = {}
+        self.background_dense = True
         self._known = {**config.models.group_of(), "thinking": "thinking",
                        "non_thinking": "non_thinking"}
         # The edge guard (server/security.py) of both doors shares these three.
@@ -91,9 +101,22 @@ class Pipeline:
         self.cascade = Cascade(config, upstream)
         self.explorer = Explorer(config.outcomes.exploration_share, config.outcomes.seed)
         self.outcomes = OutcomeService(  # verifiers and shadow calls
-            config.outcomes, chat=self.chat, log_path=log.path if log is not None else None)
-        self.limiter = ConcurrencyLimiter(config.limits.max_concurrent_per_key)
-        self.auth = Authenticator.from_config(config)
+            config.outcomes, chat=self.chat,
+            record_outcome=log.record_outcome if log is not None else None)
+        self.database = database  # PostgreSQL shared by replicas (server/stores/), or None
+        self.redis = redis
+        limits = config.limits
+        self.limiter: ConcurrencyLimiter | RedisLimiter = ConcurrencyLimiter(
+            limits.max_concurrent_per_key, limits.max_requests_per_minute_per_key)
+        self.cooldowns: SharedCooldowns | None = None
+        if redis is not None:
+            self.limiter = RedisLimiter(redis, limits.max_concurrent_per_key,
+                                        config.upstream.request_timeout + 60,
+                                        limits.max_requests_per_minute_per_key)
+            self.cooldowns = SharedCooldowns(redis, upstream.cool)
+            upstream.on_cooldown = self.cooldowns.cool
+        self.auth = Authenticator.from_config(
+            config, PgKeyStore(database) if database is not None else None)
 
     @classmethod
     def from_config(cls, config: Config, **upstream_kwargs: Any) -> Pipeline:
@@ -108,17 +131,28 @@ class Pipeline:
             default_group=config.routing.default_group,
             known_models=groups,
         )
-        log = _open_stores(config)
+        url = config.server.database_url
+        database = Database(url) if url else None
+        log = _open_log(config, database)
+        store = PgChunkStore(database) if database is not None else None
         return cls(
             config,
             upstream=Upstream(config, **upstream_kwargs),
             router=router,
             log=log,
             compactor=_load_compactor(config),
-            retrieval=Index.open(config.server.data_dir / "chunks"),
+            retrieval=Index.open(config.server.data_dir / "chunks", store=store),
+            database=database,
+            redis=connect_redis(config.server.redis_url) if config.server.redis_url else None,
         )
 
+    async def start(self) -> None:
+        """What needs the running loop: listening for other replicas' cooldowns."""
+        if self.cooldowns is not None:
+            await self.cooldowns.start()
+
     async def aclose(self) -> None:
+        await asyncio.gather(*self.catch_ups.values(), return_exceptions=True)
         await self.outcomes.aclose()
         await self.upstream.aclose()
         self.auth.close()
@@ -126,6 +160,12 @@ class Pipeline:
             self.log.close()
         if self.retrieval is not None:
             self.retrieval.close()
+        if self.cooldowns is not None:
+            await self.cooldowns.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.database is not None:
+            self.database.close()
 
     # -- chat --------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResult:
@@ -205,6 +245,12 @@ class Pipeline:
         prepared.decision, prepared.propensity, prepared.explored = \
             self.explorer.explore(prepared.decision)
 
+    async def prepare_only(self, request: ChatRequest) -> Prepared:
+        """The stages for a request no upstream will see (the warm-up runs each path once)."""
+        prepared = _unprepared(self._identify(request), time.monotonic())
+        await self.prepare(prepared)
+        return prepared
+
     async def _admit(self, p: Prepared) -> None:
         req, limits = p.request, self.config.limits
         if len(req.messages) > limits.max_messages:
@@ -238,6 +284,18 @@ class Pipeline:
         p.messages = list(result.messages)
         p.tokens_after = result.tokens_after
         p.dropped_ids = list(result.dropped_ids)
+        if p.dropped_ids:
+            self._catch_up_dense(p.request.session_id)
+
+    def _catch_up_dense(self, namespace: str) -> None:
+        """Encode the chunks just stored, in the background: this request's recall searches
+        them by BM25 and grep at once, and the next ones by dense too."""
+        if self.retrieval is None or not self.background_dense or namespace in self.catch_ups:
+            return
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.retrieval.catch_up_dense, namespace))
+        self.catch_ups[namespace] = task
+        task.add_done_callback(lambda _: self.catch_ups.pop(namespace, None))
 
     async def _recall(self, p: Prepared) -> None:
         settings = self.config.recall
@@ -248,8 +306,10 @@ class Pipeline:
         query = latest_user_text(p.messages)
         if not namespaces or not query.strip():
             return
+        # encode_limit=0: chunks stored moments ago are encoded in the background
+        # (_catch_up_dense), not on this request's time.
         hits = await asyncio.to_thread(self.retrieval.search, query[:2000], namespaces=namespaces,
-                                       k=settings.k, mode="hybrid")
+                                       k=settings.k, mode="hybrid", encode_limit=0)
         present = "\n".join(m.content or "" for m in p.messages)
         block, used = _recall_block(hits, settings.token_budget, present, self._encoding_model())
         if not used:
@@ -299,8 +359,11 @@ class Pipeline:
     async def recall(self, query: str, *, namespaces: list[str], k: int,
                      mode: str) -> list[Hit]:
         index = self._require_index()
+        # A namespace being encoded in the background is searched as encoded so far, rather
+        # than encoded a second time on this call.
+        limit = 0 if any(ns in self.catch_ups for ns in namespaces) else None
         return await asyncio.to_thread(index.search, query, namespaces=namespaces, k=k,
-                                       mode=mode)  # type: ignore[arg-type]
+                                       mode=mode, encode_limit=limit)  # type: ignore[arg-type]
 
     async def index(self, namespace: str,
                               documents: Sequence[tuple[str, str]]) -> list[str]:
@@ -468,8 +531,8 @@ class ChatStream(LoggedStream):
                                  a.finish_reason or "stop", a.usage or Usage())
 
 
-def _open_stores(config: Config) -> TrafficLog | None:
-    """The data dir and the traffic log; a path we cannot write is a one-line ConfigError."""
+def _open_log(config: Config, database: Database | None) -> TrafficLog | None:
+    """The data dir and the traffic log; a data dir we cannot write is a one-line ConfigError."""
     import sqlite3
 
     path = config.server.data_dir
@@ -477,7 +540,11 @@ def _open_stores(config: Config) -> TrafficLog | None:
         path.mkdir(parents=True, exist_ok=True)
         if not os.access(path, os.W_OK):
             raise PermissionError(13, "Permission denied")
-        return TrafficLog(config.server.traffic_log_path) if config.server.log_requests else None
+        if not config.server.log_requests:
+            return None
+        if database is not None:
+            return PgTrafficLog(database)
+        return TrafficLog(config.server.traffic_log_path)
     except (OSError, sqlite3.Error) as exc:
         raise unusable_data_dir(path, exc) from None
 

@@ -61,7 +61,7 @@ class GuardMiddleware:
                 return
             try:
                 key_id = pipeline.auth.check(_credentials(scope))
-                slot = pipeline.limiter.acquire(key_id)
+                slot = await pipeline.limiter.acquire(key_id)
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "http")
                 scope.setdefault("state", {})["error"] = exc.message
@@ -71,7 +71,7 @@ class GuardMiddleware:
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                slot.release()
+                await slot.release()
         finally:
             elapsed = time.monotonic() - started
             pipeline.metrics.observe_http(scope["path"], status[0], elapsed)
@@ -191,7 +191,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None, method: str) 
 
     async def acquire(context: Any) -> Any:
         try:
-            return pipeline.limiter.acquire(key_id)
+            return await pipeline.limiter.acquire(key_id)
         except LimitExceeded as exc:
             _count_rejection(pipeline, exc, "grpc")
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.message)
@@ -207,7 +207,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None, method: str) 
                 async for item in inner_stream(request, context):
                     yield item
             finally:
-                slot.release()
+                await slot.release()
                 _grpc_access_line(method, context, key_id, started)
 
         return handler._replace(unary_stream=stream)
@@ -220,7 +220,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None, method: str) 
         try:
             return await inner(request, context)
         finally:
-            slot.release()
+            await slot.release()
             _grpc_access_line(method, context, key_id, started)
 
     return handler._replace(unary_unary=unary)

@@ -16,18 +16,21 @@ async def serve(config: Config) -> None:
     from switchyard.server.grpc.server import start_grpc_server
     from switchyard.server.http.app import create_app
     from switchyard.server.pipeline import Pipeline
+    from switchyard.server.readiness import Readiness
 
     check_bind(config.auth.mode, config.server.host)  # local mode (no keys): loopback only
     pipeline = Pipeline.from_config(config)
+    await pipeline.start()
     await asyncio.to_thread(pipeline.upstream.warm_up)
+    readiness = Readiness.from_config(config)  # one warm-up; the HTTP app's start-up runs it
     try:
         grpc_server, grpc_port = await start_grpc_server(
             pipeline, config.server.host, config.server.grpc_port,
-            max_message_bytes=config.limits.max_body_bytes)
+            max_message_bytes=config.limits.max_body_bytes, readiness=readiness)
     except BaseException:  # e.g. the port is taken: close what we opened, then say why
         await pipeline.aclose()
         raise
-    app = create_app(config, pipeline)
+    app = create_app(config, pipeline, readiness)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",
         access_log=False, lifespan="on", timeout_graceful_shutdown=10,

@@ -60,6 +60,7 @@ def fake_config(fake: FakeUpstream, tmp_path: Path, **overrides: Any) -> Config:
         "routing.router": "off",
         "upstream.backoff_base": 0.01,
         "server.data_dir": str(tmp_path / "data"),
+        "server.warm_up": False,  # ready once loaded; tests/test_readiness.py warms up
     }
     settings.update(overrides)
     return load_config(None, environ={}, **settings)
@@ -138,3 +139,47 @@ def proxy_factory(config_factory: Callable[..., Config]) -> Iterator[Callable[..
 @pytest.fixture
 def proxy(proxy_factory: Callable[..., ServerThread]) -> ServerThread:
     return proxy_factory()
+
+
+# -- real PostgreSQL and Redis (tests/services.py), one of each per test session ------------
+def _service(name: str, client_module: str) -> Any:
+    """A started server, or a skip saying what is missing (CI installs both)."""
+    import importlib
+
+    from tests import services
+
+    try:
+        importlib.import_module(client_module)
+    except ImportError:
+        pytest.skip(f"{client_module} is not installed (pip install 'switchyard[scale]')")
+    try:
+        return getattr(services, name).start()
+    except services.ServiceUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    server = _service("Postgres", "psycopg")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    server = _service("Redis", "redis")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return str(postgres_server.create_database())
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flush()
+    return str(redis_server.url)

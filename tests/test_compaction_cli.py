@@ -67,7 +67,7 @@ def test_train_compactor_writes_checkpoint(tmp_path) -> None:
     res = CliRunner().invoke(app(), ["train-compactor", "--out", str(out), "--data",
                                      str(tmp_path / "data"), "--epochs", "2"])
     assert res.exit_code == 0, res.output
-    assert out.is_file() and out.with_suffix(".pt").is_file()
+    assert out.is_file() and out.with_suffix(".safetensors").is_file()
     assert "val_auc" in res.stdout
 
 

@@ -174,11 +174,14 @@ def test_feature_table_does_not_depend_on_what_came_before() -> None:
 
 
 def test_blocked_numpy_forward_matches_the_torch_model() -> None:
-    from switchyard.compaction.scorer import Scorer
+    torch = pytest.importorskip("torch", reason="the torch reference needs switchyard[train]")
+    from switchyard.compaction.scorer import Scorer, build_model
 
     scorer = Scorer.load()
+    model = build_model(scorer.meta["input_dim"], scorer.meta["hidden"])
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in scorer.state.items()})
     x = np.random.default_rng(0).random((3 * scorer._block + 7, 24), dtype=np.float32)
-    assert np.allclose(scorer.predict(x), scorer.model.predict(x), atol=1e-6)
+    assert np.allclose(scorer.predict(x), model.eval().predict(x), atol=1e-6)
     assert scorer.predict(x[:0]).shape == (0,)
 
 

@@ -61,7 +61,7 @@ def test_labels_and_short_training_learn_something(trajs, tmp_path) -> None:
     xv, yv = examples(val, horizon=3)
     assert x.shape[1] == N_FEATURES and 0.005 < y.mean() < 0.5  # terms the next steps use
     model = fit(x, y, TrainConfig(epochs=5), progress=False)
-    scorer = Scorer(model, {"version": CHECKPOINT_VERSION, "feature_version": FEATURE_VERSION,
+    scorer = Scorer.from_model(model, {"version": CHECKPOINT_VERSION, "feature_version": FEATURE_VERSION,
                             "input_dim": N_FEATURES, "hidden": 32})
     assert auc(scorer.predict(xv), yv) > 0.6
     scorer.save(tmp_path / "s.json")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from switchyard.core.db import SQLITE, NewerSchemaError, Schema
+from switchyard.core.db import SQLITE, NewerSchemaError, Schema, SQLite
 from switchyard.core.trafficlog import schema as traffic
 from switchyard.retrieval import Chunk, chunk_id
 from switchyard.retrieval import store as chunks
@@ -36,7 +36,7 @@ def _columns(path: Path, table: str) -> list[str]:
 
 # -- the helper ------------------------------------------------------------------------------
 def _schema(calls: list[str]) -> Schema:
-    schema = Schema("the test store")
+    schema = Schema("the test store", key="test")
 
     @schema.migration
     def m001_initial(db: sqlite3.Connection) -> None:
@@ -62,7 +62,7 @@ def test_migrations_run_once_in_order(tmp_path: Path) -> None:
 
 
 def test_a_failing_migration_leaves_nothing_recorded(tmp_path: Path) -> None:
-    schema = Schema("the test store")
+    schema = Schema("the test store", key="test")
 
     @schema.migration
     def m001_broken(db: sqlite3.Connection) -> None:
@@ -89,6 +89,34 @@ def test_a_transactional_connection_migrates_too(tmp_path: Path) -> None:
     assert calls == ["m001", "m002"] and not db.in_transaction
     db.close()
     assert _names(tmp_path / "s.sqlite") == ["m001_initial", "m002_add_b"]
+
+
+def test_a_database_shared_by_stores_keeps_each_stores_names_apart(tmp_path: Path) -> None:
+    """PostgreSQL holds every store in one database (Engine.shared): names go under each
+    schema's key, and a schema refuses only unknown names under its own key."""
+    class Shared(SQLite):
+        shared = True
+
+    engine, path = Shared(), tmp_path / "shared.sqlite"
+    calls: list[str] = []
+    other = Schema("the other store", key="other")
+
+    @other.migration
+    def m001_initial(db: sqlite3.Connection) -> None:
+        calls.append("other")
+
+    db = engine.connect(path)
+    _schema(calls).migrate(db, engine)
+    other.migrate(db, engine)
+    _schema(calls).migrate(db, engine)  # the other store's name is not refused
+    assert calls == ["m001", "m002", "other"]
+    assert sorted(r[0] for r in db.execute("SELECT name FROM _switchyard_migrations")) == [
+        "other.m001_initial", "test.m001_initial", "test.m002_add_b"]
+    db.execute("INSERT INTO _switchyard_migrations VALUES ('test.m003_x', 0)")
+    other.migrate(db, engine)
+    with pytest.raises(NewerSchemaError, match=r"\(test.m003_x\); .* another database"):
+        _schema(calls).migrate(db, engine)
+    db.close()
 
 
 # -- every store: blank files, files from before the helper, newer files ---------------------

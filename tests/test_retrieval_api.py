@@ -11,7 +11,8 @@ from switchyard import retrieval
 def test_all_matches_exported_names() -> None:
     exported = {name for name in dir(retrieval) if not name.startswith("_")}
     modules = {"bm25", "chunk", "errors", "faiss_index", "files", "fuse", "grep", "index",
-               "persist", "select", "store", "tokenize", "chat", "tokens", "embedding"}
+               "persist", "select", "store", "tokenize", "chat", "tokens", "embedding",
+               "embedding_torch"}
     assert set(retrieval.__all__) == exported - modules
     assert sorted(retrieval.__all__) == sorted(set(retrieval.__all__))
 

@@ -78,7 +78,7 @@ def test_cli_from_log_writes_only_when_asked(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     _log(tmp_path / "t.sqlite", 40)
-    out = tmp_path / "new.pt"
+    out = tmp_path / "new.safetensors"
     # The shipped data sets are mixed in by default; a handful of rows keeps this fast.
     args = ["train-router", "--from-log", str(tmp_path / "t.sqlite"), "--output", str(out),
             "--limit", "0"]

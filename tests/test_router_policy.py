@@ -187,8 +187,9 @@ def test_corrupt_checkpoint_warns_and_routes_off(tmp_path, caplog) -> None:
     from switchyard.router.checkpoint import DEFAULT_CHECKPOINT, paths_for
 
     weights, meta = paths_for(DEFAULT_CHECKPOINT)
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(weights.read_bytes()[:1000])
+    bad = tmp_path / "bad.safetensors"
+    data = weights.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])  # truncated
     (tmp_path / "bad.json").write_text(meta.read_text())
     with pytest.raises(CheckpointError, match="do not match the hash"):
         load_checkpoint(bad)

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from switchyard.core.db import Schema
+from switchyard.core.db import Schema, add_columns
 
-SCHEMA = Schema("the traffic log")
+SCHEMA = Schema("the traffic log", key="log")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +159,8 @@ def m001_initial(db: sqlite3.Connection) -> None:
 @SCHEMA.migration
 def m002_outcomes(db: sqlite3.Connection) -> None:
     """Outcomes attached after the fact (core/trafficlog/outcomes.py) and the replay columns."""
-    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
-    for column, ddl in (("propensity", "REAL"), ("explored", "INTEGER NOT NULL DEFAULT 0"),
-                        ("shadow_of", "TEXT")):
-        if column not in existing:
-            db.execute(f"ALTER TABLE requests ADD COLUMN {column} {ddl}")
+    add_columns(db, "requests", {"propensity": "REAL", "explored": "INTEGER NOT NULL DEFAULT 0",
+                                 "shadow_of": "TEXT"})
     db.execute("CREATE INDEX IF NOT EXISTS requests_shadow_of ON requests (shadow_of)")
     db.execute(
         """
@@ -183,11 +180,9 @@ def m002_outcomes(db: sqlite3.Connection) -> None:
 @SCHEMA.migration
 def m003_cascade(db: sqlite3.Connection) -> None:
     """Cascade mode: the draft's score and cost beside the answer's."""
-    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
-    for column, ddl in (("p_escalate", "REAL"), ("escalated", "INTEGER NOT NULL DEFAULT 0"),
-                        ("draft_cost_usd", "REAL NOT NULL DEFAULT 0"), ("cascade_json", "TEXT")):
-        if column not in existing:
-            db.execute(f"ALTER TABLE requests ADD COLUMN {column} {ddl}")
+    add_columns(db, "requests", {"p_escalate": "REAL", "escalated": "INTEGER NOT NULL DEFAULT 0",
+                                 "draft_cost_usd": "REAL NOT NULL DEFAULT 0",
+                                 "cascade_json": "TEXT"})
 
 
 @SCHEMA.migration

@@ -46,7 +46,7 @@ def compact(
 
 
 def train_compactor(
-    out: Annotated[Path | None, typer.Option("--out", help="checkpoint (.json + .pt)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="checkpoint (.json + .safetensors)")] = None,
     data: Annotated[Path | None, typer.Option("--data", envvar="SWITCHYARD_TRAJECTORIES",
                                                  help="trajectories folder")] = None,
     epochs: Annotated[int, typer.Option("--epochs")] = 30,

@@ -69,7 +69,14 @@ def _store(config: Path | None):  # type: ignore[no-untyped-def]
     from switchyard.server.cli.support import guard
     from switchyard.server.config import load_config
 
-    return KeyStore(keys_path(guard(lambda: load_config(config))))
+    settings = guard(lambda: load_config(config))
+    url = settings.server.database_url
+    if url:  # the replicas' shared keys
+        from switchyard.server.stores.pg_stores import PgKeyStore
+        from switchyard.server.stores.postgres import Database
+
+        return PgKeyStore(guard(lambda: Database(url, max_size=1)), owned=True)
+    return KeyStore(keys_path(settings))
 
 
 def _when(ts: float | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from switchyard.server.cli.support import fail, guard
+from switchyard.server.cli.support import fail, guard, missing_extra
 
 app = typer.Typer(
     help="Switchyard: learned routing, compaction and retrieval in front of your LLMs.",
@@ -57,6 +57,12 @@ def serve(
         "--data-dir", help="Where the SQLite log and indexes live.")] = None,
     host: Annotated[str | None, typer.Option(
         "--host", help="Bind address (default 127.0.0.1).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="SWITCHYARD_DATABASE_URL",
+        help="postgresql://... shared by replicas (default: SQLite under the data dir).")] = None,
+    redis_url: Annotated[str | None, typer.Option(
+        "--redis-url", envvar="SWITCHYARD_REDIS_URL",
+        help="redis://... for limits and cooldowns shared by replicas.")] = None,
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar in one process."""
     from switchyard.server.config import load_config
@@ -64,36 +70,56 @@ def serve(
 
     flags: dict[str, Any] = {
         "server.http_port": http_port, "server.grpc_port": grpc_port,
-        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host}
+        "server.data_dir": str(data_dir) if data_dir else None, "server.host": host,
+        "server.database_url": database_url, "server.redis_url": redis_url}
     settings = guard(lambda: load_config(config, **flags))
     guard(lambda: run_server(settings))
 
 
 @logs_app.command("path")
 def logs_path(config: ConfigOption = None) -> None:
-    """Print the path of the traffic log."""
+    """Print the path of the traffic log (or the database holding it, password hidden)."""
     from switchyard.server.config import load_config
+    from switchyard.server.stores.postgres import redacted
 
-    typer.echo(str(guard(lambda: load_config(config)).server.traffic_log_path))
+    server = guard(lambda: load_config(config)).server
+    typer.echo(redacted(server.database_url) if server.database_url
+               else str(server.traffic_log_path))
 
 
 @logs_app.command("export")
 def logs_export(
-    parquet: Annotated[Path, typer.Option(
-        "--parquet", help="Write the log to this Parquet file.")],
+    parquet: Annotated[Path | None, typer.Option(
+        "--parquet", help="Write the requests table to this one Parquet file.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write requests/ and outcomes/ under this new directory as Parquet "
+        "datasets partitioned by day (DuckDB, Spark and Ray Data read them).")] = None,
     config: ConfigOption = None,
     log: Annotated[Path | None, typer.Option(
         "--log", help="Traffic log file (default: config).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="SWITCHYARD_DATABASE_URL",
+        help="Export from this PostgreSQL instead (default: config server.database_url).")] = None,
 ) -> None:
-    """Export the traffic log to Parquet (for DuckDB, pandas, Spark)."""
+    """Export the traffic log to Parquet (for DuckDB, pandas, Spark, Ray Data)."""
     from switchyard.server.config import load_config
-    from switchyard.server.traffic.export import export_parquet
+    from switchyard.server.traffic.export import export_dataset, export_parquet
 
-    path = log or guard(lambda: load_config(config)).server.traffic_log_path
-    if not path.exists():
+    if (parquet is None) == (out is None):
+        fail("give one of --parquet FILE or --out DIR")
+    settings = guard(lambda: load_config(config))
+    url = database_url or (None if log else settings.server.database_url)
+    path = log or settings.server.traffic_log_path
+    if url is None and not path.exists():
         fail(f"no traffic log at {path}")
-    rows = guard(lambda: export_parquet(path, parquet))
-    typer.echo(f"exported {rows} rows to {parquet}")
+    if parquet is not None:
+        rows = guard(lambda: export_parquet(path, parquet, url))
+        typer.echo(f"exported {rows} rows to {parquet}")
+        return
+    assert out is not None
+    counts = guard(lambda: export_dataset(path, out, url))
+    typer.echo(f"exported {counts['requests']} requests and {counts['outcomes']} outcomes "
+               f"to {out} (partitioned by day)")
 
 
 def _register_components() -> None:
@@ -114,7 +140,14 @@ _register_components()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        typer.echo(f"Error: {message}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

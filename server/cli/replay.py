@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
 def replay(
     log: Annotated[Path | None, typer.Option("--log", help="Traffic log (SQLite).")] = None,
     parquet: Annotated[Path | None, typer.Option(
-        "--parquet", help="Parquet export of the requests table (read with DuckDB).")] = None,
+        "--parquet", help="Parquet export of the requests table, or the directory "
+        "'log export --out' wrote (read with DuckDB).")] = None,
     outcomes_parquet: Annotated[Path | None, typer.Option(
         "--outcomes-parquet", help="Parquet export of the outcomes table.")] = None,
     dataset: Annotated[str | None, typer.Option(

@@ -41,8 +41,8 @@ def train_router(
     ridge_alpha: Annotated[float, typer.Option("--ridge-alpha", min=0.0)] = 100.0,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="MLP epochs.")] = 40,
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Checkpoint path (.pt; the .json config goes beside it).",
-    )] = Path("router-checkpoint.pt"),
+        "--output", "-o", help="Checkpoint path (.safetensors; the .json config goes beside it).",
+    )] = Path("router-checkpoint.safetensors"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
     thinking_share: Annotated[float, typer.Option(
         "--thinking-share", min=0.0, max=1.0,
@@ -54,7 +54,8 @@ def train_router(
         help="Also validate on N left-out-family splits (seeds) and record mean/spread.",
     )] = 5,
     from_log: Annotated[Path | None, typer.Option(
-        "--from-log", help="Retrain on this traffic log's paired outcomes (plus the data sets) "
+        "--from-log", help="Retrain on this traffic log's paired outcomes (plus the data sets; "
+        "a SQLite log, or a Parquet export from 'log export') "
         "and compare with the current checkpoint on the same held-out sessions.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="With --from-log: the checkpoint to compare with (default: bundled).",

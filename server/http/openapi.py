@@ -102,6 +102,12 @@ class Health(_Loose):
     status: str
 
 
+class Ready(_Loose):
+    """The warm-up's state; the same body comes with 503 while warming."""
+
+    status: Literal["ready", "warming"]
+
+
 # The chat models type a message as Any (parse_messages checks it, with errors that name the
 # field); the schema describes the shape, so the fuzzer also sends well-formed histories.
 _MESSAGE = {
@@ -171,6 +177,8 @@ DOORS = (
     Door("/v1/models", "get", "listModels", "Models and groups", ModelList,
          errors=(401, 429)),
     Door("/healthz", "get", "health", "Serving", Health, secured=False),
+    Door("/readyz", "get", "ready", "Warm (200); 503 with retry-after while warming", Ready,
+         secured=False),
     Door("/", "get", "root", "Serving, behind the key check (Claude Code sends HEAD /)", Health,
          errors=(401, 429)),
     Door("/metrics", "get", "metrics", "Prometheus text format", None, secured=False),

@@ -17,16 +17,13 @@ import asyncio
 import json
 import logging
 import random
-import sqlite3
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
-from switchyard.core.trafficlog.schema import TrafficRecord, connect
+from switchyard.core.trafficlog.outcomes import Outcome
+from switchyard.core.trafficlog.schema import TrafficRecord
 from switchyard.router.decision import MODEL_GROUPS
 from switchyard.router.verifiers import VerifierSpec, verify
 from switchyard.server.config import OutcomesConfig, VerifierConfig
@@ -48,18 +45,17 @@ class OutcomeStats:
 
 
 class OutcomeService:
-    """`chat` runs shadow calls through the pipeline; `log_path` is the traffic log that
-    outcomes attach to (None when the server keeps no log)."""
+    """`chat` runs shadow calls through the pipeline; `record_outcome` attaches an outcome
+    to the traffic log, whichever engine holds it (None when the server keeps no log)."""
 
-    def __init__(self, settings: OutcomesConfig, *, chat: Chat, log_path: Path | None) -> None:
+    def __init__(self, settings: OutcomesConfig, *, chat: Chat,
+                 record_outcome: Callable[[Outcome], bool] | None) -> None:
         self._chat = chat
-        self._log_path = log_path
+        self._record_outcome = record_outcome
         self.settings = settings
         self._rng = random.Random(settings.seed)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._db: sqlite3.Connection | None = None
-        self._db_lock = threading.Lock()
         self.stats = OutcomeStats()
 
     # -- feedback ----------------------------------------------------------------------
@@ -67,11 +63,8 @@ class OutcomeService:
         return await asyncio.to_thread(self._record_sync, outcome)
 
     def _record_sync(self, outcome: Outcome) -> bool:
-        with self._db_lock:
-            if self._db is None:
-                assert self._log_path is not None
-                self._db = connect(self._log_path)
-            return record_outcome(self._db, outcome)
+        assert self._record_outcome is not None
+        return self._record_outcome(outcome)
 
     # -- after a response --------------------------------------------------------------
     def after_response(self, request: ChatRequest, result: ChatResult,
@@ -143,10 +136,6 @@ class OutcomeService:
         for task in list(self._tasks):
             task.cancel()
         await self.drain(5.0)
-        with self._db_lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 def request_tags(request: ChatRequest) -> list[str]:

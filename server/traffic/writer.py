@@ -11,8 +11,10 @@ import asyncio
 import queue
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
+from switchyard.core.trafficlog.outcomes import Outcome, record_outcome
 from switchyard.core.trafficlog.schema import COLUMNS, TrafficRecord, connect
 
 _INSERT = (f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) "
@@ -22,9 +24,16 @@ _Entry = tuple[TrafficRecord, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
 class TrafficLog:
+    """SQLite; server/stores/pg_stores.py's subclass writes PostgreSQL with the same thread."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = connect(path)
+        self._outcomes_db: sqlite3.Connection | None = None  # feedback: its own connection
+        self._outcomes_lock = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="traffic-log", daemon=True)
         self._thread.start()
@@ -36,14 +45,30 @@ class TrafficLog:
         await asyncio.shield(done)  # a cancelled caller must not lose its row
 
     def write_sync(self, record: TrafficRecord) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(_INSERT, record.as_row())
+        self._commit([record])
+
+    def record_outcome(self, outcome: Outcome) -> bool:
+        """Attach an outcome (router/outcomes.py); True when new. Blocking: call in a thread."""
+        with self._outcomes_lock:
+            if self._outcomes_db is None:
+                self._outcomes_db = connect(self.path)
+            return record_outcome(self._outcomes_db, outcome)
 
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout=10)
+        self._release()
+
+    def _release(self) -> None:
         self._db.close()
+        if self._outcomes_db is not None:
+            self._outcomes_db.close()
+
+    def _commit(self, records: Sequence[TrafficRecord]) -> None:
+        """One transaction for the batch: the group commit."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(_INSERT, [r.as_row() for r in records])
 
     def reader(self) -> sqlite3.Connection:
         """A separate read-only connection (WAL lets it read while the writer writes)."""
@@ -62,10 +87,9 @@ class TrafficLog:
             entries: list[_Entry] = [i for i in batch if i is not _STOP]  # type: ignore[misc]
             error: BaseException | None = None
             try:
-                with self._db:
-                    self._db.execute("BEGIN")
-                    self._db.executemany(_INSERT, [e[0].as_row() for e in entries])
-            except sqlite3.Error as exc:
+                if entries:
+                    self._commit([e[0] for e in entries])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter of the batch
                 error = exc
             for _, loop, fut in entries:
                 loop.call_soon_threadsafe(_settle, fut, error)

@@ -95,6 +95,7 @@ class Upstream:
         self._openai = OpenAITransport()
         self._groups = config.models.group_of()
         self._health: dict[str, _Health] = {}
+        self.on_cooldown: Callable[[str, float], None] | None = None
         self._rotation: dict[str, int] = {}
 
     def warm_up(self) -> None:
@@ -148,6 +149,14 @@ class Upstream:
         if health.failures >= self.config.upstream.cooldown_failures:
             health.cooling_until = time.monotonic() + self.config.upstream.cooldown_seconds
             health.failures = 0
+            if self.on_cooldown is not None:  # tell the other replicas (server/stores/shared.py)
+                self.on_cooldown(d.public_name, self.config.upstream.cooldown_seconds)
+
+    def cool(self, name: str, until: float) -> None:
+        """Cool a deployment until `until` (epoch seconds): what another replica saw fail."""
+        health = self._health.setdefault(name, _Health())
+        health.cooling_until = max(health.cooling_until,
+                                   time.monotonic() + until - time.time())
 
     # -- calls -------------------------------------------------------------------------
     async def complete(self, body: dict[str, Any], decision: RouteDecision,

@@ -42,6 +42,7 @@ from switchyard.server.http.responses.translate import (
 from switchyard.server.http.responses.wire import Turn, input_items, parse_responses_request
 from switchyard.server.pipeline import ChatStream, Pipeline
 from switchyard.server.pipeline_types import ChatRequest
+from switchyard.server.stores.pg_stores import PgResponseStore
 
 DROPPED_HEADER = "x-switchyard-dropped-tools"
 
@@ -124,8 +125,9 @@ def _store(request: Request) -> ResponseStore:
     store = getattr(state, "responses_store", None)
     if store is None:
         pipeline: Pipeline = state.pipeline
-        store = state.responses_store = ResponseStore.for_data_dir(
-            pipeline.config.server.data_dir)
+        store = state.responses_store = (
+            PgResponseStore(pipeline.database) if pipeline.database is not None
+            else ResponseStore.for_data_dir(pipeline.config.server.data_dir))
     return store
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from switchyard.core.db import Schema
 from switchyard.server.errors import NotFound
 
-SCHEMA = Schema("the response store")
+SCHEMA = Schema("the response store", key="responses")
 
 
 @SCHEMA.migration
@@ -39,6 +39,13 @@ def m001_initial(db: sqlite3.Connection) -> None:
         )""")
 
 
+_UPSERT = """
+INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET previous_response_id = excluded.previous_response_id,
+    created_at = excluded.created_at, model = excluded.model, status = excluded.status,
+    input_items_json = excluded.input_items_json, output_items_json = excluded.output_items_json,
+    response_json = excluded.response_json
+"""
 MAX_CHAIN = 10_000  # a guard against a cycle written by hand into the file
 
 
@@ -66,22 +73,28 @@ class ResponseStore:
     def for_data_dir(cls, data_dir: Path) -> ResponseStore:
         return cls(data_dir / "responses.sqlite")
 
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _change(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Run one write (PgResponseStore runs the same SQL on PostgreSQL)."""
+        with self._lock:
+            self._db.execute(sql, params)
+
     def put(self, stored: StoredResponse) -> None:
         row = (stored.id, stored.previous_response_id, stored.created_at, stored.model,
                stored.status, json.dumps(stored.input_items), json.dumps(stored.output_items),
                json.dumps(stored.response))
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             row)
+        self._change(_UPSERT, row)
 
     def get(self, response_id: str) -> StoredResponse | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, model, status, input_items_json, output_items_json, response_json, "
-                "previous_response_id, created_at FROM responses WHERE id = ?",
-                (response_id,)).fetchone()
-        if row is None:
+        rows = self._rows(
+            "SELECT id, model, status, input_items_json, output_items_json, response_json, "
+            "previous_response_id, created_at FROM responses WHERE id = ?", (response_id,))
+        if not rows:
             return None
+        row = rows[0]
         return StoredResponse(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]),
                               json.loads(row[5]), row[6], row[7])
 
@@ -107,8 +120,7 @@ class ResponseStore:
         return items
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM responses").fetchone()[0])
+        return int(self._rows("SELECT count(*) FROM responses")[0][0])
 
     def close(self) -> None:
         with self._lock:
