@@ -188,9 +188,7 @@ def m003_cascade(db: sqlite3.Connection) -> None:
 @SCHEMA.migration
 def m004_request_bytes(db: sqlite3.Connection) -> None:
     """Rejected requests are logged too, with a capped body and its full size."""
-    existing = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
-    if "request_bytes" not in existing:
-        db.execute("ALTER TABLE requests ADD COLUMN request_bytes INTEGER")
+    add_columns(db, "requests", {"request_bytes": "INTEGER"})
 
 
 def connect(path: Path) -> sqlite3.Connection:
