@@ -251,6 +251,7 @@ class ServerSection(_Strict):
     redis_url: str | None = Field(
         None, pattern=r"^rediss?://",
         description="Redis shared by replicas: per-key limits and upstream cooldowns")
+    workers: int = Field(1, ge=1, le=64, description="HTTP worker processes on one port")
 
     @property
     def traffic_log_path(self) -> Path:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import socket
 
 from switchyard.server.auth import check_bind
 from switchyard.server.config import Config
+from switchyard.server.heap import freeze_after_slow_full_collections, freeze_heap
 
 logger = logging.getLogger("switchyard")
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, sock: socket.socket | None = None, grpc: bool = True) -> None:
+    """Serve until SIGINT / SIGTERM. `sock`: a bound HTTP socket (a worker of several);
+    `grpc=False`: no gRPC door in this process (another worker serves it)."""
     import uvicorn
     from switchyard.server.grpc.server import start_grpc_server
     from switchyard.server.http.app import create_app
@@ -26,7 +31,8 @@ async def serve(config: Config) -> None:
     try:
         grpc_server, grpc_port = await start_grpc_server(
             pipeline, config.server.host, config.server.grpc_port,
-            max_message_bytes=config.limits.max_body_bytes, readiness=readiness)
+            max_message_bytes=config.limits.max_body_bytes,
+            readiness=readiness) if grpc else (None, 0)
     except BaseException:  # e.g. the port is taken: close what we opened, then say why
         await pipeline.aclose()
         raise
@@ -37,10 +43,14 @@ async def serve(config: Config) -> None:
         log_config=None))  # uvicorn logs through our JSON, redacting handler
     logger.info("HTTP on http://%s:%d/v1, gRPC on %s:%d, data in %s", config.server.host,
                 config.server.http_port, config.server.host, grpc_port, config.server.data_dir)
+    readiness.on_ready(freeze_heap)  # warm: what the request paths load is loaded
+    freeze_after_slow_full_collections()
     try:
-        await http.serve()  # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
+        # returns on SIGINT / SIGTERM (uvicorn installs the handlers)
+        await http.serve(sockets=[sock] if sock else None)
     finally:
-        await grpc_server.stop(grace=5)
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
         await pipeline.aclose()
 
 
@@ -48,4 +58,20 @@ def run_server(config: Config) -> None:
     from switchyard.server.log_setup import setup_logging
 
     setup_logging(config)
-    asyncio.run(serve(config))
+    if config.server.workers > 1:
+        from switchyard.server.workers import run_workers
+
+        run_workers(config, serve_worker)
+    else:
+        asyncio.run(serve(config))
+
+
+def serve_worker(config: Config, index: int) -> None:
+    """One of `--workers N` (a spawned process): its own socket on the shared port."""
+    from switchyard.server.log_setup import setup_logging
+    from switchyard.server.workers import listening_socket
+
+    setup_logging(config)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into SIGTERM
+    sock = listening_socket(config.server.host, config.server.http_port)
+    asyncio.run(serve(config, sock=sock, grpc=index == 0))

@@ -28,11 +28,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(config: Path, port: int, log: Path, *flags: str) -> subprocess.Popen[bytes]:
     cli = Path(sys.executable).with_name("switchyard")
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     proc = subprocess.Popen([str(cli), "serve", "--config", str(config), "--http-port",
-                             str(port), "--grpc-port", "0"], env=env,
+                             str(port), "--grpc-port", "0", *flags], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -63,15 +63,18 @@ def serve(
     redis_url: Annotated[str | None, typer.Option(
         "--redis-url", envvar="SWITCHYARD_REDIS_URL",
         help="redis://... for limits and cooldowns shared by replicas.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Worker processes sharing the HTTP port (gRPC: worker 0).")] = None,
 ) -> None:
-    """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar in one process."""
+    """Serve the OpenAI-compatible HTTP proxy and the gRPC sidecar."""
     from switchyard.server.config import load_config
     from switchyard.server.serve import run_server
 
     flags: dict[str, Any] = {
         "server.http_port": http_port, "server.grpc_port": grpc_port,
         "server.data_dir": str(data_dir) if data_dir else None, "server.host": host,
-        "server.database_url": database_url, "server.redis_url": redis_url}
+        "server.database_url": database_url, "server.redis_url": redis_url,
+        "server.workers": workers}
     settings = guard(lambda: load_config(config, **flags))
     guard(lambda: run_server(settings))
 

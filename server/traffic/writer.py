@@ -67,7 +67,9 @@ class TrafficLog:
     def _commit(self, records: Sequence[TrafficRecord]) -> None:
         """One transaction for the batch: the group commit."""
         with self._db:
-            self._db.execute("BEGIN")
+            # IMMEDIATE takes the write lock first, so with several workers on one file a
+            # batch waits out the others (busy timeout) instead of failing.
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(_INSERT, [r.as_row() for r in records])
 
     def reader(self) -> sqlite3.Connection:
