@@ -110,16 +110,20 @@ def fake_upstream_process() -> Iterator[int]:
 
 @contextlib.contextmanager
 def proxy_process(upstream_port: int, router: str, data_dir: Path,
-                  extra: dict[str, Any] | None = None, workers: int = 1) -> Iterator[int]:
+                  extra: dict[str, Any] | None = None, workers: int = 1, *,
+                  deployment: dict[str, Any] | None = None) -> Iterator[int]:
     """`switchyard serve` in its own process(es) on the fake upstream (plus `extra` top-level
-    config sections); its HTTP port."""
+    config sections, and `deployment` settings for both deployments, e.g. responses_api);
+    its HTTP port."""
     port = free_port()
     base = f"http://127.0.0.1:{upstream_port}/v1"
+    more = deployment or {}
     config = {
         "server": {"http_port": port, "grpc_port": free_port(), "data_dir": str(data_dir),
                    "workers": workers},
-        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base}],
-                   "non_thinking": [{"model": "openai/fake-fast", "api_base": base}]},
+        "models": {"thinking": [{"model": "openai/fake-think", "api_base": base, **more}],
+                   "non_thinking": [{"model": "openai/fake-fast", "api_base": base,
+                                     **more}]},
         "routing": {"router": router},
         **(extra or {}),
     }

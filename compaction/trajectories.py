@@ -89,6 +89,10 @@ def load_all(root: Path | None = None) -> list[Trajectory]:
     out = [load_swe_agent(p) for p in sorted(root.glob("swe-agent/*.traj"))]
     for p in sorted(root.glob("tau-bench/*.json")):
         out.extend(load_tau_bench(p))
+    if not out:  # training on nothing would write a checkpoint of NaNs
+        raise TrajectoryFormatError(
+            f"no trajectories under {root} (looked for swe-agent/*.traj and "
+            f"tau-bench/*.json); set {ENV_VAR} to the data folder", "root")
     return out
 
 

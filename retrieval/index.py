@@ -56,6 +56,7 @@ MAX_K = 1_000
 HYBRID_MAX_MATCHES = 5_000
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)*")
 PREFILTER_MAX = 2_000  # a literal in more chunks than this is left to BM25 and dense
+EMBED_STEP = 256  # chunks per progress-bar step while `switchyard index` embeds
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,8 @@ class Index:
         return self.store.get(ids)
 
     # -- dense ----------------------------------------------------------------------------
-    def _dense(self, namespace: str, shards: _Shards, limit: int | None = None) -> DenseShard:
+    def _dense(self, namespace: str, shards: _Shards, limit: int | None = None,
+               progress: bool = False) -> DenseShard:
         """The namespace's FAISS index, caught up with the store: missing chunks are encoded
         (outside the lock, so a search that asks for none never waits on an encoding), at
         most `limit` of them on this call (None: all)."""
@@ -299,7 +301,7 @@ class Index:
                 with shards.dense_lock:
                     shards.dense_generation = generation
                 return dense
-            vectors = self._encoder().encode([rows[r].text for r in order])
+            vectors = _encode(self._encoder(), [rows[r].text for r in order], progress)
             with shards.dense_lock:
                 keep = np.isin(order, shards.grep.rowids()) & ~np.isin(order, dense.ids())
                 if keep.any():  # a concurrent call may have added some, or a delete removed
@@ -419,7 +421,7 @@ class Index:
         if n_chunks:
             shards = self._load(namespace)
             if dense:
-                self._dense(namespace, shards)
+                self._dense(namespace, shards, progress=progress)
             self.flush()
         return IndexStats(len(files), skipped, n_chunks, added, time.monotonic() - t0)
 
@@ -599,3 +601,18 @@ def _grep_pattern(query: str, regex: bool | None) -> Any:
     if regex is None and len(text) > 2 and text.startswith("/") and text.endswith("/"):
         return compile_pattern(text[1:-1], literal=False)
     return compile_pattern(query, literal=not regex)
+
+
+def _encode(encoder: Any, texts: list[str], progress: bool) -> np.ndarray:
+    """Vectors for `texts`; with `progress`, in steps under a tqdm bar (embedding a repo
+    takes seconds to minutes on CPU, the longest silent stretch of `switchyard index`)."""
+    if not progress or len(texts) <= EMBED_STEP:
+        return encoder.encode(texts)
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), desc="embed", unit="chunk") as bar:
+        for start in range(0, len(texts), EMBED_STEP):
+            parts.append(encoder.encode(texts[start:start + EMBED_STEP]))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts)

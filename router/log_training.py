@@ -21,7 +21,7 @@ from switchyard.core.messages import latest_user_text
 from switchyard.core.trafficlog.outcomes import SOURCE_WEIGHTS
 from switchyard.router.data import RouterExample, load_all, split_families
 from switchyard.router.errors import RouterDataError
-from switchyard.router.replay_data import Traffic, add_counts, iter_traffic
+from switchyard.router.replay_data import Convert, Traffic, add_counts, iter_traffic
 from switchyard.router.train import (
     TrainConfig,
     TrainResult,
@@ -83,10 +83,11 @@ def retrain_from_log(
     data_dir: Path | None = None,
     with_datasets: bool = True,
     source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+    convert: Convert | None = None,
 ) -> LogRetraining:
     """Train on the log's paired outcomes (plus the shipped data sets unless told not to)
     and score the current checkpoint on the same held-out rows."""
-    examples, skipped = examples_from_batches(iter_traffic(log_path, source_weights))
+    examples, skipped = examples_from_batches(iter_traffic(log_path, source_weights, convert))
     if len(examples) < MIN_PAIRED:
         raise RouterDataError(
             f"the log has {len(examples)} requests with outcomes for both models; retraining "

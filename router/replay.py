@@ -198,11 +198,13 @@ def replay(traffic: Traffic, policies: Sequence[Policy], *, progress: bool = Fal
 
 
 def replay_batches(batches: Iterable[Traffic], policies: Sequence[Policy], *,
-                   progress: bool = False, seed: int = 0) -> tuple[Traffic, list[Estimate]]:
+                   progress: bool = False, seed: int = 0,
+                   limit: int = 0) -> tuple[Traffic, list[Estimate]]:
     """`replay` over traffic read in batches (same estimates): each batch is scored, then
     only its numbers are kept (arms, outcomes, tokens, cost, scores: ~100 bytes a request),
     never its request bodies. Share thresholds and APGR need every score, so the numbers
-    stay; the replayed Traffic comes back without its texts."""
+    stay; the replayed Traffic comes back without its texts. `limit`: the first N requests
+    in log order (0: all); batches may come in any order, so every one is scored."""
     from switchyard.router.learned import LearnedRouter
 
     routers = {p.checkpoint: LearnedRouter.from_checkpoint(p.checkpoint)
@@ -215,6 +217,8 @@ def replay_batches(batches: Iterable[Traffic], policies: Sequence[Policy], *,
         kept.append(replace(batch, request_ids=[], sessions=[], bodies=[], texts=[]))
     traffic, order = concat(kept), log_order(kept)  # batches may come in any order
     scores = {c: np.concatenate(v)[order] if v else np.zeros(0) for c, v in parts.items()}
+    if limit:
+        traffic, scores = traffic.head(limit), {c: v[:limit] for c, v in scores.items()}
     return traffic, _estimates(traffic, policies, scores, seed)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,12 @@ from switchyard.router.errors import RouterDataError
 
 REQUIRED = ("request_id", "session_id", "thinking", "overridden", "status", "prompt_tokens",
             "completion_tokens", "cost_usd", "request_json")
-OPTIONAL = {"propensity": None, "explored": 0, "shadow_of": None, "created_at": 0.0}
+OPTIONAL = {"propensity": None, "explored": 0, "shadow_of": None, "created_at": 0.0,
+            "endpoint": "http.chat.completions"}
+# (endpoint, stored request JSON) -> that request as a Chat Completions body (JSON text);
+# raises ValueError when the row cannot be read. The server supplies it, per front door.
+Convert = Callable[[str, str], str]
+SKIPPED = ("errors", "no_body", "unreadable", "orphan_shadows")  # why rows are not replayed
 OUTCOME_FIELDS = ("request_id", "source", "label", "score", "weight", "created_at")
 OUTCOME_VALUES = ("label", "score", "weight", "created_at")
 BATCH_ROWS = 10_000  # primaries per Parquet batch: bounds replay's memory, not its result
@@ -57,6 +62,16 @@ class Traffic:
     def __len__(self) -> int:
         return len(self.logged)
 
+    def head(self, n: int) -> Traffic:
+        """The first n requests (texts, if kept, included)."""
+        from dataclasses import replace
+
+        return replace(self, request_ids=self.request_ids[:n], sessions=self.sessions[:n],
+                       bodies=self.bodies[:n], texts=self.texts[:n], logged=self.logged[:n],
+                       overridden=self.overridden[:n], propensity=self.propensity[:n],
+                       quality=self.quality[:n], tokens=self.tokens[:n], cost=self.cost[:n],
+                       position=None if self.position is None else self.position[:n])
+
     def requests(self, rows: Sequence[int] | None = None) -> list[RouteRequest]:
         from switchyard.core.messages import Message, parse_messages, parse_tools
 
@@ -75,11 +90,11 @@ class Traffic:
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]], qualities: Mapping[str, Quality],
-              source: str) -> Traffic:
-    """Primaries with their shadows folded in as the other arm."""
+              source: str, convert: Convert | None = None) -> Traffic:
+    """Primaries with their shadows folded in as the other arm; bodies in chat form."""
     primaries: list[Mapping[str, Any]] = []
     shadows: dict[str, Mapping[str, Any]] = {}
-    skipped = {"errors": 0, "no_body": 0, "orphan_shadows": 0}
+    skipped = dict.fromkeys(SKIPPED, 0)
     for row in rows:
         if row["status"] != "ok":
             skipped["errors"] += 1
@@ -87,8 +102,15 @@ def from_rows(rows: Iterable[Mapping[str, Any]], qualities: Mapping[str, Quality
             shadows[row["shadow_of"]] = row
         elif row["request_json"] is None:
             skipped["no_body"] += 1
-        else:
+        elif convert is None:
             primaries.append(row)
+        else:
+            try:
+                body = convert(row.get("endpoint") or "", row["request_json"])
+            except ValueError:
+                skipped["unreadable"] += 1
+                continue
+            primaries.append({**row, "request_json": body})
     n = len(primaries)
     quality, tokens, cost = (np.full((n, 2), np.nan) for _ in range(3))
     logged = np.zeros(n, dtype=np.int64)
@@ -119,7 +141,8 @@ def _fill_arm(i: int, arm: int, row: Mapping[str, Any], qualities: Mapping[str, 
     cost[i, arm] = float(row["cost_usd"])
 
 
-def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
+def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+             convert: Convert | None = None) -> Traffic:
     """The traffic log; a log from a newer Switchyard raises NewerSchemaError."""
     from switchyard.core.trafficlog.schema import connect
 
@@ -132,35 +155,40 @@ def load_log(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -
         cursor = db.execute(f"SELECT {', '.join((*REQUIRED, *OPTIONAL))} FROM requests "
                             "ORDER BY created_at")
         names = [d[0] for d in cursor.description]
-        return from_rows((dict(zip(names, r)) for r in cursor), qualities, "log")
+        return from_rows((dict(zip(names, r)) for r in cursor), qualities, "log", convert)
     finally:
         db.close()
 
 
-def load_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
+def load_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 convert: Convert | None = None) -> Traffic:
     """A traffic log (SQLite) or a Parquet export of one (a file, or the directory that
     `switchyard log export --out` writes)."""
-    return concat(iter_traffic(path, source_weights))
+    return concat(iter_traffic(path, source_weights, convert))
 
 
 def iter_traffic(path: Path, source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 convert: Convert | None = None,
                  batch_rows: int = BATCH_ROWS) -> Iterator[Traffic]:
     """`load_traffic` in batches: a Parquet export streams; a SQLite log is one batch."""
     if Path(path).is_dir() or Path(path).suffix == ".parquet":
-        return iter_parquet(path, source_weights=source_weights, batch_rows=batch_rows)
-    return iter([load_log(path, source_weights)])
+        return iter_parquet(path, source_weights=source_weights, convert=convert,
+                            batch_rows=batch_rows)
+    return iter([load_log(path, source_weights, convert)])
 
 
 def load_parquet(path: Path, outcomes_path: Path | None = None,
-                 source_weights: Mapping[str, float] = SOURCE_WEIGHTS) -> Traffic:
+                 source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
+                 convert: Convert | None = None) -> Traffic:
     """A Parquet export of the requests table (and optionally of the outcomes table), in
     memory: `iter_parquet`'s batches joined."""
-    return concat(iter_parquet(path, outcomes_path, source_weights))
+    return concat(iter_parquet(path, outcomes_path, source_weights, convert))
 
 
 def iter_parquet(path: Path, outcomes_path: Path | None = None,
                  source_weights: Mapping[str, float] = SOURCE_WEIGHTS,
-                 batch_rows: int = BATCH_ROWS, limit: int = 0) -> Iterator[Traffic]:
+                 convert: Convert | None = None,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[Traffic]:
     """A Parquet export as Traffic batches of at most `batch_rows` primaries, in request-id
     order, each row with its `position` in log order (`concat` restores that order).
 
@@ -169,8 +197,7 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
     database on disk, one sort at a time; they are merged here batch by batch. Sorts spill
     past DUCKDB_MEMORY (joins of the whole log, or three sorts at once, ran out of it), so
     memory holds one batch, not the log. A directory from `log export --out` brings both tables,
-    read across its day partitions. The first batch carries the skipped counts of the log;
-    `limit` keeps the first N requests in log order (0: all).
+    read across its day partitions. The first batch carries the skipped counts of the log.
     """
     import duckdb
 
@@ -187,7 +214,7 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
         if outcomes_path is not None:
             outcomes = _parquet_source(con, outcomes_path, OUTCOME_FIELDS, "outcomes")[0]
         skipped = _skipped_counts(con, requests)
-        for statement in _sorted_tables_sql(requests, order, outcomes, limit):
+        for statement in _sorted_tables_sql(requests, order, outcomes):
             con.execute(statement)
         primaries, shadows, own = (con.cursor().sql(f"SELECT * FROM {name}")
                                    .to_arrow_reader(batch_rows)
@@ -198,7 +225,7 @@ def iter_parquet(path: Path, outcomes_path: Path | None = None,
             cols = batch.to_pydict()
             last = cols["request_id"][-1]
             yield _traffic_batch(cols, shadow_rows.until(last), outcome_rows.until(last),
-                                 source_weights, skipped if first else {})
+                                 source_weights, convert, skipped if first else {})
             first = False
         if first:
             yield concat([], skipped)
@@ -216,6 +243,8 @@ def concat(batches: Iterable[Traffic], skipped: Mapping[str, int] | None = None)
     total = dict(skipped or {})
     for part in parts:
         add_counts(total, part.skipped)
+    rank = {k: i for i, k in enumerate(SKIPPED)}  # notes list them in from_rows's order
+    total = {k: total[k] for k in sorted(total, key=lambda k: rank.get(k, len(rank)))}
     order = log_order(parts)
 
     def joined(name: str, empty: np.ndarray) -> np.ndarray:
@@ -292,8 +321,7 @@ def _skipped_counts(con: Any, requests: str) -> dict[str, int]:
     return {k: int(v) for k, v in counts.items() if v}
 
 
-def _sorted_tables_sql(requests: str, order: str, outcomes: str | None,
-                       limit: int = 0) -> list[str]:
+def _sorted_tables_sql(requests: str, order: str, outcomes: str | None) -> list[str]:
     """Tables, each sorted by the primary's request id (a table keeps its rows' order): the
     primaries with their rank in log order (the rowid of a table sorted in log order, not a
     window: a window over the whole log did not spill), each request's last shadow
@@ -305,10 +333,9 @@ def _sorted_tables_sql(requests: str, order: str, outcomes: str | None,
             f"{', '.join('NULL AS ' + f for f in OUTCOME_VALUES)} LIMIT 0)")
     return [
         (f"CREATE TABLE logged AS SELECT request_id, session_id, thinking, overridden, "
-        f"prompt_tokens, completion_tokens, cost_usd, request_json, propensity "
+        f"prompt_tokens, completion_tokens, cost_usd, request_json, propensity, endpoint "
         f"FROM {requests} WHERE {_PRIMARY} ORDER BY {order}"),
-        (f"CREATE TABLE primaries AS SELECT *, rowid AS position FROM logged "
-        f"{f'WHERE rowid < {int(limit)} ' if limit else ''}ORDER BY request_id"),
+        "CREATE TABLE primaries AS SELECT *, rowid AS position FROM logged ORDER BY request_id",
         "DROP TABLE logged",
         (f"CREATE TABLE shadows AS SELECT s.*, o.source, "
         f"{', '.join('o.' + f for f in OUTCOME_VALUES)} FROM "
@@ -351,7 +378,11 @@ class _Merge:
 
 def _traffic_batch(cols: Mapping[str, list[Any]], shadows: Mapping[str, list[dict[str, Any]]],
                    outcomes: Mapping[str, list[dict[str, Any]]],
-                   source_weights: Mapping[str, float], skipped: Mapping[str, int]) -> Traffic:
+                   source_weights: Mapping[str, float], convert: Convert | None,
+                   skipped: Mapping[str, int]) -> Traffic:
+    if convert is not None:
+        cols = _converted(cols, convert, shadows, counts := dict(skipped))
+        skipped = counts
     n = len(cols["request_id"])
     quality, tokens, cost = (np.full((n, 2), np.nan) for _ in range(3))
     logged = np.array([int(bool(t)) for t in cols["thinking"]], dtype=np.int64)
@@ -375,6 +406,25 @@ def _traffic_batch(cols: Mapping[str, list[Any]], shadows: Mapping[str, list[dic
         propensity=np.array([np.nan if p is None else float(p) for p in cols["propensity"]]),
         quality=quality, tokens=tokens, cost=cost, source="parquet", skipped=dict(skipped),
         position=np.array(cols["position"], dtype=np.int64))
+
+
+def _converted(cols: Mapping[str, list[Any]], convert: Convert,
+               shadows: Mapping[str, list[dict[str, Any]]],
+               skipped: dict[str, int]) -> dict[str, list[Any]]:
+    """from_rows's conversion: bodies in chat form; an unreadable row is skipped (counted),
+    and its shadow becomes an orphan."""
+    keep, bodies = [], []
+    for i, (endpoint, body) in enumerate(zip(cols["endpoint"], cols["request_json"])):
+        try:
+            bodies.append(convert(endpoint or "", body))
+            keep.append(i)
+        except ValueError:
+            why = ["unreadable"] + (["orphan_shadows"] if cols["request_id"][i] in shadows
+                                    else [])
+            add_counts(skipped, dict.fromkeys(why, 1))
+    out = {k: [v[i] for i in keep] for k, v in cols.items()}
+    out["request_json"] = bodies
+    return out
 
 
 def _combined(rid: str, outs: list[dict[str, Any]],

@@ -65,6 +65,12 @@ class Deployment(_Strict):
         "through litellm.acompletion; 'auto': openai for OpenAI-compatible providers "
         "(server/upstream/providers.py)",
     )
+    responses_api: bool = Field(
+        False,
+        description="Speaks the OpenAI Responses API natively (OpenAI, Azure): Responses "
+        "requests with hosted tools (web_search, file_search, ...) go to its /responses "
+        "endpoint after routing and compaction, instead of losing those tools",
+    )
 
     @property
     def public_name(self) -> str:
@@ -351,6 +357,13 @@ class _EnvSource(EnvSettingsSource):
             return read_yaml(value)
         except yaml.YAMLError as exc:
             raise ValueError(f"{field_name}: not YAML ({exc})") from None
+
+
+def unusable_data_dir(path: Path, exc: Exception) -> ConfigError:
+    """The one-line error for a data directory we cannot create or write."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ConfigError(f"cannot use the data directory {path}: {why}; choose a writable "
+                       "folder with --data-dir or SWITCHYARD_DATA_DIR")
 
 
 def load_config(

@@ -62,6 +62,7 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id:
             out["request_id"] = request_id
+        out.update(getattr(record, "fields", None) or {})  # e.g. the access line's
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return self.redactor.redact(json.dumps(out, default=str))
@@ -104,4 +105,7 @@ def setup_logging(config: Any, *, level: int = logging.INFO, stream: IO[str] | N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # faiss's loader reports at INFO each CPU-specific build it could not load (about 7
+    # "Could not load library" lines on every start); only its warnings matter to us.
+    logging.getLogger("faiss.loader").setLevel(max(level, logging.WARNING))
     return handler

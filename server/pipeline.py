@@ -11,11 +11,12 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from switchyard.core.messages import (
     Message,
@@ -29,7 +30,7 @@ from switchyard.router.decision import RouteDecision, RouteRequest
 from switchyard.router.exploration import Explorer
 from switchyard.server.auth import Authenticator
 from switchyard.server.cascade import Cascade
-from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price
+from switchyard.server.config import AUTO_MODEL, Config, Deployment, Price, unusable_data_dir
 from switchyard.server.errors import (
     InvalidRequest,
     NotFound,
@@ -39,6 +40,8 @@ from switchyard.server.errors import (
 )
 from switchyard.server.limits import ConcurrencyLimiter
 from switchyard.server.log_setup import REQUEST_ID
+from switchyard.server.logged_stream import LoggedStream
+from switchyard.server.native import NativeStream
 from switchyard.server.pipeline_types import (
     ChatRequest,
     ChatResult,
@@ -56,7 +59,7 @@ from switchyard.server.streaming import Assembler, parse_chunk
 from switchyard.server.traffic.outcome_service import AfterResponse, OutcomeService
 from switchyard.server.traffic.recorder import Recorder
 from switchyard.server.traffic.writer import TrafficLog
-from switchyard.server.upstream.retry import StreamHandle, Upstream
+from switchyard.server.upstream.retry import NativeHandle, StreamHandle, Upstream
 
 if TYPE_CHECKING:
     from switchyard.compaction import Compaction, Compactor
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
     from switchyard.router import Router
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S", bound=LoggedStream)
 RECALL_HEADER = "[switchyard recall] Stored context that may be relevant to the latest turn:"
 
 
@@ -127,13 +131,9 @@ class Pipeline:
             default_group=config.routing.default_group,
             known_models=groups,
         )
-        config.server.data_dir.mkdir(parents=True, exist_ok=True)
         url = config.server.database_url
         database = Database(url) if url else None
-        log: TrafficLog | None = None
-        if config.server.log_requests:
-            log = (PgTrafficLog(database) if database is not None
-                   else TrafficLog(config.server.traffic_log_path))
+        log = _open_log(config, database)
         store = PgChunkStore(database) if database is not None else None
         return cls(
             config,
@@ -191,27 +191,47 @@ class Pipeline:
         return result
 
     async def open_stream(self, request: ChatRequest) -> ChatStream:
+        async def call(p: Prepared) -> StreamHandle:
+            body = self._upstream_body(p)
+            body["stream_options"] = {"include_usage": True}  # we always need usage to log
+            if self.cascade.applies(p.request):  # the draft is buffered, not streamed
+                return await self.cascade.open_stream(p, body)
+            return await self.upstream.open_stream(body, p.decision, p.request.deadline)
+
+        return await self._open(request, call, ChatStream)
+
+    async def open_native(self, request: ChatRequest,
+                          body: Callable[[list[Message] | None], dict[str, Any]]
+                          ) -> NativeStream:
+        """A request for a deployment's own API (server/native.py): admitted, compacted,
+        recalled and routed like any other; then `body(messages)` goes to a deployment with
+        `responses_api: true`. `messages` is None when the history came through unchanged."""
+        async def call(p: Prepared) -> NativeHandle:
+            changed = p.messages != p.request.messages
+            return await self.upstream.open_native(body(p.messages if changed else None),
+                                                   p.decision, p.request.deadline)
+
+        return await self._open(request, call, NativeStream)
+
+    async def _open(self, request: ChatRequest, call: Callable[[Prepared], Awaitable[Any]],
+                    kind: Callable[..., S]) -> S:
+        """Prepare, open the upstream answer with `call`, and hand it to a stream of `kind`,
+        which writes the log row when it ends (the row is written here if opening fails)."""
         started = time.monotonic()
         request = self._identify(request)
         record = self.recorder.open(request)
         prepared = _unprepared(request, started)
         try:
             await self.prepare(prepared)
-            body = self._upstream_body(prepared)
-            body["stream_options"] = {"include_usage": True}  # we always need usage to log
             t0 = time.monotonic()
-            if self.cascade.applies(prepared.request):  # the draft is buffered, not streamed
-                handle = await self.cascade.open_stream(prepared, body)
-            else:
-                handle = await self.upstream.open_stream(body, prepared.decision,
-                                                         request.deadline)
+            handle = await call(prepared)
             prepared.stage_ms["upstream_first_chunk"] = _ms(t0)
         except BaseException as exc:
             await self.recorder.failure(record, exc, started, prepared)
             raise
-        return ChatStream(prepared, handle, record, started, recorder=self.recorder,
-                          price=self.config.price_of(handle.deployment),
-                          after_response=self.outcomes.after_response)
+        return kind(prepared, handle, record, started, recorder=self.recorder,
+                    price=self.config.price_of(handle.deployment),
+                    after_response=self.outcomes.after_response)
 
     # -- stages ------------------------------------------------------------------------
     async def prepare(self, prepared: Prepared) -> None:
@@ -473,28 +493,16 @@ class Pipeline:
             reasoning=str((choice.get("message") or {}).get("reasoning_content") or ""))
 
 
-class ChatStream:
+class ChatStream(LoggedStream):
     """A streaming response: metadata up front, deltas as they arrive, one log row at the end."""
 
     def __init__(self, prepared: Prepared, handle: StreamHandle, record: TrafficRecord,
                  started: float, *, recorder: Recorder, price: Price,
                  after_response: AfterResponse) -> None:
-        self._recorder = recorder
-        self._price = price
-        self._after_response = after_response
-        self._prepared = prepared
+        super().__init__(prepared, handle.batches, handle.deployment, handle.attempts, record,
+                         started, recorder=recorder, price=price, after_response=after_response)
         self._handle = handle
-        self._record = record
-        self._started = started
         self._assembler = Assembler()
-        self._finished = False
-        self.request_id = prepared.request.request_id
-        self.session_id = prepared.request.session_id
-        self.decision = prepared.decision
-        self.tokens_before = prepared.tokens_before
-        self.tokens_after = prepared.tokens_after
-        self.attempts = handle.attempts
-        self.deployment = handle.deployment
 
     def __aiter__(self) -> AsyncIterator[StreamDelta]:
         return self._deltas()
@@ -517,32 +525,28 @@ class ChatStream:
             raise
         await self._finish(None)
 
-    async def aclose(self) -> None:
-        """Stop early (client went away): closes the upstream stream and logs the request."""
-        aclose = getattr(self._handle.batches, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        await self._finish(asyncio.CancelledError())
+    def _result(self) -> ChatResult:
+        a = self._assembler
+        return self._chat_result(a.model or self.deployment.model, a.message(),
+                                 a.finish_reason or "stop", a.usage or Usage())
 
-    async def _finish(self, exc: BaseException | None) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        p = self._prepared
-        if exc is not None:
-            await self._recorder.failure(self._record, exc, self._started, p)
-            return
-        usage = self._assembler.usage or Usage()
-        result = ChatResult(
-            request_id=self.request_id, session_id=self.session_id,
-            model=self._assembler.model or self.deployment.model,
-            message=self._assembler.message(),
-            finish_reason=self._assembler.finish_reason or "stop", usage=usage,
-            decision=self.decision, created=int(time.time()), tokens_before=self.tokens_before,
-            tokens_after=self.tokens_after, attempts=tuple(self.attempts),
-            cost_usd=self._price.cost_usd(usage.prompt_tokens, usage.completion_tokens))
-        await self._recorder.success(self._record, p, result, self._started)
-        self._after_response(p.request, result, self._record)
+
+def _open_log(config: Config, database: Database | None) -> TrafficLog | None:
+    """The data dir and the traffic log; a data dir we cannot write is a one-line ConfigError."""
+    import sqlite3
+
+    path = config.server.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+        if not config.server.log_requests:
+            return None
+        if database is not None:
+            return PgTrafficLog(database)
+        return TrafficLog(config.server.traffic_log_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise unusable_data_dir(path, exc) from None
 
 
 def _load_compactor(config: Config) -> Compactor | None:

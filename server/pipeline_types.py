@@ -67,6 +67,18 @@ class ChatRequest:
     shadow_of: str | None = None  # the primary request id, when this is its shadow call
     cascade: bool | None = None  # x-switchyard-cascade / gRPC field: on, off, or routing.mode
 
+    def to_openai(self) -> dict[str, Any]:
+        """This request as a Chat Completions body: how doors without JSON bodies (gRPC)
+        keep their request in the log, and how replay reads every door's rows."""
+        body: dict[str, Any] = {"model": self.model,
+                                "messages": [m.to_openai() for m in self.messages]}
+        if self.tools:
+            body["tools"] = [t.to_openai() for t in self.tools]
+        body.update(self.params.to_openai())
+        if self.stream:
+            body["stream"] = True
+        return body
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:

@@ -9,6 +9,7 @@ and `Metrics`, so the limit is per key across both doors.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from switchyard.server.pipeline import Pipeline
 
 OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
+access_logger = logging.getLogger("switchyard.access")
 GATEWAY_PREFIX = "/switchyard.v1.Gateway/"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 Scope = dict[str, Any]
@@ -62,6 +64,7 @@ class GuardMiddleware:
                 slot = await pipeline.limiter.acquire(key_id)
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "http")
+                scope.setdefault("state", {})["error"] = exc.message
                 await _send_error(send_status, exc, request_id, scope["path"])
                 return
             scope.setdefault("state", {})["api_key_id"] = key_id
@@ -70,8 +73,40 @@ class GuardMiddleware:
             finally:
                 await slot.release()
         finally:
-            pipeline.metrics.observe_http(scope["path"], status[0], time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            pipeline.metrics.observe_http(scope["path"], status[0], elapsed)
+            if scope["path"] not in OPEN_PATHS:  # probes and scrapes would drown the rest
+                _access_line(scope, status[0], elapsed)
             REQUEST_ID.reset(token)
+
+
+def _access_line(scope: Scope, status: int, elapsed: float) -> None:
+    """One JSON line per request, after its last byte: the error's message when refused."""
+    state = scope.get("state") or {}
+    fields = {"method": scope["method"], "path": scope["path"], "status": status,
+              "ms": round(elapsed * 1000, 2)}
+    if state.get("api_key_id"):
+        fields["api_key_id"] = state["api_key_id"]
+    for key in ("error", "dropped_tools"):  # set by the doors (http/common.py, responses/)
+        if state.get(key):
+            fields[key] = state[key]
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    access_logger.log(level, "%s %s %d", scope["method"], scope["path"], status,
+                      extra={"fields": fields})
+
+
+def _grpc_access_line(method: str, context: Any, key_id: str | None, started: float) -> None:
+    """The gRPC door's access line: the RPC, its status code and, when it failed, why."""
+    code = context.code()  # None until a handler sets one: the RPC went through
+    status = "OK" if code is None else code.name
+    fields: dict[str, Any] = {"method": method, "grpc_status": status,
+                              "ms": round((time.monotonic() - started) * 1000, 2)}
+    if key_id:
+        fields["api_key_id"] = key_id
+    if status != "OK":
+        fields["error"] = context.details()
+    level = logging.INFO if status == "OK" else logging.WARNING
+    access_logger.log(level, "%s %s", method, status, extra={"fields": fields})
 
 
 def _ensure_request_id(scope: Scope) -> str:
@@ -129,7 +164,7 @@ def guard_interceptor(pipeline: Pipeline) -> grpc.aio.ServerInterceptor:
             except SwitchyardError as exc:
                 _count_rejection(pipeline, exc, "grpc")
                 return _refusing(handler, exc)
-            return _guarded(handler, pipeline, key_id)
+            return _guarded(handler, pipeline, key_id, details.method)
 
     return GuardInterceptor()
 
@@ -151,7 +186,7 @@ def _refusing(handler: Any, exc: SwitchyardError) -> Any:
     return grpc.unary_unary_rpc_method_handler(unary)
 
 
-def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
+def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None, method: str) -> Any:
     import grpc
 
     async def acquire(context: Any) -> Any:
@@ -165,6 +200,7 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
         inner_stream = handler.unary_stream
 
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            started = time.monotonic()
             slot = await acquire(context)
             CURRENT_KEY_ID.set(key_id)
             try:
@@ -172,16 +208,19 @@ def _guarded(handler: Any, pipeline: Pipeline, key_id: str | None) -> Any:
                     yield item
             finally:
                 await slot.release()
+                _grpc_access_line(method, context, key_id, started)
 
         return handler._replace(unary_stream=stream)
     inner = handler.unary_unary
 
     async def unary(request: Any, context: Any) -> Any:
+        started = time.monotonic()
         slot = await acquire(context)
         CURRENT_KEY_ID.set(key_id)
         try:
             return await inner(request, context)
         finally:
             await slot.release()
+            _grpc_access_line(method, context, key_id, started)
 
     return handler._replace(unary_unary=unary)

@@ -28,9 +28,14 @@ async def serve(config: Config, sock: socket.socket | None = None, grpc: bool = 
     await pipeline.start()
     await asyncio.to_thread(pipeline.upstream.warm_up)
     readiness = Readiness.from_config(config)  # one warm-up; the HTTP app's start-up runs it
-    grpc_server, grpc_port = await start_grpc_server(
-        pipeline, config.server.host, config.server.grpc_port,
-        max_message_bytes=config.limits.max_body_bytes, readiness=readiness) if grpc else (None, 0)
+    try:
+        grpc_server, grpc_port = await start_grpc_server(
+            pipeline, config.server.host, config.server.grpc_port,
+            max_message_bytes=config.limits.max_body_bytes,
+            readiness=readiness) if grpc else (None, 0)
+    except BaseException:  # e.g. the port is taken: close what we opened, then say why
+        await pipeline.aclose()
+        raise
     app = create_app(config, pipeline, readiness)
     http = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.http_port, log_level="warning",

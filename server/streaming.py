@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from switchyard.core.messages import Message, ToolCall
@@ -68,3 +69,30 @@ class Assembler:
         calls = tuple(ToolCall(p.id, p.name, "".join(p.arguments))
                       for _, p in sorted(self.calls.items()))
         return Message("assistant", "".join(self.content) or None, tool_calls=calls)
+
+
+async def merge_final(deltas: AsyncIterable[StreamDelta]) -> AsyncIterator[StreamDelta]:
+    """The finish_reason and the usage on one last delta, as gateway.proto promises.
+
+    OpenAI-style upstreams send them in two chunks (the usage chunk has no choices); a
+    delta that only finishes waits for a usage-only delta right behind it and takes its usage.
+    """
+    held: StreamDelta | None = None
+    async for delta in deltas:
+        if held is not None:
+            if delta.usage is not None and not _has_payload(delta) and not delta.finish_reason:
+                yield replace(held, usage=delta.usage, model=delta.model or held.model)
+                held = None
+                continue
+            yield held
+            held = None
+        if delta.finish_reason and delta.usage is None:
+            held = delta
+            continue
+        yield delta
+    if held is not None:
+        yield held
+
+
+def _has_payload(delta: StreamDelta) -> bool:
+    return bool(delta.content or delta.reasoning or delta.tool_calls)

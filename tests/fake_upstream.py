@@ -45,6 +45,7 @@ class FakeUpstream:
     latency: float = 0.0
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    native: list[dict[str, Any]] = field(default_factory=list)  # bodies sent to /v1/responses
     cancelled: int = 0
     completed: int = 0
     record: bool = True
@@ -67,6 +68,7 @@ class FakeUpstream:
         return Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
+            Route("/v1/responses", self._responses, methods=["POST"]),
         ])
 
     # -- lifecycle -------------------------------------------------------------------
@@ -110,6 +112,39 @@ class FakeUpstream:
     # -- handlers --------------------------------------------------------------------
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": []})
+
+    async def _responses(self, request: Request) -> Response:
+        """A provider's own Responses endpoint: one text answer naming the hosted tools."""
+        body = await request.json()
+        self.native.append(body)
+        fault = self.faults.popleft() if self.faults else None
+        if fault and fault.status:
+            return JSONResponse({"error": {"message": f"injected {fault.status}",
+                                           "type": "server_error", "param": None,
+                                           "code": fault.code}}, status_code=fault.status)
+        hosted = sorted({t["type"] for t in body.get("tools") or [] if t.get("type") not in
+                         ("function", "namespace")})
+        text = f"Native answer with {', '.join(hosted) or 'no hosted tools'}"
+        usage = {"input_tokens": len(json.dumps(body.get("input"))) // 4,
+                 "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 0}
+        response = {"id": "resp_native", "object": "response", "status": "completed",
+                    "model": body.get("model"), "usage": usage, "output": [
+                        {"type": "message", "id": "msg_native", "role": "assistant",
+                         "status": "completed", "content": [
+                             {"type": "output_text", "text": text, "annotations": []}]}]}
+        self.completed += 1
+        if not body.get("stream"):
+            return JSONResponse(response)
+        events = [{"type": "response.created", "response": {**response, "status": "in_progress",
+                                                             "output": []}},
+                  {"type": "response.output_text.delta", "item_id": "msg_native",
+                   "output_index": 0, "content_index": 0, "delta": text},
+                  {"type": "response.output_item.done", "output_index": 0,
+                   "item": response["output"][0]},
+                  {"type": "response.completed", "response": response}]
+        sse = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+        return Response(sse, media_type="text/event-stream")
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
@@ -186,7 +221,10 @@ def _plain_answer(body: dict[str, Any]) -> Answer:
     scripted = _SCRIPTED_CALL.search(_text(users[-1])) if users else None
     if scripted and scripted[1] in {t["function"]["name"] for t in tools}:
         return Answer("", scripted[1], scripted[2])  # benches script a real client's tool use
-    if tools and ("tool" in content.lower() or body.get("tool_choice") == "required"):
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):  # a named function: call that one
+        return Answer("", choice["function"]["name"], json.dumps({"query": content[:80]}))
+    if tools and ("tool" in content.lower() or choice == "required"):
         name = tools[0]["function"]["name"]
         return Answer("", name, json.dumps({"query": content[:80]}))
     return Answer(f"You said: {content}", None, "")

@@ -93,10 +93,10 @@ async def test_stream_chat(stub) -> None:
     assert events[0].start.decision.policy_version == "off"
     deltas = [e.delta for e in events[1:]]
     assert "".join(d.content for d in deltas) == "You said: one two three"
-    finals = [d for d in deltas if d.HasField("finish_reason")]
-    assert finals and finals[-1].finish_reason == "stop"
-    usage = [d.usage for d in deltas if d.HasField("usage")]
-    assert usage and usage[-1].completion_tokens > 0
+    # One last delta carries both finish_reason and usage (gateway.proto), no other either.
+    assert [i for i, d in enumerate(deltas) if d.HasField("finish_reason")] == [len(deltas) - 1]
+    assert [i for i, d in enumerate(deltas) if d.HasField("usage")] == [len(deltas) - 1]
+    assert deltas[-1].finish_reason == "stop" and deltas[-1].usage.completion_tokens > 0
     assert len({e.request_id for e in events}) == 1
 
 

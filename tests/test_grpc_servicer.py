@@ -45,6 +45,7 @@ from switchyard.server.pipeline_types import (
     Usage,
 )
 from switchyard.server.prometheus import Metrics
+from switchyard.server.traffic.recorder import Recorder
 from switchyard.v1 import gateway_pb2 as pb
 from switchyard.v1 import gateway_pb2_grpc
 
@@ -100,6 +101,9 @@ class RecordingPipeline:
     auth: Authenticator = field(default_factory=lambda: Authenticator("local", None))
     limiter: ConcurrencyLimiter = field(default_factory=lambda: ConcurrencyLimiter(64))
     metrics: Metrics = field(default_factory=Metrics)
+    # Requests the servicer refuses are logged through it (no log file here).
+    recorder: Recorder = field(default_factory=lambda: Recorder(None, Metrics(),
+                                                                log_bodies=True))
 
     def _enter(self, name: str, arg: Any) -> None:
         self.calls.append((name, arg))

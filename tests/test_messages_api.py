@@ -315,7 +315,10 @@ def test_client_thinking_budget_overrides_the_router(proxy_factory: Any,
     assert "reasoning_effort" not in fake_upstream.requests[-1]
     forced = ask(proxy, {"type": "enabled", "budget_tokens": 5000})
     assert forced.headers["x-switchyard-model"] == "thinking"
-    assert forced.headers["x-switchyard-budget-tokens"] == "5000"
+    # An OpenAI-style deployment takes an effort, not a budget: the header reports only
+    # what was sent; the decision's budget is in the log.
+    assert "x-switchyard-budget-tokens" not in forced.headers
+    assert log_rows(proxy)[-1]["budget_tokens"] == 5000
     assert forced.headers["x-switchyard-overridden"] == "true"
     assert fake_upstream.requests[-1]["model"] == "fake-think"
     always = proxy_factory(**{"routing.router": "always"})
@@ -370,8 +373,10 @@ def test_cascade_drafts_behind_a_claude_alias(proxy_factory: Any,
     assert off.status_code == 200 and len(fake_upstream.requests) == 5
     bad = post(proxy, body, headers={"x-switchyard-cascade": "maybe"})
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
-    assert [(r["escalated"], r["cascade_json"] is None) for r in log_rows(proxy)] == [
-        (1, False), (1, False), (0, True)]  # the 400 never reached the pipeline
+    assert [(r["escalated"], r["cascade_json"] is None, r["http_status"])
+            for r in log_rows(proxy)] == [
+        (1, False, 200), (1, False, 200), (0, True, 200),
+        (0, True, 400)]  # the 400 never reached the pipeline: logged as refused
 
 
 def test_logged_messages_body_converts_to_a_chat_body() -> None:

@@ -203,8 +203,8 @@ def test_sampling_fields_reach_upstream(proxy: ServerThread,
     ((b'{"model": "switchyard/auto", "input": [{"role": "user", "content": "x"},'
      b' {"type": "function_call_output", "call_id": "nope", "output": "y"}]}'),
      "input[1].call_id"),
-    (b'{"model": "switchyard/auto", "input": "x", "tools": [{"type": "web_search"}]}',
-     "tools[0].type"),
+    (b'{"model": "switchyard/auto", "input": "x", "tools": [{"type": "namespace"}]}',
+     "tools[0].name"),
     (b'{"model": "switchyard/auto", "input": "x", "temperature": 7}', "temperature"),
 ])
 def test_bad_input_gets_openai_error(proxy: ServerThread, body: bytes, param: str | None) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import openai
 from switchyard.compaction.trajectories import load_swe_agent
 from switchyard.core.messages import Message, to_openai_messages
+from switchyard.server.http.responses.native import messages_to_items
+from switchyard.server.http.responses.tools import ToolPlan
 
 from tests.conftest import ServerThread
 from tests.data import TRAJECTORIES
@@ -26,23 +28,6 @@ SHELL = [{"type": "function", "name": "shell", "description": "Run a shell comma
           "parameters": {"type": "object", "properties": {"command": {"type": "array",
                                                                       "items": {"type": "string"}}},
                          "required": ["command"]}}]
-
-
-def as_items(messages: list[Message]) -> list[dict[str, Any]]:
-    """Chat messages -> Responses input items, as a Responses-native client would hold them."""
-    items: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "tool":
-            items.append({"type": "function_call_output", "call_id": m.tool_call_id,
-                          "output": m.content or ""})
-            continue
-        if m.content is not None:
-            kind = "output_text" if m.role == "assistant" else "input_text"
-            items.append({"type": "message", "role": m.role,
-                          "content": [{"type": kind, "text": m.content}]})
-        items += [{"type": "function_call", "call_id": c.id, "name": c.name,
-                   "arguments": c.arguments} for c in m.tool_calls]
-    return items
 
 
 def flat_tools(messages: list[Message]) -> list[dict[str, Any]]:
@@ -62,7 +47,7 @@ def test_swe_agent_trajectory_replays_with_full_fidelity(proxy: ServerThread,
     for turn, t in enumerate(cuts):
         history = messages[1:t]
         kwargs: dict[str, Any] = {"model": "switchyard/auto", "instructions": messages[0].content,
-                                      "input": as_items(history), "tools": tools, "store": False}
+                                      "input": messages_to_items(history, ToolPlan()), "tools": tools, "store": False}
         if turn % 2:
             events = list(c.responses.create(stream=True, **kwargs))
             assert events[-1].type == "response.completed", events[-1]

@@ -16,10 +16,10 @@ from switchyard.core.messages import Message, ToolCall
 from switchyard.server.errors import InvalidRequest, NotFound, UpstreamRateLimited
 from switchyard.server.http.responses.events import ResponseEvents
 from switchyard.server.http.responses.store import ResponseStore, StoredResponse
+from switchyard.server.http.responses.tools import ToolPlan, plan_tools
 from switchyard.server.http.responses.translate import (
     items_to_messages,
     output_items,
-    parse_flat_tools,
     response_body,
     to_chat_request,
 )
@@ -125,9 +125,9 @@ def test_request_translation_fields_and_effort_mapping() -> None:
 
 
 def test_flat_and_nested_tools() -> None:
-    tools = parse_flat_tools([
+    tools = plan_tools([
         {"type": "function", "name": "a", "description": "A", "parameters": {"type": "object"}},
-        {"type": "function", "function": {"name": "b", "parameters": {}}}])
+        {"type": "function", "function": {"name": "b", "parameters": {}}}]).tools
     assert [t.to_openai()["function"]["name"] for t in tools] == ["a", "b"]
     assert tools[0].to_openai()["function"]["parameters"] == {"type": "object"}
 
@@ -200,7 +200,7 @@ def test_length_finish_is_incomplete_and_failure_is_failed() -> None:
 
 def test_non_stream_body_validates_against_sdk() -> None:
     msg = Message("assistant", "done", tool_calls=(ToolCall("c1", "shell", "{}"),))
-    body = response_body(_turn(), model="fake", status="completed", output=output_items(msg),
+    body = response_body(_turn(), model="fake", status="completed", output=output_items(msg, ToolPlan()),
                          usage=Usage(3, 4))
     resp = SDKResponse.model_validate(body)
     assert resp.output_text == "done" and resp.output[1].call_id == "c1"
@@ -225,3 +225,48 @@ def test_store_walks_the_chain_and_names_missing_links(tmp_path: Path) -> None:
     reopened = ResponseStore.for_data_dir(tmp_path)  # survives a restart
     assert reopened.count() == 3 and reopened.get("r1").response == {"id": "r1"}  # type: ignore[union-attr]
     reopened.close()
+
+
+PATCH_TOOL = {"type": "custom", "name": "apply_patch", "description": "Edit files.",
+              "format": {"type": "grammar", "syntax": "lark",
+                         "definition": 'start: "*** Begin Patch" /(.|\\n)*/ "*** End Patch"'}}
+PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+
+
+def test_custom_tool_is_a_one_string_function_upstream() -> None:
+    plan = plan_tools([PATCH_TOOL])
+    (tool,) = plan.tools
+    params = json.loads(tool.parameters_json)
+    assert tool.name == "apply_patch" and plan.custom == {"apply_patch"} and not plan.dropped
+    assert params["required"] == ["input"] and params["properties"]["input"]["type"] == "string"
+    assert "*** Begin Patch" in tool.description  # the grammar travels in the description
+    history = [user("patch it"),
+               {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch",
+                "input": PATCH},
+               {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done!"}]
+    _, assistant, result = items_to_messages(history, plan=plan)
+    assert json.loads(assistant.tool_calls[0].arguments) == {"input": PATCH}
+    assert (result.role, result.tool_call_id, result.content) == ("tool", "c1", "Done!")
+
+
+def test_custom_tool_call_streams_as_custom_events_and_validates() -> None:
+    turn = Turn(ResponsesRequest(model="switchyard/auto", input="hi", tools=[PATCH_TOOL]),
+                [user("hi")])
+    ev = ResponseEvents(turn, "m")
+    args = json.dumps({"input": PATCH})
+    chunks = ev.start()
+    chunks += ev.on_delta(StreamDelta(tool_calls=(ToolCallDelta(0, "c7", "apply_patch",
+                                                                args[:20]),)))
+    chunks += ev.on_delta(StreamDelta(tool_calls=(ToolCallDelta(0, arguments=args[20:]),),
+                                      finish_reason="tool_calls"))
+    closing, final = ev.finish()
+    events = _events(chunks + closing)
+    assert [e["type"] for e in events][2:] == [
+        "response.output_item.added", "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done", "response.output_item.done",
+        "response.completed"]
+    (item,) = SDKResponse.model_validate(final).output
+    assert (item.type, item.call_id, item.name, item.input) == \
+        ("custom_tool_call", "c7", "apply_patch", PATCH)
+    assert output_items(Message("assistant", None, tool_calls=(
+        ToolCall("c7", "apply_patch", args),)), turn.plan)[0]["input"] == PATCH

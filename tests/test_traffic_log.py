@@ -21,13 +21,14 @@ def test_migrating_a_blank_db_gives_the_expected_columns(tmp_path: Path) -> None
     db = connect(tmp_path / "t.sqlite")
     cols = [r[1] for r in db.execute("PRAGMA table_info(requests)")]
     assert tuple(cols) == COLUMNS
-    assert COLUMNS[-8:] == ("request_json", "propensity", "explored", "shadow_of",
-                            "p_escalate", "escalated", "draft_cost_usd", "cascade_json")
+    assert COLUMNS[-9:] == ("request_json", "propensity", "explored", "shadow_of",
+                            "p_escalate", "escalated", "draft_cost_usd", "cascade_json",
+                            "request_bytes")
     outcome_cols = [r[1] for r in db.execute("PRAGMA table_info(outcomes)")]
     assert outcome_cols == ["request_id", "source", "label", "score", "weight", "created_at"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     migrated = [r[0] for r in db.execute("SELECT name FROM _switchyard_migrations")]
-    assert migrated == ["m001_initial", "m002_outcomes", "m003_cascade"]
+    assert migrated == ["m001_initial", "m002_outcomes", "m003_cascade", "m004_request_bytes"]
 
 
 def test_m003_adds_the_cascade_columns_to_a_log_with_rows(tmp_path: Path) -> None:
@@ -39,13 +40,13 @@ def test_m003_adds_the_cascade_columns_to_a_log_with_rows(tmp_path: Path) -> Non
         old.execute("INSERT INTO _switchyard_migrations VALUES (?, 0)", (fn.__name__,))
     row = TrafficRecord("r1", "s1", "test").as_row()
     m002 = [c for c in COLUMNS if c not in ("p_escalate", "escalated", "draft_cost_usd",
-                                            "cascade_json")]
+                                            "cascade_json", "request_bytes")]
     old.execute(f"INSERT INTO requests ({', '.join(m002)}) VALUES "
                 f"({', '.join('?' * len(m002))})", [row[c] for c in m002])
     old.close()
     [record] = list(iter_records(connect(path)))
     assert (record.request_id, record.p_escalate, record.escalated, record.draft_cost_usd,
-            record.cascade_json) == ("r1", None, False, 0.0, None)
+            record.cascade_json, record.request_bytes) == ("r1", None, False, 0.0, None, None)
 
 
 def test_reopening_is_idempotent_and_keeps_rows(tmp_path: Path) -> None:
@@ -62,7 +63,7 @@ def test_stage_timings_and_attempts_are_typed_and_stored_as_json(tmp_path: Path)
     path = tmp_path / "t.sqlite"
     log = TrafficLog(path)
     tries = [Attempt("a", "thinking", "UpstreamTimeout", 30.00049, None),
-             Attempt("b", "thinking", "ok", 12.5, 200)]
+             Attempt("b", "thinking", "ok", 12.5, 200, budget_tokens=2048)]
     log.write_sync(TrafficRecord("r1", "s1", "test", stage_ms={"route": 1.23456},
                                  attempt_log=tries))
     log.close()
@@ -71,9 +72,9 @@ def test_stage_timings_and_attempts_are_typed_and_stored_as_json(tmp_path: Path)
     assert json.loads(stages) == {"route": 1.235}
     assert json.loads(attempts) == [
         {"deployment": "a", "group": "thinking", "outcome": "UpstreamTimeout", "latency_ms": 30.0,
-         "status": None, "stage": "answer"},
+         "status": None, "stage": "answer", "budget_tokens": None},
         {"deployment": "b", "group": "thinking", "outcome": "ok", "latency_ms": 12.5, "status": 200,
-         "stage": "answer"}]
+         "stage": "answer", "budget_tokens": 2048}]
     (row,) = iter_records(connect(path))
     assert row.stage_ms == {"route": 1.235}
     assert row.attempt_log == [Attempt("a", "thinking", "UpstreamTimeout", 30.0, None), tries[1]]

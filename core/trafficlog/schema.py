@@ -30,6 +30,7 @@ class Attempt:
     latency_ms: float
     status: int | None = None
     stage: str = "answer"  # cascade mode: "draft", "second_sample" or "answer"
+    budget_tokens: int | None = None  # the thinking budget sent, if the provider takes one
 
 
 @dataclass(slots=True)
@@ -81,6 +82,8 @@ class TrafficRecord:
     escalated: bool = False
     draft_cost_usd: float = 0.0
     cascade_json: str | None = None
+    # m004: a rejected request keeps only the first 64 KB of its body; this is its full size.
+    request_bytes: int | None = None
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -180,6 +183,12 @@ def m003_cascade(db: sqlite3.Connection) -> None:
     add_columns(db, "requests", {"p_escalate": "REAL", "escalated": "INTEGER NOT NULL DEFAULT 0",
                                  "draft_cost_usd": "REAL NOT NULL DEFAULT 0",
                                  "cascade_json": "TEXT"})
+
+
+@SCHEMA.migration
+def m004_request_bytes(db: sqlite3.Connection) -> None:
+    """Rejected requests are logged too, with a capped body and its full size."""
+    add_columns(db, "requests", {"request_bytes": "INTEGER"})
 
 
 def connect(path: Path) -> sqlite3.Connection:

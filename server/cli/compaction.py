@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from switchyard.server.cli.support import guard
+from switchyard.server.cli.support import cleanly, guard
 
 
 def register(app: typer.Typer) -> None:
     app.command("compact")(compact)
-    app.command("train-compactor")(train_compactor)
+    app.command("train-compactor")(cleanly(train_compactor))
 
 
 def compact(

@@ -15,7 +15,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-logs_app = typer.Typer(help="The traffic log: where it is, and exports.", no_args_is_help=True)
+logs_app = typer.Typer(help="The traffic log: where it is, recent requests, exports.",
+                       no_args_is_help=True)
 app.add_typer(logs_app, name="log")
 app.add_typer(logs_app, name="logs", hidden=True)
 
@@ -125,6 +126,9 @@ def logs_export(
 
 
 def _register_components() -> None:
+    from switchyard.server.cli import log
+
+    log.register(logs_app)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from switchyard.server.cli.support import guard
@@ -65,16 +65,16 @@ def _replay_routing(log: Path | None, parquet: Path | None, outcomes_parquet: Pa
                     html: Path | None, as_json: bool, limit: int, progress: bool) -> None:
     from switchyard.router.replay import format_table, parse_policy, replay_batches
     from switchyard.router.replay_data import iter_parquet, load_dataset, load_log
+    from switchyard.server.traffic.replay_requests import replay_body
 
     parsed = [parse_policy(p) for p in (policies or DEFAULT_POLICIES)]
     if dataset is not None:
         batches = iter([load_dataset(dataset, data_dir, limit=limit)])
     elif parquet is not None:  # streams: a Parquet log may not fit in memory
-        batches = iter_parquet(parquet, outcomes_parquet, limit=limit)
+        batches = iter_parquet(parquet, outcomes_parquet, convert=replay_body)
     else:
-        whole = load_log(log or _default_log())
-        batches = iter([_head(whole, limit) if limit and len(whole) > limit else whole])
-    traffic, estimates = replay_batches(batches, parsed, progress=progress)
+        batches = iter([load_log(log or _default_log(), convert=replay_body)])
+    traffic, estimates = replay_batches(batches, parsed, progress=progress, limit=limit)
     notes = [f"source: {traffic.source}, {len(traffic)} requests replayed"]
     notes += [f"skipped {n} {why.replace('_', ' ')}" for why, n in traffic.skipped.items()]
     if as_json:
@@ -111,16 +111,6 @@ def _replay_compaction(log: Path | None, strategies: list[str] | None, budget_sh
     else:
         typer.echo(f"{len(histories)} logged histories, budget {budget_share:.0%} of each")
         typer.echo(format_compaction(totals))
-
-
-def _head(traffic: Any, n: int) -> Any:
-    from dataclasses import replace
-
-    return replace(traffic, request_ids=traffic.request_ids[:n], sessions=traffic.sessions[:n],
-                   bodies=traffic.bodies[:n], texts=traffic.texts[:n],
-                   logged=traffic.logged[:n], overridden=traffic.overridden[:n],
-                   propensity=traffic.propensity[:n], quality=traffic.quality[:n],
-                   tokens=traffic.tokens[:n], cost=traffic.cost[:n])
 
 
 def _default_log() -> Path:

@@ -39,15 +39,22 @@ class StrategyTotals:
 def logged_histories(log: Path, limit: int = 0) -> list[tuple[str, str, str]]:
     """(request id, session id, body JSON) of logged requests that kept their body."""
     from switchyard.core.trafficlog.schema import connect
+    from switchyard.server.traffic.replay_requests import replay_body
 
     db = connect(log)
     try:
-        sql = ("SELECT request_id, session_id, request_json FROM requests WHERE request_json "
-               "IS NOT NULL AND shadow_of IS NULL ORDER BY created_at")
+        sql = ("SELECT request_id, session_id, endpoint, request_json FROM requests WHERE "
+               "request_json IS NOT NULL AND shadow_of IS NULL ORDER BY created_at")
         rows = db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
     finally:
         db.close()
-    return [(r[0], r[1], r[2]) for r in rows]
+    out = []
+    for rid, session, endpoint, body in rows:
+        try:
+            out.append((rid, session, replay_body(endpoint, body)))
+        except ValueError:
+            continue  # a rejected request's capped body, or a door replay cannot read
+    return out
 
 
 def replay_compaction(histories: Sequence[tuple[str, str, str]], strategies: Sequence[str],

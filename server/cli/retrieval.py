@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from switchyard.server.cli.support import guard
+
+if TYPE_CHECKING:
+    from switchyard.retrieval import Index
 
 DataDir = Annotated[
     Path | None,
@@ -16,10 +20,16 @@ DataDir = Annotated[
 ]
 
 
-def _data_dir(value: Path | None) -> Path:
-    from switchyard.server.config import default_data_dir
+def _open_index(value: Path | None) -> Index:
+    """The chunk store under --data-dir (or the default); ConfigError if it is unusable."""
+    from switchyard.retrieval import Index
+    from switchyard.server.config import default_data_dir, unusable_data_dir
 
-    return value if value is not None else default_data_dir()
+    path = value if value is not None else default_data_dir()
+    try:
+        return Index.open(path)
+    except OSError as exc:
+        raise unusable_data_dir(path, exc) from None
 
 
 def _fail(exc: Exception) -> None:
@@ -39,10 +49,10 @@ def index_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Index files under PATH into a namespace, honouring .gitignore."""
-    from switchyard.retrieval import Index, RetrievalError
+    from switchyard.retrieval import RetrievalError
 
     try:
-        with Index.open(_data_dir(data_dir)) as index:
+        with guard(lambda: _open_index(data_dir)) as index:
             stats = index.index_path(path, namespace, progress=progress, dense=dense)
     except RetrievalError as exc:
         _fail(exc)
@@ -61,10 +71,10 @@ def search_command(
     data_dir: DataDir = None,
 ) -> None:
     """Search namespaces and print ranked hits with the retrievers that found each."""
-    from switchyard.retrieval import Index, RetrievalError
+    from switchyard.retrieval import RetrievalError
 
     try:
-        with Index.open(_data_dir(data_dir)) as index:
+        with guard(lambda: _open_index(data_dir)) as index:
             hits = index.search(query, namespaces=namespace, k=k, mode=mode,  # type: ignore[arg-type]
                                 regex=True if regex else None)
     except RetrievalError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from switchyard.server.cli.support import cleanly
 
 
 def _print_metrics(validation: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -122,12 +123,13 @@ def _train_from_log(log: Path, checkpoint: Path | None, data_dir: Path | None, o
     from switchyard.router.checkpoint import save_checkpoint
     from switchyard.router.log_training import retrain_from_log
     from switchyard.router.train import TrainConfig
+    from switchyard.server.traffic.replay_requests import replay_body
 
     cfg = TrainConfig(seed=settings["seed"], hidden=settings["hidden"],
                       ridge_alpha=settings["ridge_alpha"], epochs=settings["epochs"],
                       default_thinking_share=settings["thinking_share"])
     out = retrain_from_log(log, cfg, checkpoint=checkpoint, data_dir=data_dir,
-                           with_datasets=with_datasets)
+                           with_datasets=with_datasets, convert=replay_body)
     skipped = ", ".join(f"{k} {v}" for k, v in out.skipped.items()) or "none"
     typer.echo(f"log: {out.paired} requests with outcomes for both models (skipped: {skipped})")
     typer.echo("new checkpoint:")
@@ -260,5 +262,5 @@ def route(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train-router")(train_router)
+    app.command("train-router")(cleanly(train_router))  # no data: one Error: line
     app.command("route")(route)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
-from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from switchyard.core.db import NewerSchemaError
@@ -34,12 +36,30 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def guard(fn: Callable[[], T]) -> T:
-    """Run `fn`; expected errors become `fail(...)`, except under tests, where they propagate
+@contextlib.contextmanager
+def clean_errors() -> Iterator[None]:
+    """Expected errors inside become `fail(...)`, except under tests, where they propagate
     (as llm's CLI does with LLM_RAISE_ERRORS)."""
     try:
-        return fn()
+        yield
     except EXPECTED as exc:
         if getattr(sys, "_called_from_test", False) or os.environ.get("SWITCHYARD_RAISE_ERRORS"):
             raise
         fail(getattr(exc, "message", None) or str(exc))
+
+
+def cleanly(command: Callable[..., T]) -> Callable[..., T]:
+    """A typer command whose expected errors print one `Error:` line (signature kept)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> T:
+        with clean_errors():
+            return command(*args, **kwargs)
+        raise AssertionError("unreachable")  # clean_errors re-raises or exits
+
+    return run
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run `fn` under `clean_errors()`."""
+    return cleanly(fn)()

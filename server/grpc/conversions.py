@@ -3,6 +3,7 @@ touches protobuf messages. Enum tables derive from the proto's own names."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -54,7 +55,9 @@ _SOURCE_FROM_PB = {
 def chat_request_from_pb(
     request: pb.ChatRequest, context: Context, *, stream: bool
 ) -> ChatRequest:
-    return ChatRequest(
+    """The pipeline's request, labelled grpc.Chat / grpc.StreamChat for the log, which keeps
+    its Chat Completions form as the body (what replay reads)."""
+    chat = ChatRequest(
         messages=messages_from_pb(request.messages),
         model=request.model or AUTO_MODEL,
         tools=[_tool_from_pb(t, i) for i, t in enumerate(request.tools)],
@@ -69,7 +72,9 @@ def chat_request_from_pb(
         tags=tuple(request.tags),
         deadline=deadline_of(context),
         cascade=request.cascade if request.HasField("cascade") else None,
+        endpoint="grpc.StreamChat" if stream else "grpc.Chat",
     )
+    return dataclasses.replace(chat, raw_json=json.dumps(chat.to_openai()))
 
 
 def deadline_of(context: Context) -> float | None:

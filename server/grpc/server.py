@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from switchyard.server.errors import ConfigError
 from switchyard.server.grpc.servicer import GatewayServicer, rpc_handlers
 from switchyard.server.security import guard_interceptor
 from switchyard.v1 import gateway_pb2
@@ -44,6 +45,9 @@ async def start_grpc_server(
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        # gRPC sets SO_REUSEPORT by default, so a second server on a busy port starts
+        # silently and takes part of the traffic; without it, the bind fails as it should.
+        ("grpc.so_reuseport", 0),
     ], interceptors=[guard_interceptor(pipeline),  # API key + per-key concurrency
                      *_ready_gate(readiness)])
     server.add_generic_rpc_handlers((rpc_handlers(GatewayServicer(pipeline)),))
@@ -54,8 +58,12 @@ async def start_grpc_server(
     )
     try:
         bound = server.add_insecure_port(_address(host, port))
-    except RuntimeError as exc:  # grpc raises RuntimeError when the port cannot be bound
-        raise OSError(f"cannot bind the gRPC port {_address(host, port)}: {exc}") from None
+    except RuntimeError:  # grpc raises RuntimeError (older versions return 0) on failure
+        bound = 0
+    if not bound:
+        raise ConfigError(f"cannot bind the gRPC port {_address(host, port)}: it is in use or "
+                          "not available; stop the other server or choose another port "
+                          "(--grpc-port or server.grpc_port)")
     await server.start()
 
     async def serving() -> None:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
+from switchyard.server.auth import CURRENT_KEY_ID
 from switchyard.server.errors import (
     InvalidRequest,
     SwitchyardError,
@@ -32,6 +33,9 @@ from switchyard.server.grpc.conversions import (
     positive_or_none,
     stream_event,
 )
+from switchyard.server.pipeline_types import ChatRequest
+from switchyard.server.security import new_request_id
+from switchyard.server.streaming import merge_final
 from switchyard.v1 import gateway_pb2 as pb
 from switchyard.v1 import gateway_pb2_grpc
 
@@ -51,8 +55,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         self._pipeline = pipeline
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> pb.ChatResponse:
+        chat_request = await self._admitted(request, context, stream=False)
         try:
-            chat_request = chat_request_from_pb(request, context, stream=False)
             result = await self._pipeline.chat(chat_request)
             return chat_result_to_pb(result)
         except Exception as exc:  # noqa: BLE001 - every error becomes a status, once
@@ -62,10 +66,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     async def StreamChat(
         self, request: pb.ChatRequest, context: Context
     ) -> AsyncIterator[pb.StreamChatResponse]:
+        chat_request = await self._admitted(request, context, stream=True)
         try:
-            stream = await self._pipeline.open_stream(
-                chat_request_from_pb(request, context, stream=True)
-            )
+            stream = await self._pipeline.open_stream(chat_request)
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         error: Exception | None = None
@@ -75,7 +78,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                 compaction=pb.CompactionStats(tokens_before=stream.tokens_before,
                                               tokens_after=stream.tokens_after),
             ))
-            async for delta in stream:
+            async for delta in merge_final(stream):
                 yield stream_event(stream, delta=delta_to_pb(delta))
         except Exception as exc:  # noqa: BLE001 - a CancelledError passes through to finally
             error = exc
@@ -83,6 +86,21 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             await stream.aclose()  # on cancel, deadline or error: stop the upstream request
         if error is not None:
             await abort(context, error)
+
+    async def _admitted(self, request: pb.ChatRequest, context: Context, *,
+                        stream: bool) -> ChatRequest:
+        """The pipeline's request; one refused here gets its log row (as on HTTP), then the
+        INVALID_ARGUMENT status."""
+        try:
+            return chat_request_from_pb(request, context, stream=stream)
+        except Exception as exc:  # noqa: BLE001
+            error = exc
+        from google.protobuf.json_format import MessageToJson
+
+        await self._pipeline.recorder.rejected(
+            request.request_id or new_request_id(), "grpc.StreamChat" if stream else "grpc.Chat",
+            MessageToJson(request).encode(), request.ByteSize(), error, CURRENT_KEY_ID.get())
+        await abort(context, error)
 
     async def Route(self, request: pb.ChatRequest, context: Context) -> pb.RouteResponse:
         try:

@@ -16,6 +16,7 @@ from switchyard.server.http.common import (
     json_response,
     log_unexpected,
     read_body,
+    rejected,
     result_headers,
     sse_event,
     stream_headers,
@@ -37,6 +38,9 @@ async def chat_completions(request: Request) -> Response:
         raw = await read_body(request, pipeline.config.limits.max_body_bytes)
         chat = dataclasses.replace(parse_chat_request(raw, request.headers),
                                    request_id=request_id, api_key_id=caller_key_id(request))
+    except Exception as exc:  # noqa: BLE001 - refused before the pipeline: logged here
+        return await rejected(request, exc, request_id, "http.chat.completions")
+    try:
         if chat.stream:
             stream = await unless_disconnected(request, pipeline.open_stream(chat))
             return StreamingResponse(_sse(stream, chat.include_usage),

@@ -7,15 +7,16 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from switchyard.router.decision import RouteDecision
 from switchyard.server.errors import PayloadTooLarge, SwitchyardError, as_switchyard_error
-from switchyard.server.pipeline import ChatStream
-from switchyard.server.pipeline_types import ChatResult
+from switchyard.server.pipeline import ChatStream, Pipeline
+from switchyard.server.pipeline_types import Attempt, ChatResult
+from switchyard.server.traffic.recorder import REJECTED_BODY_BYTES
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -27,18 +28,52 @@ def caller_key_id(request: Request) -> str | None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, up to `limit` bytes. What was read stays on `request.state` (as
+    body_head and body_size) so a refused request can be logged with its first bytes."""
     declared = request.headers.get("content-length")
+    request.state.body_head = b""
+    request.state.body_size = int(declared) if declared and declared.isdigit() else 0
     if declared and declared.isdigit() and int(declared) > limit:
+        request.state.body_head = await _head(request, REJECTED_BODY_BYTES)
         raise PayloadTooLarge(f"the body has {declared} bytes, over the limit "
                               f"max_body_bytes={limit}", code="max_body_bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
+        chunks.append(chunk)
         if size > limit:
+            request.state.body_head, request.state.body_size = b"".join(chunks), size
             raise PayloadTooLarge(f"the body is over the limit max_body_bytes={limit}",
                                   code="max_body_bytes")
+    body = b"".join(chunks)
+    request.state.body_head, request.state.body_size = body, size
+    return body
+
+
+async def _head(request: Request, size: int) -> bytes:
+    """The first `size` bytes of a body we refuse, for the log (the rest is never read)."""
+    chunks, got = [], 0
+    async for chunk in request.stream():
         chunks.append(chunk)
-    return b"".join(chunks)
+        got += len(chunk)
+        if got >= size:
+            break
+    return b"".join(chunks)[:size]
+
+
+async def rejected(request: Request, exc: Exception, request_id: str, endpoint: str,
+                   respond: Callable[[Request, Exception, str], Response] | None = None
+                   ) -> Response:
+    """A request a door refused before the pipeline: one log row, then the error (in the
+    OpenAI shape unless the door gives its own `respond`)."""
+    if isinstance(exc, ClientDisconnect):
+        raise exc
+    pipeline: Pipeline = request.app.state.pipeline
+    state = request.state
+    await pipeline.recorder.rejected(request_id, endpoint, getattr(state, "body_head", b""),
+                                     getattr(state, "body_size", 0), exc,
+                                     caller_key_id(request))
+    return (respond or error_response)(request, exc, request_id)
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
@@ -74,36 +109,39 @@ def _decision_headers(request_id: str, d: RouteDecision) -> dict[str, str]:
         "x-switchyard-model": d.model,
         "x-switchyard-thinking": "true" if d.thinking else "false",
         "x-switchyard-reasoning-effort": d.reasoning_effort or "none",
-        "x-switchyard-budget-tokens": str(d.budget_tokens or 0),
         "x-switchyard-p-hard": "" if d.p_hard is None else f"{d.p_hard:.4f}",
         "x-switchyard-policy-version": d.policy_version,
         "x-switchyard-overridden": "true" if d.overridden else "false",
     }
 
 
-def _trip_headers(request_id: str, decision: RouteDecision, tokens_before: int,
-                  tokens_after: int, attempts: int, upstream: str) -> dict[str, str]:
+def trip_headers(request_id: str, decision: RouteDecision, tokens_before: int,
+                 tokens_after: int, attempts: Sequence[Attempt],
+                 upstream: str) -> dict[str, str]:
     headers = _decision_headers(request_id, decision)
     headers.update({
         "x-switchyard-tokens-before": str(tokens_before),
         "x-switchyard-tokens-after": str(tokens_after),
-        "x-switchyard-attempts": str(attempts),
+        "x-switchyard-attempts": str(len(attempts)),
         "x-switchyard-upstream": upstream,
     })
+    # Only what was sent: OpenAI-style deployments take an effort, never a token budget.
+    budget = attempts[-1].budget_tokens if attempts else None
+    if budget is not None:
+        headers["x-switchyard-budget-tokens"] = str(budget)
     return headers
 
 
 def result_headers(result: ChatResult) -> dict[str, str]:
     """Every header that tells a finished request's decision, compaction and attempts."""
     upstream = result.attempts[-1].deployment if result.attempts else ""
-    return _trip_headers(result.request_id, result.decision, result.tokens_before,
-                         result.tokens_after, len(result.attempts), upstream)
+    return trip_headers(result.request_id, result.decision, result.tokens_before,
+                        result.tokens_after, result.attempts, upstream)
 
 
 def stream_headers(stream: ChatStream) -> dict[str, str]:
-    headers = _trip_headers(stream.request_id, stream.decision, stream.tokens_before,
-                            stream.tokens_after, len(stream.attempts),
-                            stream.deployment.public_name)
+    headers = trip_headers(stream.request_id, stream.decision, stream.tokens_before,
+                           stream.tokens_after, stream.attempts, stream.deployment.public_name)
     headers["cache-control"] = "no-cache"
     return headers
 
@@ -122,5 +160,6 @@ def log_unexpected(exc: Exception) -> None:
 def error_response(request: Request, exc: Exception, request_id: str | None = None) -> Response:
     log_unexpected(exc)
     err = as_switchyard_error(exc)
+    request.state.error = err.message  # for the access line (server/security.py)
     rid = request_id or request.headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:24]}"
     return json_response(err.to_openai(), err.status, {"x-request-id": rid})

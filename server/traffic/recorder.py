@@ -19,6 +19,7 @@ from switchyard.server.prometheus import Metrics
 from switchyard.server.traffic.writer import TrafficLog
 
 logger = logging.getLogger(__name__)
+REJECTED_BODY_BYTES = 64 * 1024  # what a refused request keeps of its body in the log
 
 
 class Recorder:
@@ -46,6 +47,17 @@ class Recorder:
         _attempts(record, result.attempts)
         await self._write(record, started)
 
+    async def rejected(self, request_id: str, endpoint: str, head: bytes, size: int,
+                       exc: BaseException, api_key_id: str | None = None) -> None:
+        """One row for a request a door refused before the pipeline ran (parse errors,
+        oversized bodies, unknown previous_response_id): the first 64 KB of its body."""
+        record = TrafficRecord(request_id=request_id, session_id="", endpoint=endpoint,
+                               api_key_id=api_key_id)
+        if self.log_bodies:
+            record.request_json = head[:REJECTED_BODY_BYTES].decode("utf-8", errors="replace")
+            record.request_bytes = size
+        await self.failure(record, exc, time.monotonic())
+
     async def failure(self, record: TrafficRecord, exc: BaseException, started: float,
                       p: Prepared | None = None) -> None:
         """`p` is whatever the request got through (its decision, tokens, stage timings)."""
@@ -57,6 +69,8 @@ class Recorder:
             err = as_switchyard_error(exc) if isinstance(exc, Exception) else SwitchyardError("")
             record.status, record.http_status = "error", err.status
             record.error_type = type(err).__name__
+            if err.status < 500:
+                _cap_body(record)
             if not isinstance(exc, SwitchyardError) and err.status >= 500:
                 logger.exception("request %s failed", record.request_id, exc_info=exc)
         _attempts(record, getattr(exc, "attempts", ()))
@@ -84,6 +98,16 @@ def _fill(record: TrafficRecord, p: Prepared) -> None:
         record.p_escalate, record.escalated = p.cascade["p_escalate"], p.cascade["escalated"]
         record.draft_cost_usd = record.cost_usd = p.cascade["cost_usd"]
         record.cascade_json = json.dumps(p.cascade)
+
+
+def _cap_body(record: TrafficRecord) -> None:
+    """A refused request keeps its first 64 KB and its size, not a 10 MB body."""
+    if record.request_json is None or record.request_bytes is not None:
+        return
+    data = record.request_json.encode()
+    record.request_bytes = len(data)
+    if len(data) > REJECTED_BODY_BYTES:
+        record.request_json = data[:REJECTED_BODY_BYTES].decode("utf-8", errors="ignore")
 
 
 def _attempts(record: TrafficRecord, attempts: Sequence[Attempt]) -> None:

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from switchyard.core.trafficlog.schema import Attempt
 from switchyard.router.decision import RouteDecision
@@ -41,6 +41,7 @@ from switchyard.server.upstream.transports import (
 )
 
 ProviderParams = Callable[[RouteDecision, str], dict[str, Any]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +58,16 @@ class CallOutcome:
     deployment: Deployment
     group: str
     attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass
+class NativeHandle:
+    """An open call to a deployment's own /responses endpoint: its body as it arrives."""
+
+    deployment: Deployment
+    group: str
+    chunks: AsyncIterator[bytes]
+    attempts: list[Attempt]
 
 
 @dataclass
@@ -161,7 +172,7 @@ class Upstream:
                 result = await litellm_complete(d, payload, timeout, self._api_key(d))
             return CallOutcome(result, d, group, attempts)
 
-        return await self._with_retries(decision, deadline, attempts, once)
+        return await self._with_retries(decision, deadline, attempts, once, body)
 
     async def open_stream(self, body: dict[str, Any], decision: RouteDecision,
                           deadline: float | None) -> StreamHandle:
@@ -179,14 +190,36 @@ class Upstream:
             first = await batches.__anext__()  # provider errors surface here, still retryable
             return StreamHandle(d, group, _prepend(first, batches), attempts)
 
-        return await self._with_retries(decision, deadline, attempts, once)
+        return await self._with_retries(decision, deadline, attempts, once, body)
+
+    async def open_native(self, body: dict[str, Any], decision: RouteDecision,
+                          deadline: float | None) -> NativeHandle:
+        """POST a Responses body to the first deployment with `responses_api: true` in the
+        decision's plan (its group first, then the fallbacks), with the usual retries."""
+        attempts: list[Attempt] = []
+
+        async def once(d: Deployment, group: str) -> NativeHandle:
+            payload = _native_payload(body, self._knobs(decision, d, group))
+            chunks = self._openai.native(d, payload, self._timeout(d, deadline),
+                                         self._api_key(d))
+            first = await chunks.__anext__()  # the status arrives here, still retryable
+            return NativeHandle(d, group, _prepend(first, chunks), attempts)
+
+        return await self._with_retries(decision, deadline, attempts, once, body,
+                                        only=lambda d: d.responses_api)
 
     async def _with_retries(self, decision: RouteDecision, deadline: float | None,
                             attempts: list[Attempt],
-                            once: Callable[[Deployment, str], Awaitable[Any]]) -> Any:
+                            once: Callable[[Deployment, str], Awaitable[Any]],
+                            body: dict[str, Any],
+                            only: Callable[[Deployment], bool] | None = None) -> Any:
         settings = self.config.upstream
         first_error: UpstreamError | None = None
-        for d, group in self.plan(decision):
+        plan = [(d, g) for d, g in self.plan(decision) if only is None or only(d)]
+        if not plan:
+            raise UpstreamError("no deployment in the plan can take this request "
+                                "(set responses_api: true on one that speaks Responses)")
+        for d, group in plan:
             for retry in range(settings.num_retries + 1):
                 started = time.monotonic()
                 try:
@@ -204,7 +237,10 @@ class Upstream:
                         break
                     await asyncio.sleep(delay)
                     continue
-                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200))
+                sent = self._payload(body, decision, d, group).get("thinking")  # as sent
+                budget = sent.get("budget_tokens") if isinstance(sent, dict) else None
+                attempts.append(Attempt(d.public_name, group, "ok", _ms(started), 200,
+                                        budget_tokens=budget))
                 self._record(d, ok=True)
                 return result
             if deadline is not None and time.monotonic() >= deadline:
@@ -221,10 +257,17 @@ class Upstream:
         payload["model"] = d.model
         if d.max_output_tokens and payload.get("max_tokens", 0) > d.max_output_tokens:
             payload["max_tokens"] = d.max_output_tokens
-        if group == "thinking" or (group == "backups" and decision.thinking):
-            payload.update(self.provider_params(decision, d.model))
+        knobs = self._knobs(decision, d, group)
+        if knobs:
+            payload.update(knobs)
             _fit_thinking(payload, signed="claude" in d.model.lower())
         return payload
+
+    def _knobs(self, decision: RouteDecision, d: Deployment, group: str) -> dict[str, Any]:
+        """The decision's reasoning knobs as this deployment takes them (effort or budget)."""
+        if group == "thinking" or (group == "backups" and decision.thinking):
+            return self.provider_params(decision, d.model)
+        return {}
 
     def _timeout(self, d: Deployment, deadline: float | None) -> float:
         timeout = min(d.timeout, self.config.upstream.request_timeout)
@@ -244,8 +287,24 @@ class Upstream:
         return key
 
 
-async def _prepend(first: list[dict[str, Any]], rest: AsyncIterator[list[dict[str, Any]]]
-                   ) -> AsyncIterator[list[dict[str, Any]]]:
+def _native_payload(body: dict[str, Any], knobs: dict[str, Any]) -> dict[str, Any]:
+    """The client's Responses body with the decision's effort; a deployment that takes no
+    effort (the non-thinking group) gets no `reasoning` and no reasoning items."""
+    payload = dict(body)
+    effort = knobs.get("reasoning_effort")
+    if effort:
+        payload["reasoning"] = {**(body.get("reasoning") or {}), "effort": effort}
+        return payload
+    payload.pop("reasoning", None)
+    if isinstance(payload.get("include"), list):
+        payload["include"] = [i for i in payload["include"] if not i.startswith("reasoning.")]
+    if isinstance(payload.get("input"), list):
+        payload["input"] = [i for i in payload["input"]
+                            if not (isinstance(i, dict) and i.get("type") == "reasoning")]
+    return payload
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
     yield first
     async for batch in rest:
         yield batch

@@ -4,6 +4,7 @@ other provider through LiteLLM. Each maps its failures to `UpstreamError`s, once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
@@ -102,15 +103,15 @@ class OpenAITransport:
                 json_serialize=_dumps, auto_decompress=True)
         return self._http
 
-    def _target(self, d: Deployment, payload: dict[str, Any],
-                key: str | None) -> tuple[str, dict[str, str]]:
+    def _target(self, d: Deployment, payload: dict[str, Any], key: str | None,
+                path: str = "/chat/completions") -> tuple[str, dict[str, str]]:
         if key is None and d.api_base is None:
             raise MissingCredentials(
                 f"model {d.public_name!r} has no credentials: set api_key_env (e.g. "
                 "OPENAI_API_KEY) or api_base for a local server", code="missing_credentials")
         payload["model"] = d.model.split("/", 1)[1] if "/" in d.model else d.model
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        return (d.api_base or OPENAI_API_BASE).rstrip("/") + "/chat/completions", headers
+        return (d.api_base or OPENAI_API_BASE).rstrip("/") + path, headers
 
     async def complete(self, d: Deployment, payload: dict[str, Any], timeout: float,
                        api_key: str | None) -> dict[str, Any]:
@@ -131,9 +132,13 @@ class OpenAITransport:
                                 upstream_status=response.status)
         return data
 
-    async def stream(self, d: Deployment, payload: dict[str, Any], timeout: float,
-                     api_key: str | None) -> AsyncIterator[list[dict[str, Any]]]:
-        url, headers = self._target(d, payload, api_key)
+    @contextlib.asynccontextmanager
+    async def _streaming_post(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                              api_key: str | None,
+                              path: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An open 200 response to read from; other statuses and transport errors raise
+        UpstreamError (also those that happen while the caller reads)."""
+        url, headers = self._target(d, payload, api_key, path)
         with _map_transport_errors(d):
             async with self._session().post(
                     url, json=payload, headers=headers,
@@ -141,19 +146,35 @@ class OpenAITransport:
                 if response.status != 200:
                     _raise_for_status(d, response.status, response.headers,
                                       await response.read())
-                events = SSEReader(d)
-                async for data in response.content.iter_any():
-                    batch = events.feed(data)
-                    if batch:
-                        yield batch
-                    if events.done:
-                        return
-                batch = events.feed(b"\n")  # a last line without its newline
+                yield response
+
+    async def stream(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                     api_key: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+        async with self._streaming_post(d, payload, timeout, api_key,
+                                        "/chat/completions") as response:
+            events = SSEReader(d)
+            async for data in response.content.iter_any():
+                batch = events.feed(data)
                 if batch:
                     yield batch
-                if not events.done:
-                    raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
-                                        code="stream_error")
+                if events.done:
+                    return
+            batch = events.feed(b"\n")  # a last line without its newline
+            if batch:
+                yield batch
+            if not events.done:
+                raise UpstreamError(f"the stream from model {d.public_name!r} ended early",
+                                    code="stream_error")
+
+    async def native(self, d: Deployment, payload: dict[str, Any], timeout: float,
+                     api_key: str | None) -> AsyncIterator[bytes]:
+        """The deployment's own /responses answer, bytes as they arrive (SSE or one JSON
+        body); the first item is b"" once the status is known to be good."""
+        async with self._streaming_post(d, payload, timeout, api_key,
+                                        "/responses") as response:
+            yield b""
+            async for data in response.content.iter_any():
+                yield data
 
 
 # -- LiteLLM transport -------------------------------------------------------------------

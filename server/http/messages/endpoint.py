@@ -21,12 +21,17 @@ from switchyard.server.http.common import (
     json_response,
     log_unexpected,
     read_body,
+    rejected,
     result_headers,
     stream_headers,
     unless_disconnected,
 )
 from switchyard.server.http.messages.events import MessageEvents
-from switchyard.server.http.messages.translate import count_request, to_chat_request
+from switchyard.server.http.messages.translate import (
+    ENDPOINT,
+    count_request,
+    to_chat_request,
+)
 from switchyard.server.http.messages.wire import (
     CountTokensRequest,
     MessagesRequest,
@@ -51,7 +56,10 @@ async def create_message(request: Request) -> Response:
         translation = to_chat_request(parse_body(raw, MessagesRequest), request.headers, raw)
         chat = dataclasses.replace(translation.chat, request_id=request_id,
                                    api_key_id=caller_key_id(request))
-        extra = _dropped_header(translation.dropped_tools, request_id)
+    except Exception as exc:  # noqa: BLE001 - refused before the pipeline: logged there
+        return await rejected(request, exc, request_id, ENDPOINT, respond=error_response)
+    extra = _dropped_header(translation.dropped_tools, request_id)
+    try:
         if chat.stream:
             stream = await unless_disconnected(request, pipeline.open_stream(chat))
             events = MessageEvents(message_id(), stream.deployment.model, stream.tokens_after)
@@ -84,6 +92,7 @@ async def count_tokens(request: Request) -> Response:
 def error_response(request: Request, exc: Exception, request_id: str) -> Response:
     err = as_switchyard_error(exc)
     log_unexpected(exc)
+    request.state.error = err.message  # for the access line (server/security.py)
     return json_response(error_body(err, request_id), err.status, {"x-request-id": request_id})
 
 

@@ -2,6 +2,9 @@
 
 Translate the request (translate.py), run the pipeline, translate the result or stream back
 (translate.py, events.py). `previous_response_id` conversations live in `ResponseStore`.
+Namespace and hosted tools are planned in tools.py (flattened, or left out and named in the
+`x-switchyard-dropped-tools` header); native.py passes hosted tools to a deployment that
+runs them.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from switchyard.server.http.common import (
     error_response,
     json_response,
     read_body,
+    rejected,
     result_headers,
     stream_headers,
     unless_disconnected,
 )
-from switchyard.server.http.responses.events import ResponseEvents
+from switchyard.server.http.responses import native
+from switchyard.server.http.responses.events import ResponseEvents, failed_stream
 from switchyard.server.http.responses.store import ResponseStore, StoredResponse
+from switchyard.server.http.responses.tools import ToolPlan
 from switchyard.server.http.responses.translate import (
+    ENDPOINT,
     output_items,
     response_body,
     response_status,
@@ -36,6 +43,8 @@ from switchyard.server.http.responses.wire import Turn, input_items, parse_respo
 from switchyard.server.pipeline import ChatStream, Pipeline
 from switchyard.server.pipeline_types import ChatRequest
 from switchyard.server.stores.pg_stores import PgResponseStore
+
+DROPPED_HEADER = "x-switchyard-dropped-tools"
 
 
 async def create_response(request: Request) -> Response:
@@ -49,9 +58,17 @@ async def create_response(request: Request) -> Response:
         history = (await asyncio.to_thread(store.conversation, body.previous_response_id)
                    if body.previous_response_id else [])
         turn = Turn(body, input_items(body))
-        chat = to_chat_request(body, history, turn.input_items, request.headers, raw)
+        chat = to_chat_request(body, history, turn.input_items, request.headers, raw,
+                               turn.plan)
         chat = dataclasses.replace(chat, request_id=request_id,
                                    api_key_id=caller_key_id(request))
+    except Exception as exc:  # noqa: BLE001 - refused before the pipeline: logged there
+        return await rejected(request, exc, request_id, ENDPOINT)
+    if native.wants_native(pipeline, turn.plan):
+        return await native.native_response(request, pipeline, chat, turn, raw)
+    if turn.plan.dropped:  # named in the header and in the access line
+        request.state.dropped_tools = ", ".join(turn.plan.dropped)
+    try:
         if body.stream:
             return await _open_stream(request, pipeline, chat, turn, store)
         result = await unless_disconnected(request, pipeline.chat(chat))
@@ -59,11 +76,15 @@ async def create_response(request: Request) -> Response:
         raise
     except Exception as exc:  # noqa: BLE001 - translated once, into the OpenAI error shape
         return error_response(request, as_switchyard_error(exc), request_id)
-    output = output_items(result.message)
+    output = output_items(result.message, turn.plan)
     out = response_body(turn, model=result.model, status=response_status(result.finish_reason),
                         output=output, usage=result.usage, finish_reason=result.finish_reason)
     await _save(store, turn, out)
-    return json_response(out, 200, result_headers(result))
+    return json_response(out, 200, {**result_headers(result), **_dropped_headers(turn.plan)})
+
+
+def _dropped_headers(plan: ToolPlan) -> dict[str, str]:
+    return {DROPPED_HEADER: ", ".join(plan.dropped)} if plan.dropped else {}
 
 
 async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, turn: Turn,
@@ -71,14 +92,11 @@ async def _open_stream(request: Request, pipeline: Pipeline, chat: ChatRequest, 
     try:
         stream = await unless_disconnected(request, pipeline.open_stream(chat))
     except UpstreamError as exc:  # the model side failed: a streamed response.failed
-        events = ResponseEvents(turn, chat.model)
-        failed = [*events.start(), *events.fail(exc)]
-        return StreamingResponse(_replay(failed), media_type="text/event-stream",
-                                 headers={"x-request-id": chat.request_id,
-                                          "cache-control": "no-cache"})
+        return failed_stream(ResponseEvents(turn, chat.model), exc, chat.request_id,
+                             _dropped_headers(turn.plan))
     events = ResponseEvents(turn, stream.deployment.model)
     return StreamingResponse(_sse(stream, events, store), media_type="text/event-stream",
-                             headers=stream_headers(stream))
+                             headers={**stream_headers(stream), **_dropped_headers(turn.plan)})
 
 
 async def _sse(stream: ChatStream, events: ResponseEvents,
@@ -99,10 +117,6 @@ async def _sse(stream: ChatStream, events: ResponseEvents,
         yield b"".join(events.fail(as_switchyard_error(exc)))
         return
     yield b"".join(closing)
-
-
-async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    yield b"".join(chunks)
 
 
 def _store(request: Request) -> ResponseStore:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.responses import Response, StreamingResponse
 from switchyard.core.messages import ToolCall
 from switchyard.server.errors import SwitchyardError
 from switchyard.server.http.common import sse_event
@@ -33,8 +35,10 @@ class ResponseEvents:
         self.items: list[dict[str, Any]] = []  # finished output items, in order
         self._text: list[str] | None = None  # the open message item's text, if one is open
         self._text_id = ""
-        self._call: dict[str, Any] | None = None  # the open function_call item
+        self._call: dict[str, Any] | None = None  # the open call item, as the client sees it
         self._call_index: int | None = None
+        self._call_name = ""  # its name upstream (flattened, for a namespaced call)
+        self._args: list[str] = []  # its argument fragments so far
         self._usage: Usage | None = None
         self._finish: str | None = None
 
@@ -70,8 +74,10 @@ class ResponseEvents:
                 out += self._close_text() + self._close_call()
                 out += self._open_call(call.index, call.id or new_item_id("call"), call.name or "")
             assert self._call is not None
-            if call.arguments:
-                self._call["arguments"] += call.arguments
+            self._args.append(call.arguments)
+            if call.arguments and self._call["type"] == "function_call":
+                # A custom call's input is a string inside these JSON fragments: it goes
+                # out whole when the call closes.
                 out.append(self.event("response.function_call_arguments.delta",
                                       item_id=self._call["id"], output_index=len(self.items),
                                       delta=call.arguments))
@@ -111,17 +117,40 @@ class ResponseEvents:
                 self.event("response.output_item.done", output_index=index, item=item)]
 
     def _open_call(self, index: int, call_id: str, name: str) -> list[bytes]:
-        self._call_index = index
-        self._call = call_item(new_item_id("fc"), ToolCall(call_id, name, ""), "in_progress")
+        self._call_index, self._call_name, self._args = index, name, []
+        self._call = call_item(new_item_id("fc"), ToolCall(call_id, name, ""), self.turn.plan,
+                               "in_progress")
         return [self.event("response.output_item.added", output_index=len(self.items),
                            item=dict(self._call))]
 
     def _close_call(self) -> list[bytes]:
         if self._call is None:
             return []
-        item, index = {**self._call, "status": "completed"}, len(self.items)
+        index, args = len(self.items), "".join(self._args)
+        call = ToolCall(self._call["call_id"], self._call_name, args)
+        item = call_item(self._call["id"], call, self.turn.plan)
         self._call = self._call_index = None
         self.items.append(item)
-        return [self.event("response.function_call_arguments.done", item_id=item["id"],
-                           output_index=index, name=item["name"], arguments=item["arguments"]),
-                self.event("response.output_item.done", output_index=index, item=item)]
+        if item["type"] == "custom_tool_call":
+            done = [self.event("response.custom_tool_call_input.delta", item_id=item["id"],
+                               output_index=index, delta=item["input"]),
+                    self.event("response.custom_tool_call_input.done", item_id=item["id"],
+                               output_index=index, input=item["input"])]
+        else:
+            done = [self.event("response.function_call_arguments.done", item_id=item["id"],
+                               output_index=index, name=item["name"], arguments=args)]
+        return done + [self.event("response.output_item.done", output_index=index, item=item)]
+
+
+def failed_stream(events: ResponseEvents, exc: SwitchyardError, request_id: str,
+                  headers: dict[str, str] | None = None) -> Response:
+    """An upstream failure before any output, as the SSE sequence that ends in
+    response.failed (Codex retries on its error code)."""
+    return StreamingResponse(_at_once([*events.start(), *events.fail(exc)]),
+                             media_type="text/event-stream",
+                             headers={"x-request-id": request_id, "cache-control": "no-cache",
+                                      **(headers or {})})
+
+
+async def _at_once(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    yield b"".join(chunks)

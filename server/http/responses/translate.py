@@ -30,6 +30,12 @@ from switchyard.server.errors import (
     UpstreamRateLimited,
 )
 from switchyard.server.http.openai_types import header_overrides, int_header
+from switchyard.server.http.responses.tools import (
+    ToolPlan,
+    custom_arguments,
+    custom_input,
+    plan_tools,
+)
 from switchyard.server.http.responses.wire import ResponsesRequest, Turn
 from switchyard.server.pipeline_types import ChatRequest, SamplingParams, Usage
 
@@ -40,34 +46,38 @@ TEXT_PARTS = ("input_text", "output_text", "text")
 
 def to_chat_request(body: ResponsesRequest, history: list[dict[str, Any]],
                     items: list[dict[str, Any]], headers: Mapping[str, str],
-                    raw: bytes) -> ChatRequest:
+                    raw: bytes, plan: ToolPlan | None = None) -> ChatRequest:
+    plan = plan or plan_tools(body.tools)
     messages = [Message("system", body.instructions)] if body.instructions else []
-    messages += items_to_messages(history + items, offset=len(history))
+    messages += items_to_messages(history + items, offset=len(history), plan=plan)
     return ChatRequest(
-        messages=messages, model=body.model, tools=parse_flat_tools(body.tools),
-        params=_sampling(body), overrides=_effort_overrides(body, headers), stream=body.stream,
+        messages=messages, model=body.model, tools=plan.tools,
+        params=_sampling(body, plan), overrides=_effort_overrides(body, headers), stream=body.stream,
         include_usage=True, session_id=headers.get("x-switchyard-session-id", ""),
         compact_budget=int_header(headers, "x-switchyard-compact-budget"),
         endpoint=ENDPOINT, raw_json=raw.decode("utf-8", errors="replace"))
 
 
-def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[Message]:
+def items_to_messages(items: list[dict[str, Any]], offset: int = 0,
+                      plan: ToolPlan | None = None) -> list[Message]:
     """Responses items -> chat messages. Consecutive calls join one assistant message.
 
     Items before `offset` came from the store (errors there name previous_response_id).
+    A namespaced call takes the flat name its namespace's functions have upstream.
     """
+    plan = plan or ToolPlan()
     messages: list[Message] = []
     open_calls: dict[str, str] = {}  # call_id -> where, for calls still awaiting output
     for i, item in enumerate(items):
         where = f"input[{i - offset}]" if i >= offset else "previous_response_id"
         kind = item.get("type") or ("message" if "role" in item else None)
-        if kind == "function_call_output":
+        if kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(_tool_result(item, where, open_calls))
             continue
         if kind in SKIPPED_ITEMS:
             continue
-        if kind == "function_call":
-            call = _call(item, where)
+        if kind in ("function_call", "custom_tool_call"):
+            call = _call(item, where, plan)
             last = messages[-1] if messages else None
             if last is not None and last.role == "assistant":  # parallel calls: one turn
                 messages[-1] = dataclasses.replace(last, tool_calls=(*last.tool_calls, call))
@@ -79,7 +89,8 @@ def items_to_messages(items: list[dict[str, Any]], offset: int = 0) -> list[Mess
         if kind != "message":
             raise InvalidRequest(
                 f"{where}.type {kind!r} is not supported; Switchyard accepts message, "
-                "function_call, function_call_output and reasoning items", param=f"{where}.type")
+                "function_call, function_call_output, custom_tool_call, "
+                "custom_tool_call_output and reasoning items", param=f"{where}.type")
         _raise_if_open(open_calls)
         messages.append(_message(item, where))
     _raise_if_open(open_calls)
@@ -127,12 +138,16 @@ def _message(item: dict[str, Any], where: str) -> Message:
     return Message(role, "\n".join(texts) if texts else None, attachments=tuple(attachments))
 
 
-def _call(item: dict[str, Any], where: str) -> ToolCall:
+def _call(item: dict[str, Any], where: str, plan: ToolPlan) -> ToolCall:
     call_id, name, args = item.get("call_id"), item.get("name"), item.get("arguments", "")
     if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not name:
         raise InvalidRequest(f"{where}: a function_call needs call_id and name strings",
                              param=f"{where}.call_id")
-    return ToolCall(call_id, name, args if isinstance(args, str) else json.dumps(args))
+    if item.get("type") == "custom_tool_call":  # its raw input becomes our one-string args
+        return ToolCall(call_id, name, custom_arguments(str(item.get("input") or "")))
+    namespace = item.get("namespace")
+    return ToolCall(call_id, plan.flat(namespace if isinstance(namespace, str) else None, name),
+                    args if isinstance(args, str) else json.dumps(args))
 
 
 def _tool_result(item: dict[str, Any], where: str, open_calls: dict[str, str]) -> Message:
@@ -164,37 +179,15 @@ def _raise_if_open(open_calls: dict[str, str]) -> None:
                              "send a function_call_output item for it", param="input")
 
 
-def parse_flat_tools(raw: list[Any] | None) -> list[ToolDefinition]:
-    """Responses' flat function tools; the nested Chat Completions shape is accepted too."""
-    tools = []
-    for i, tool in enumerate(raw or []):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            raise InvalidRequest(
-                f"{where}.type {kind!r} is not supported: Switchyard calls Chat Completions "
-                "upstream, which takes function tools only", param=f"{where}.type")
-        if isinstance(tool.get("function"), dict):
-            tools.append(ToolDefinition.from_openai(tool, i))
-            continue
-        name, params = tool.get("name"), tool.get("parameters") or {}
-        if not isinstance(name, str) or not name or not isinstance(params, dict):
-            raise InvalidRequest(f"{where} needs a name string and parameters object",
-                                 param=f"{where}.name")
-        tools.append(ToolDefinition(name, str(tool.get("description") or ""),
-                                    json.dumps(params)))
-    return tools
-
-
-def _sampling(body: ResponsesRequest) -> SamplingParams:
+def _sampling(body: ResponsesRequest, plan: ToolPlan) -> SamplingParams:
     return SamplingParams(
         temperature=body.temperature, top_p=body.top_p, max_tokens=body.max_output_tokens,
-        tool_choice_json=_tool_choice(body.tool_choice), user=body.user,
+        tool_choice_json=_tool_choice(body.tool_choice, plan), user=body.user,
         parallel_tool_calls=body.parallel_tool_calls,
         response_format_json=_response_format(body.text))
 
 
-def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
+def _tool_choice(choice: str | dict[str, Any] | None, plan: ToolPlan) -> str | None:
     if choice is None:
         return None
     if isinstance(choice, str):
@@ -202,8 +195,12 @@ def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
             raise InvalidRequest("tool_choice must be auto, none, required or a function",
                                  param="tool_choice")
         return json.dumps(choice)
-    if choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        return json.dumps({"type": "function", "function": {"name": choice["name"]}})
+    if choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str):
+        namespace = choice.get("namespace")
+        name = plan.flat(namespace if isinstance(namespace, str) else None, choice["name"])
+        return json.dumps({"type": "function", "function": {"name": name}})
+    if choice.get("type") in plan.dropped:  # a tool we left out: let the model choose
+        return None
     raise InvalidRequest(f"tool_choice of type {choice.get('type')!r} is not supported; use "
                          "auto, none, required or {type: function, name}", param="tool_choice")
 
@@ -248,14 +245,28 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
             "content": content if status != "in_progress" else []}
 
 
-def call_item(item_id: str, call: ToolCall, status: str = "completed") -> dict[str, Any]:
-    return {"id": item_id, "type": "function_call", "status": status, "call_id": call.id,
-            "name": call.name, "arguments": call.arguments}
+def call_item(item_id: str, call: ToolCall, plan: ToolPlan,
+              status: str = "completed") -> dict[str, Any]:
+    return {"id": item_id, "status": status, **call_fields(call, plan)}
 
 
-def output_items(message: Message) -> list[dict[str, Any]]:
+def call_fields(call: ToolCall, plan: ToolPlan) -> dict[str, Any]:
+    """A call as the client knows it: a function_call (a flattened one under its namespace)
+    or, for a freeform tool, a custom_tool_call with its raw input."""
+    if call.name in plan.custom:
+        return {"type": "custom_tool_call", "call_id": call.id, "name": call.name,
+                "input": custom_input(call.arguments)}
+    namespace, name = plan.client_call(call.name)
+    fields = {"type": "function_call", "call_id": call.id, "name": name,
+              "arguments": call.arguments}
+    if namespace is not None:
+        fields["namespace"] = namespace
+    return fields
+
+
+def output_items(message: Message, plan: ToolPlan) -> list[dict[str, Any]]:
     items = [message_item(new_item_id("msg"), message.content)] if message.content else []
-    items += [call_item(new_item_id("fc"), c) for c in message.tool_calls]
+    items += [call_item(new_item_id("fc"), c, plan) for c in message.tool_calls]
     return items
 
 
@@ -281,7 +292,7 @@ def response_body(turn: Turn, *, model: str, status: str, output: list[dict[str,
         "store": body.store, "temperature": body.temperature, "top_p": body.top_p,
         "text": body.text or {"format": {"type": "text"}},
         "tool_choice": body.tool_choice if body.tool_choice is not None else "auto",
-        "tools": [_tool_body(t) for t in parse_flat_tools(body.tools)],
+        "tools": [_tool_body(t) for t in turn.plan.tools if t.name not in turn.plan.namespaced],
         "truncation": body.truncation or "disabled",
         "usage": None if usage is None else usage_body(usage), "user": body.user,
     }

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 from switchyard.server.errors import InvalidRequest
 from switchyard.server.http.openai_types import OpenAIBaseModel, parse_body
+from switchyard.server.http.responses.tools import ToolPlan, plan_tools
 
 
 class ReasoningParams(OpenAIBaseModel):
@@ -48,6 +49,10 @@ class Turn:
     input_items: list[dict[str, Any]]
     id: str = field(default_factory=lambda: f"resp_{uuid.uuid4().hex}")
     created_at: int = field(default_factory=lambda: int(time.time()))
+    plan: ToolPlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plan = plan_tools(self.body.tools)
 
 
 def parse_responses_request(raw: bytes) -> ResponsesRequest:
