@@ -6,6 +6,7 @@
 Each size is synthesised (bench/replay.py's log: shadow pairs, propensities, outcomes),
 exported with `export_dataset`, then replayed in a fresh process per mode so that each
 peak RSS is its own. Baseline: the in-memory mode (load_parquet + replay), same run.
+Writes bench/results/replay_memory.json.
 """
 
 from __future__ import annotations
@@ -80,12 +81,16 @@ def main() -> None:
         print(json.dumps(runs[-1]), flush=True)
     if len(runs) > 1:
         first, last = runs[0], runs[-1]
-        print(json.dumps({
-            "rows_ratio": round(last["rows"] / first["rows"], 1),
-            "stream_peak_ratio": round(last["stream"]["peak_rss_mb"]
-                                       / first["stream"]["peak_rss_mb"], 2),
-            "memory_peak_ratio": round(last["memory"]["peak_rss_mb"]
-                                       / first["memory"]["peak_rss_mb"], 2)}))
+        summary = {"rows_ratio": round(last["rows"] / first["rows"], 1),
+                   **{f"{mode}_peak_ratio": round(last[mode]["peak_rss_mb"]
+                                                  / first[mode]["peak_rss_mb"], 2)
+                      for mode in ("stream", "memory")}}
+        print(json.dumps(summary))
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False,
+                                capture_output=True, text=True).stdout.strip()
+        out = Path(__file__).parent / "results" / "replay_memory.json"
+        out.write_text(json.dumps({"commit": commit, "runs": runs, "summary": summary},
+                                  indent=1) + "\n")
 
 
 if __name__ == "__main__":
