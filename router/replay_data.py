@@ -12,7 +12,7 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,6 @@ class Traffic:
 
     def head(self, n: int) -> Traffic:
         """The first n requests (texts, if kept, included)."""
-        from dataclasses import replace
-
         return replace(self, request_ids=self.request_ids[:n], sessions=self.sessions[:n],
                        bodies=self.bodies[:n], texts=self.texts[:n], logged=self.logged[:n],
                        overridden=self.overridden[:n], propensity=self.propensity[:n],
