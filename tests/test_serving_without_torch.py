@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.data import TRAJECTORIES
+
 BLOCKER = textwrap.dedent("""
     import sys
 
@@ -58,8 +60,10 @@ def test_serving_paths_run_without_torch_or_transformers(tmp_path: Path) -> None
 
 
 def test_training_command_names_the_extra_without_a_traceback(tmp_path: Path) -> None:
-    code = BLOCKER + textwrap.dedent("""
-        sys.argv = ["switchyard", "train-compactor", "--out", "x.json"]
+    # The committed fixture, so the data check passes and the missing torch is what's named.
+    code = BLOCKER + textwrap.dedent(f"""
+        sys.argv = ["switchyard", "train-compactor", "--out", "x.json",
+                    "--data", {str(TRAJECTORIES)!r}]
         from switchyard.server.cli.main import main
         main()
     """)
