@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,14 +17,9 @@ import httpx
 import yaml
 
 from tests.fake_upstream import FakeUpstream
+from tests.services import free_port
 
 BODY = {"model": "switchyard/auto", "messages": [{"role": "user", "content": "durable?"}]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(config: Path, port: int, log: Path, *flags: str) -> subprocess.Popen[bytes]:
@@ -66,7 +60,7 @@ def write_config(tmp_path: Path, fake: FakeUpstream) -> Path:
 def test_kill_9_under_load_loses_no_answered_request(tmp_path: Path,
                                                      fake_upstream: FakeUpstream) -> None:
     fake_upstream.latency = 0.005
-    config, port, log = write_config(tmp_path, fake_upstream), _free_port(), tmp_path / "srv.log"
+    config, port, log = write_config(tmp_path, fake_upstream), free_port(), tmp_path / "srv.log"
     proc = start_server(config, port, log)
     answered: list[str] = []
     stop = threading.Event()

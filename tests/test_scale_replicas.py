@@ -311,7 +311,7 @@ def test_kill_9_of_one_replica_loses_no_answered_request(
     import yaml
 
     from tests.services import free_port
-    from tests.test_reliability_durability import start_server
+    from tests.test_reliability_durability import BODY, start_server
 
     fake_upstream.latency = 0.005
     deployment = {"api_base": fake_upstream.base_url, "timeout": 5, "context_window": 32000}
@@ -340,9 +340,7 @@ def test_kill_9_of_one_replica_loses_no_answered_request(
                     port = ports[(worker + i + attempt) % 2]
                     try:
                         r = http.post(f"http://127.0.0.1:{port}/v1/chat/completions",
-                                      json={"model": "switchyard/auto", "messages": [
-                                          {"role": "user", "content": "durable?"}]},
-                                      headers={"x-request-id": rid})
+                                      json=BODY, headers={"x-request-id": rid})
                     except httpx.HTTPError:
                         continue
                     if r.status_code == 200:

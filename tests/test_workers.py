@@ -16,7 +16,8 @@ import httpx
 from switchyard.server.workers import listening_socket
 
 from tests.fake_upstream import FakeUpstream
-from tests.test_reliability_durability import BODY, _free_port, start_server, write_config
+from tests.services import free_port
+from tests.test_reliability_durability import BODY, start_server, write_config
 
 
 def _workers(parent: int) -> list[int]:
@@ -33,7 +34,7 @@ def _holds_open(pid: int, path: Path) -> bool:
 
 def test_two_workers_share_the_port_and_the_traffic_log(tmp_path: Path,
                                                         fake_upstream: FakeUpstream) -> None:
-    config, port, log = write_config(tmp_path, fake_upstream), _free_port(), tmp_path / "srv.log"
+    config, port, log = write_config(tmp_path, fake_upstream), free_port(), tmp_path / "srv.log"
     proc = start_server(config, port, log, "--workers", "2")
     traffic = tmp_path / "data" / "traffic.sqlite"
     answered: list[str] = []
@@ -72,7 +73,7 @@ def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path,
     config, log = write_config(tmp_path, fake_upstream), tmp_path / "srv.log"
     cli = Path(sys.executable).with_name("switchyard")
     done = subprocess.run([str(cli), "serve", "--config", str(config), "--http-port",
-                           str(_free_port()), "--grpc-port", "0", "--workers", "2"],
+                           str(free_port()), "--grpc-port", "0", "--workers", "2"],
                           check=False, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                           timeout=120)
     assert done.returncode == 1
